@@ -1,0 +1,96 @@
+"""One exception root, one handler.
+
+Every error a user can cause is a :class:`DriftgateError`; the CLI prints it and exits 1.
+Anything else that escapes is a bug in driftgate: the CLI prints the traceback and exits 3.
+
+Errors carry *where* (file, line, column, key path or series) and *what* (expected vs found),
+formatted the way yamllint does: ``specs/reco.yaml:14:5: error: signals[0].window: expected ...``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 1
+EXIT_STALE = 1
+EXIT_INTERNAL = 3
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with one input, located as precisely as the input allows."""
+
+    file: str
+    line: int  # 1-based; 0 when unknown
+    col: int  # 1-based; 0 when unknown
+    path: str  # key path such as ``signals[0].windows.fast`` or a series description
+    message: str
+    level: str = "error"
+
+    def format(self) -> str:
+        where = self.file
+        if self.line:
+            where += f":{self.line}:{self.col or 1}"
+        what = f"{self.path}: {self.message}" if self.path else self.message
+        return f"{where}: {self.level}: {what}"
+
+    def format_github(self) -> str:
+        kind = "error" if self.level == "error" else "warning"
+        loc = f"file={self.file}"
+        if self.line:
+            loc += f",line={self.line},col={self.col or 1}"
+        msg = f"{self.path}: {self.message}" if self.path else self.message
+        msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return f"::{kind} {loc}::{msg}"
+
+
+class DriftgateError(Exception):
+    """Root of every error a user can cause. ``str()`` is the full, user-facing message."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        if hint:
+            self.hint = hint
+
+    def render(self) -> str:
+        text = str(self)
+        if self.hint:
+            text += f"\nhint: {self.hint}"
+        return text
+
+
+class ProblemsError(DriftgateError):
+    """Several problems, collected before failing once."""
+
+    def __init__(self, problems: list[Problem], hint: str = "") -> None:
+        self.problems = sorted(set(problems))
+        errors = [p for p in self.problems if p.level == "error"]
+        head = f"{len(errors)} problem(s) found; nothing was written."
+        super().__init__("\n".join([head, *(p.format() for p in self.problems)]), hint)
+
+
+class SpecError(ProblemsError):
+    """A model spec is invalid."""
+
+
+class ExportError(DriftgateError):
+    """An export file cannot be read or holds data that would give a wrong number."""
+
+
+class FitError(DriftgateError):
+    """The history cannot support a fit (too short, empty, degenerate)."""
+
+
+class BaselineError(ProblemsError):
+    """A baseline file is missing, malformed or does not match its spec."""
+
+
+class RenderError(DriftgateError):
+    """Rendered output failed its own validation; nothing was written."""
+
+
+class OutputError(DriftgateError):
+    """Writing the generated tree would destroy something a person wrote."""

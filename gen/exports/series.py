@@ -1,0 +1,78 @@
+"""One time series as read from an export, and the store that selects series by name and labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from gen.errors import ExportError
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    labels: tuple[tuple[str, str], ...]  # sorted, without __name__
+    t: FloatArray  # unix seconds, strictly increasing
+    v: FloatArray  # finite sample values (NaN/stale samples removed)
+    source: str  # export file the series came from
+
+    def label(self, key: str) -> str | None:
+        return dict(self.labels).get(key)
+
+    def describe(self) -> str:
+        inner = ",".join(f'{k}="{v}"' for k, v in self.labels)
+        return f"{self.name}{{{inner}}}"
+
+
+def checked_series(name: str, labels: dict[str, str], t: FloatArray, v: FloatArray, source: str) -> Series:
+    """Validate one series' samples; raise :class:`ExportError` naming file and series."""
+    desc = Series(name, tuple(sorted(labels.items())), t, v, source).describe()
+    if t.size == 0:
+        raise ExportError(f"{source}: series {desc}: no samples")
+    if not np.all(np.isfinite(t)):
+        raise ExportError(f"{source}: series {desc}: timestamps must be finite numbers")
+    dt = np.diff(t)
+    if np.any(dt == 0):
+        at = float(t[1:][dt == 0][0])
+        raise ExportError(f"{source}: series {desc}: duplicate timestamp {at:.3f}")
+    if np.any(dt < 0):
+        at = float(t[1:][dt < 0][0])
+        raise ExportError(f"{source}: series {desc}: timestamps are not in increasing order at {at:.3f}")
+    keep = ~np.isnan(v)
+    if np.any(np.isinf(v[keep])):
+        raise ExportError(f"{source}: series {desc}: infinite sample value")
+    return Series(name, tuple(sorted(labels.items())), t[keep], v[keep], source)
+
+
+class SeriesStore:
+    """All series of a model's exports, indexed by metric name."""
+
+    def __init__(self, series: list[Series]) -> None:
+        self._by_name: dict[str, list[Series]] = {}
+        seen: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        for s in series:
+            key = (s.name, s.labels)
+            if key in seen:
+                raise ExportError(f"{s.source}: series {s.describe()} also appears in {seen[key]}")
+            seen[key] = s.source
+            self._by_name.setdefault(s.name, []).append(s)
+        for items in self._by_name.values():
+            items.sort(key=lambda s: s.labels)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def select(self, name: str, matchers: tuple[tuple[str, str], ...]) -> list[Series]:
+        return [s for s in self._by_name.get(name, []) if all(s.label(k) == v for k, v in matchers)]
+
+    def time_range(self) -> tuple[float, float]:
+        starts = [float(s.t[0]) for items in self._by_name.values() for s in items if s.t.size]
+        ends = [float(s.t[-1]) for items in self._by_name.values() for s in items if s.t.size]
+        if not starts:
+            raise ExportError("the exports contain no samples")
+        return min(starts), max(ends)

@@ -1,0 +1,112 @@
+"""Classic Prometheus histograms from exports: bucket checks and windowed bin counts.
+
+``<metric>_bucket`` series are grouped by ``le``; each ``le`` value is kept exactly as the export
+spells it (``"0.1"``, ``"1.0"``, ``"+Inf"``), because the generated rules must match it verbatim.
+Problems that would give a wrong number are errors naming file and series: a missing ``+Inf``
+bucket, an ``le`` that is not a number, buckets that are not cumulative (a smaller ``le`` holding
+more observations than a larger one at the same instant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gen.errors import ExportError
+from gen.exports.series import FloatArray, Series
+from gen.fit.windows import summed_increase
+
+
+@dataclass(frozen=True)
+class Buckets:
+    les: tuple[str, ...]  # as spelled in the export, ordered by value, ending with "+Inf"
+    bounds: FloatArray  # numeric upper bounds, ending with inf
+    by_le: tuple[tuple[Series, ...], ...]  # series per le, same order
+
+
+def parse_le(text: str) -> float:
+    value = float(text)
+    if np.isnan(value):
+        raise ValueError("NaN")
+    return value
+
+
+def collect_buckets(series: list[Series], metric: str) -> Buckets:
+    """Group ``<metric>_bucket`` series by ``le`` and check they form a cumulative histogram."""
+    if not series:
+        raise ExportError(f"no series named {metric}_bucket in the exports")
+    groups: dict[str, list[Series]] = {}
+    for s in series:
+        le = s.label("le")
+        if le is None:
+            raise ExportError(f"{s.source}: series {s.describe()} has no 'le' label; "
+                              f"{metric}_bucket must be a classic histogram")
+        groups.setdefault(le, []).append(s)
+    parsed: dict[str, float] = {}
+    for le in groups:
+        try:
+            parsed[le] = parse_le(le)
+        except ValueError:
+            s = groups[le][0]
+            raise ExportError(f"{s.source}: series {s.describe()}: le={le!r} is not a number") from None
+    seen: dict[float, str] = {}
+    for le, value in parsed.items():
+        if value in seen:
+            s = groups[le][0]
+            raise ExportError(f"{s.source}: {metric}_bucket has two spellings of the same bucket: "
+                              f"le={seen[value]!r} and le={le!r}")
+        seen[value] = le
+    if np.inf not in seen:
+        s = series[0]
+        raise ExportError(f"{s.source}: {metric}_bucket has no le=\"+Inf\" bucket; "
+                          f"the total count of a histogram lives there")
+    if len(seen) < 2:
+        raise ExportError(f"{series[0].source}: {metric}_bucket has only the +Inf bucket; "
+                          f"a distribution needs at least two buckets")
+    les = tuple(sorted(groups, key=lambda le: parsed[le]))
+    buckets = Buckets(les, np.array([parsed[le] for le in les]), tuple(tuple(groups[le]) for le in les))
+    _check_cumulative(buckets, metric)
+    return buckets
+
+
+def _check_cumulative(b: Buckets, metric: str) -> None:
+    """At every shared timestamp of one target, a larger ``le`` must hold at least as much."""
+    by_target: dict[tuple[tuple[str, str], ...], dict[str, Series]] = {}
+    for le, items in zip(b.les, b.by_le, strict=True):
+        for s in items:
+            key = tuple(kv for kv in s.labels if kv[0] != "le")
+            by_target.setdefault(key, {})[le] = s
+    for members in by_target.values():
+        present = [le for le in b.les if le in members]
+        if "+Inf" not in members and present[-1] != b.les[-1]:
+            s = members[present[0]]
+            raise ExportError(f"{s.source}: series {s.describe()}: this target has no +Inf bucket")
+        for lo, hi in zip(present, present[1:], strict=False):
+            a, c = members[lo], members[hi]
+            common, ia, ic = np.intersect1d(a.t, c.t, assume_unique=True, return_indices=True)
+            bad = a.v[ia] > c.v[ic] * (1 + 1e-9) + 1e-9
+            if np.any(bad):
+                at = float(common[bad][0])
+                raise ExportError(f"{a.source}: {metric}_bucket is not cumulative: at {at:.0f} "
+                                  f"{a.describe()} = {a.v[ia][bad][0]:g} exceeds "
+                                  f"{c.describe()} = {c.v[ic][bad][0]:g}")
+
+
+def windowed_cumulative(b: Buckets, eval_t: FloatArray, window: float) -> tuple[FloatArray, FloatArray]:
+    """``sum by (le) (increase(<metric>_bucket[window]))`` as a ``[time, le]`` matrix, plus presence."""
+    cols = []
+    present = np.zeros(eval_t.size)
+    for items in b.by_le:
+        value, ok = summed_increase(list(items), eval_t, window)
+        cols.append(value)
+        present = np.maximum(present, ok)
+    return np.stack(cols, axis=1), present
+
+
+def bins_from_cumulative(cum: FloatArray) -> FloatArray:
+    """De-cumulate ``[time, le]`` into bins, clamping extrapolation skew at zero (as the rules do)."""
+    bins = np.empty_like(cum)
+    bins[:, 0] = cum[:, 0]
+    bins[:, 1:] = cum[:, 1:] - cum[:, :-1]
+    return np.maximum(bins, 0.0)

@@ -1,0 +1,186 @@
+"""The resolved model: what a spec *means*, with every default applied and every name checked.
+
+``spec file (YAML) --validate--> ModelSpec --fit--> Baseline --render--> files``
+
+Everything here is frozen and has no optionals left that a renderer would have to guess about.
+Names that reach HCL, PromQL or YAML are validated once, at construction (see ``gen.spec.names``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class SignalKind(StrEnum):
+    DISTRIBUTION_DRIFT = "distribution_drift"
+    LATENCY_QUANTILE = "latency_quantile"
+    ERROR_RATIO = "error_ratio"
+    KPI_RATIO = "kpi_ratio"
+
+
+class Statistic(StrEnum):
+    PSI = "psi"
+    JS = "js"  # Jensen-Shannon divergence, log base 2 (bounded by 1)
+    TVD = "tvd"
+    QUANTILE = "quantile"
+    RATIO = "ratio"
+
+
+class Direction(StrEnum):
+    ABOVE = "above"
+    BELOW = "below"
+
+
+class Tier(StrEnum):
+    AUTO = "auto"
+    MANUAL = "manual"
+
+
+class NoData(StrEnum):
+    """What the analysis does when a window has no data or fewer events than ``min_events``."""
+
+    INCONCLUSIVE = "inconclusive"  # pause the rollout for the rollback authority
+    PASS = "pass"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A Kubernetes ``secretKeyRef``. Secrets are referenced, never inlined."""
+
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A Prometheus duration such as ``10m``; ``text`` is exactly what is rendered."""
+
+    text: str
+    seconds: int
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A false-rollback budget: ``events`` per ``period`` (``1/quarter``)."""
+
+    text: str
+    events: float
+    period_seconds: int
+
+    @property
+    def rate_per_second(self) -> float:
+        return self.events / self.period_seconds
+
+
+@dataclass(frozen=True)
+class Windows:
+    fast: Duration
+    slow: Duration
+
+    def items(self) -> tuple[tuple[str, Duration], ...]:
+        return (("fast", self.fast), ("slow", self.slow))
+
+
+@dataclass(frozen=True)
+class PinnedThreshold:
+    auto: float | None
+    manual: float | None
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str  # [a-z][a-z0-9_]*
+    kind: SignalKind
+    statistic: Statistic
+    metric: str  # histogram base name for histogram kinds; numerator counter for ratios
+    denominator: str  # denominator counter for ratios; "" for histogram kinds
+    quantile: float  # latency_quantile only; 0.0 otherwise
+    matchers: tuple[tuple[str, str], ...]  # extra equality matchers (label, value), sorted
+    windows: Windows
+    direction: Direction
+    tier: Tier
+    min_events: int
+    no_data: NoData
+    pinned: PinnedThreshold
+    description: str
+
+    @property
+    def is_histogram(self) -> bool:
+        return self.kind in (SignalKind.DISTRIBUTION_DRIFT, SignalKind.LATENCY_QUANTILE)
+
+    @property
+    def slug(self) -> str:
+        """The signal name in Kubernetes/Argo form (``score_drift`` -> ``score-drift``)."""
+        return self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Team:
+    name: str
+    slack_channel: str
+    slack_webhook: SecretRef
+
+
+@dataclass(frozen=True)
+class RollbackAuthority:
+    name: str
+    contact: str
+    pagerduty_routing_key: SecretRef
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """After an automatic rollback the model may not re-roll for ``window``."""
+
+    window: Duration
+    hook_url: SecretRef
+    lifted_until: int | None  # unix seconds; the rollback authority's reviewed lift
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """How the Argo Rollouts analysis samples each signal (explained in the plan)."""
+
+    interval: Duration
+    count: int
+    failure_limit: int
+    inconclusive_limit: int
+    consecutive_error_limit: int
+
+
+@dataclass(frozen=True)
+class PrometheusSource:
+    address: str
+    selector: tuple[tuple[str, str], ...]  # equality matchers common to every signal, sorted
+    version_label: str
+    evaluation_interval: Duration
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # DNS-1123 label
+    spec_path: str  # repository-relative, as shown in headers and messages
+    namespace: str
+    rollout: str
+    team: Team
+    authority: RollbackAuthority
+    prometheus: PrometheusSource
+    budget: Budget
+    manual_budget: Budget
+    min_history: Duration
+    exports: tuple[str, ...]  # repository-relative paths
+    freeze: Freeze
+    analysis: Analysis
+    runbook_base_url: str
+    signals: tuple[Signal, ...] = field(default_factory=tuple)
+
+    def signal(self, name: str) -> Signal:
+        for s in self.signals:
+            if s.name == name:
+                return s
+        raise KeyError(name)

@@ -1,0 +1,425 @@
+"""Read ``specs/*.yaml`` into validated :class:`gen.model.ModelSpec` objects.
+
+All problems of all specs are collected before anything fails; unknown keys are errors; every
+problem names ``file:line:col``, the key path, what was expected and what was found. The full
+format is documented in ``docs/spec.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from gen import model as m
+from gen.errors import Problem, SpecError
+from gen.spec import names
+from gen.spec.reader import Reader, show
+from gen.spec.yamlload import KeyPath, load_yaml
+from gen.validate.durations import parse_prom_duration
+
+SIGNAL_DEFAULTS: dict[m.SignalKind, tuple[m.Statistic, m.Direction]] = {
+    m.SignalKind.DISTRIBUTION_DRIFT: (m.Statistic.PSI, m.Direction.ABOVE),
+    m.SignalKind.LATENCY_QUANTILE: (m.Statistic.QUANTILE, m.Direction.ABOVE),
+    m.SignalKind.ERROR_RATIO: (m.Statistic.RATIO, m.Direction.ABOVE),
+    m.SignalKind.KPI_RATIO: (m.Statistic.RATIO, m.Direction.BELOW),
+}
+DRIFT_STATISTICS = [m.Statistic.PSI.value, m.Statistic.JS.value, m.Statistic.TVD.value]
+
+TOP_KEYS = {"model", "namespace", "rollout", "team", "rollback_authority", "prometheus", "budget",
+            "history", "freeze", "analysis", "runbook_base_url", "signals"}
+TOP_REQUIRED = {"model", "namespace", "rollout", "team", "rollback_authority", "prometheus", "budget",
+                "history", "freeze", "signals"}
+COMMON_SIGNAL_KEYS = {"name", "kind", "labels", "windows", "direction", "tier", "min_events", "no_data",
+                      "threshold", "description"}
+KIND_KEYS: dict[m.SignalKind, set[str]] = {
+    m.SignalKind.DISTRIBUTION_DRIFT: {"metric", "statistic"},
+    m.SignalKind.LATENCY_QUANTILE: {"metric", "quantile"},
+    m.SignalKind.ERROR_RATIO: {"numerator", "denominator"},
+    m.SignalKind.KPI_RATIO: {"numerator", "denominator"},
+}
+KIND_REQUIRED: dict[m.SignalKind, set[str]] = {
+    m.SignalKind.DISTRIBUTION_DRIFT: {"metric"},
+    m.SignalKind.LATENCY_QUANTILE: {"metric", "quantile"},
+    m.SignalKind.ERROR_RATIO: {"numerator", "denominator"},
+    m.SignalKind.KPI_RATIO: {"numerator", "denominator"},
+}
+MAX_SIGNALS = 20
+
+
+def load_specs(root: Path, spec_dir: Path, only: str | None = None) -> list[m.ModelSpec]:
+    """Load every ``*.yaml`` spec under ``spec_dir``; raise :class:`SpecError` listing all problems."""
+    problems: list[Problem] = []
+    files = sorted([*spec_dir.glob("*.yaml"), *spec_dir.glob("*.yml")])
+    if not spec_dir.is_dir():
+        raise SpecError([Problem(_display(root, spec_dir), 0, 0, "", "spec directory does not exist")])
+    if not files:
+        raise SpecError([Problem(_display(root, spec_dir), 0, 0, "", "no *.yaml specs found")])
+    specs: list[m.ModelSpec] = []
+    seen: dict[str, str] = {}
+    for path in files:
+        spec = load_spec(root, path, problems)
+        if spec is None:
+            continue
+        if spec.name in seen:
+            problems.append(Problem(spec.spec_path, 1, 1, "model",
+                                    f"model '{spec.name}' is already defined in {seen[spec.name]}"))
+            continue
+        seen[spec.name] = spec.spec_path
+        specs.append(spec)
+    if any(p.level == "error" for p in problems):
+        raise SpecError(problems)
+    if only is not None:
+        specs = [s for s in specs if s.name == only]
+        if not specs:
+            raise SpecError([Problem(_display(root, spec_dir), 0, 0, "",
+                                     f"no spec defines model '{only}'; known: {', '.join(sorted(seen))}")])
+    return specs
+
+
+def load_spec(root: Path, path: Path, problems: list[Problem]) -> m.ModelSpec | None:
+    display = _display(root, path)
+    data, marks = load_yaml(path, display, problems)
+    if data is None:
+        return None
+    r = Reader(marks)
+    spec = _build(r, root, display, data)
+    problems.extend(r.problems)
+    return spec if not any(p.level == "error" for p in r.problems) else None
+
+
+def _display(root: Path, path: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _build(r: Reader, root: Path, display: str, data: Any) -> m.ModelSpec | None:
+    top = r.mapping(data, (), TOP_KEYS, TOP_REQUIRED)
+    if not top:
+        return None
+    name = r.string(top, (), "model", pattern=names.DNS_LABEL)
+    namespace = r.string(top, (), "namespace", pattern=names.DNS_LABEL)
+    rollout = r.string(top, (), "rollout", pattern=names.DNS_LABEL)
+    if name and Path(display).stem != name:
+        r.warn(("model",), f"the file is named '{Path(display).name}' but defines model '{name}'")
+    team = _team(r, top.get("team"), ("team",))
+    authority = _authority(r, top.get("rollback_authority"), ("rollback_authority",))
+    prom = _prometheus(r, top.get("prometheus"), ("prometheus",))
+    budget, manual_budget = _budget(r, top.get("budget"), ("budget",))
+    min_history, exports = _history(r, root, top.get("history"), ("history",))
+    freeze = _freeze(r, top.get("freeze"), ("freeze",))
+    analysis = _analysis(r, top.get("analysis", {}), ("analysis",))
+    runbook = r.string(top, (), "runbook_base_url", pattern=names.URL,
+                       default="") or f"generated/plans/{name}.md"
+    if "runbook_base_url" in top and runbook:
+        runbook = runbook.rstrip("/") + f"/{name}.md"
+    signals = _signals(r, top.get("signals"), ("signals",), prom)
+    if any(p.level == "error" for p in r.problems):
+        return None
+    assert team and authority and prom and budget and manual_budget and min_history and freeze and analysis
+    return m.ModelSpec(
+        name=name, spec_path=display, namespace=namespace, rollout=rollout, team=team,
+        authority=authority, prometheus=prom, budget=budget, manual_budget=manual_budget,
+        min_history=min_history, exports=tuple(exports), freeze=freeze, analysis=analysis,
+        runbook_base_url=runbook, signals=tuple(signals),
+    )
+
+
+def _duration(r: Reader, data: dict[str, Any], path: KeyPath, key: str, default: str | None = None,
+              minimum: int = 0) -> m.Duration | None:
+    value = data.get(key, default)
+    if value is None:
+        return None
+    where = (*path, key)
+    if not isinstance(value, str):
+        r.error(where, f"expected a duration like 5m or 1h, got {show(value)}")
+        return None
+    try:
+        seconds = parse_prom_duration(value)
+    except ValueError as exc:
+        r.error(where, f"expected a duration like 5m or 1h, got {show(value)} ({exc})")
+        return None
+    if seconds != int(seconds) or seconds < minimum:
+        r.error(where, f"expected a whole number of seconds of at least {minimum}s, got {show(value)}")
+        return None
+    return m.Duration(value, int(seconds))
+
+
+def _secret(r: Reader, value: Any, path: KeyPath) -> m.SecretRef | None:
+    if isinstance(value, str):
+        r.error(path, "expected a secret reference {secret: <name>, key: <key>}, got a literal string; "
+                      "secrets are referenced, never inlined")
+        return None
+    d = r.mapping(value, path, {"secret", "key"}, {"secret", "key"})
+    sname = r.string(d, path, "secret", pattern=names.DNS_LABEL)
+    skey = r.string(d, path, "key", pattern=names.SECRET_KEY)
+    return m.SecretRef(sname, skey) if sname and skey else None
+
+
+def _team(r: Reader, value: Any, path: KeyPath) -> m.Team | None:
+    d = r.mapping(value, path, {"name", "slack_channel", "slack_webhook"},
+                  {"name", "slack_channel", "slack_webhook"})
+    tname = r.string(d, path, "name", pattern=names.DNS_LABEL)
+    channel = r.string(d, path, "slack_channel", pattern=names.SLACK_CHANNEL)
+    hook = _secret(r, d.get("slack_webhook"), (*path, "slack_webhook")) if "slack_webhook" in d else None
+    return m.Team(tname, channel, hook) if tname and channel and hook else None
+
+
+def _authority(r: Reader, value: Any, path: KeyPath) -> m.RollbackAuthority | None:
+    d = r.mapping(value, path, {"name", "contact", "pagerduty_routing_key"},
+                  {"name", "contact", "pagerduty_routing_key"})
+    aname = r.string(d, path, "name", check=names.check_text)
+    contact = r.string(d, path, "contact", check=names.check_text)
+    key = None
+    if "pagerduty_routing_key" in d:
+        key = _secret(r, d["pagerduty_routing_key"], (*path, "pagerduty_routing_key"))
+    return m.RollbackAuthority(aname, contact, key) if aname and contact and key else None
+
+
+def _matchers(r: Reader, value: Any, path: KeyPath) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        r.error(path, f"expected a mapping of label names to values, got {show(value)}")
+        return ()
+    out = []
+    for label in sorted(value):
+        v = value[label]
+        if not names.LABEL_NAME.match(label) or label.startswith("__"):
+            r.error((*path, label), f"expected {names.describe_grammar(names.LABEL_NAME)} "
+                                    f"not starting with '__', got {show(label)}")
+            continue
+        if label in names.RESERVED_LABELS:
+            r.error((*path, label), f"label '{label}' is set by driftgate itself and cannot be matched on")
+            continue
+        if not isinstance(v, str):
+            r.error((*path, label), f"expected a string label value, got {show(v)}")
+            continue
+        msg = names.check_text(v)
+        if msg:
+            r.error((*path, label), msg)
+            continue
+        out.append((label, v))
+    return tuple(out)
+
+
+def _prometheus(r: Reader, value: Any, path: KeyPath) -> m.PrometheusSource | None:
+    d = r.mapping(value, path, {"address", "selector", "version_label", "evaluation_interval"},
+                  {"address", "selector"})
+    address = r.string(d, path, "address", pattern=names.URL)
+    selector = _matchers(r, d.get("selector"), (*path, "selector"))
+    if "selector" in d and not selector:
+        r.error((*path, "selector"), "expected at least one label matcher (e.g. job: my-model)")
+    version = r.string(d, path, "version_label", default="rollouts_pod_template_hash",
+                       pattern=names.LABEL_NAME)
+    if version in names.RESERVED_LABELS:
+        r.error((*path, "version_label"), f"label '{version}' is reserved by driftgate")
+    interval = _duration(r, d, path, "evaluation_interval", "1m", minimum=1)
+    if not (address and selector and interval):
+        return None
+    return m.PrometheusSource(address, selector, version, interval)
+
+
+def parse_budget(value: Any) -> m.Budget:
+    if not isinstance(value, str):
+        raise ValueError("a budget is a string")
+    match = names.BUDGET.match(value)
+    if not match:
+        raise ValueError("write it as <count>/<day|week|month|quarter|year>")
+    events = float(match.group(1))
+    if not 0 < events <= 1000:
+        raise ValueError("the count must be > 0 and <= 1000")
+    return m.Budget(value.strip(), events, names.BUDGET_PERIODS[match.group(2)])
+
+
+def _budget(r: Reader, value: Any, path: KeyPath) -> tuple[m.Budget | None, m.Budget | None]:
+    d = r.mapping(value, path, {"auto", "manual"}, {"auto"})
+    auto = r.convert(d, path, "auto", parse_budget, "a false-rollback budget like 1/quarter")
+    manual = r.convert({"manual": d.get("manual", "1/week")}, path, "manual", parse_budget,
+                       "a manual-review budget like 1/week")
+    if auto and manual and manual.rate_per_second < auto.rate_per_second:
+        r.error((*path, "manual"), f"the manual-review budget ({manual.text}) must allow at least as many "
+                                   f"alerts as the automatic one ({auto.text})")
+    return auto, manual
+
+
+def _history(r: Reader, root: Path, value: Any, path: KeyPath) -> tuple[m.Duration | None, list[str]]:
+    d = r.mapping(value, path, {"minimum", "exports"}, {"exports"})
+    minimum = _duration(r, d, path, "minimum", "14d", minimum=3600)
+    exports: list[str] = []
+    raw = d.get("exports")
+    if "exports" in d and (not isinstance(raw, list) or not raw):
+        r.error((*path, "exports"), f"expected a non-empty list of export files, got {show(raw)}")
+        raw = []
+    for i, item in enumerate(raw or []):
+        where = (*path, "exports", i)
+        if not isinstance(item, str):
+            r.error(where, f"expected a file path, got {show(item)}")
+            continue
+        rel = PurePosixPath(item)
+        if rel.is_absolute() or ".." in rel.parts or "\\" in item:
+            r.error(where, f"expected a path inside the repository, got {show(item)}")
+            continue
+        target = (root / rel).resolve()
+        if not target.is_relative_to(root.resolve()):
+            r.error(where, f"the path escapes the repository through a symlink: {show(item)}")
+            continue
+        if not target.is_file():
+            r.error(where, f"file not found: {item} (create exports with 'driftgate export' "
+                           f"or the example script)")
+            continue
+        if item in exports:
+            r.error(where, f"duplicate export file {show(item)}")
+            continue
+        exports.append(item)
+    return minimum, exports
+
+
+def _parse_timestamp(value: Any) -> int:
+    if isinstance(value, dt.datetime):
+        stamp = value
+    elif isinstance(value, str):
+        try:
+            stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError("not an RFC 3339 timestamp") from exc
+    else:
+        raise ValueError("a timestamp is a string like 2026-11-26T12:00:00Z")
+    if stamp.tzinfo is None:
+        raise ValueError("the timestamp needs a time zone (end it with Z)")
+    return int(stamp.timestamp())
+
+
+def _freeze(r: Reader, value: Any, path: KeyPath) -> m.Freeze | None:
+    d = r.mapping(value, path, {"window", "hook_url", "lifted_until"}, {"window", "hook_url"})
+    window = _duration(r, d, path, "window", minimum=300)
+    hook = _secret(r, d["hook_url"], (*path, "hook_url")) if "hook_url" in d else None
+    lifted = None
+    if d.get("lifted_until") is not None:
+        lifted = r.convert(d, path, "lifted_until", _parse_timestamp, "an RFC 3339 timestamp")
+    return m.Freeze(window, hook, lifted) if window and hook else None
+
+
+def _analysis(r: Reader, value: Any, path: KeyPath) -> m.Analysis | None:
+    d = r.mapping(value, path, {"interval", "count", "failure_limit", "inconclusive_limit",
+                                "consecutive_error_limit"}, set())
+    interval = _duration(r, d, path, "interval", "2m", minimum=10)
+    count = r.number(d, path, "count", 15, low=1, high=1000, integer=True)
+    failure = r.number(d, path, "failure_limit", 1, low=0, high=100, integer=True)
+    inconclusive = r.number(d, path, "inconclusive_limit", 1, low=0, high=100, integer=True)
+    errors = r.number(d, path, "consecutive_error_limit", 4, low=0, high=100, integer=True)
+    if count is not None and failure is not None and count < failure + 1:
+        r.error((*path, "count"), f"expected count >= failure_limit + 1 = {int(failure) + 1} so that a "
+                                  f"failure can be decided, got {int(count)}")
+    if interval is None or None in (count, failure, inconclusive, errors):
+        return None
+    assert count is not None and failure is not None and inconclusive is not None and errors is not None
+    return m.Analysis(interval, int(count), int(failure), int(inconclusive), int(errors))
+
+
+def _signals(r: Reader, value: Any, path: KeyPath, prom: m.PrometheusSource | None) -> list[m.Signal]:
+    if not isinstance(value, list) or not value:
+        r.error(path, f"expected a non-empty list of signals, got {show(value)}")
+        return []
+    if len(value) > MAX_SIGNALS:
+        r.error(path, f"at most {MAX_SIGNALS} signals per model, got {len(value)}")
+        return []
+    out: list[m.Signal] = []
+    seen: set[str] = set()
+    for i, item in enumerate(value):
+        sig = _signal(r, item, (*path, i), prom)
+        if sig is None:
+            continue
+        if sig.name in seen:
+            r.error((*path, i, "name"), f"duplicate signal name '{sig.name}'")
+            continue
+        seen.add(sig.name)
+        out.append(sig)
+    return out
+
+
+def _signal(r: Reader, value: Any, path: KeyPath, prom: m.PrometheusSource | None) -> m.Signal | None:
+    if not isinstance(value, dict):
+        r.error(path, f"expected a mapping, got {show(value)}")
+        return None
+    kind_text = r.choice(value, path, "kind", [k.value for k in m.SignalKind])
+    if "kind" not in value:
+        r.error(path, "missing required key 'kind'")
+    if not kind_text:
+        r.mapping(value, path, COMMON_SIGNAL_KEYS | set().union(*KIND_KEYS.values()), {"name", "kind"})
+        return None
+    kind = m.SignalKind(kind_text)
+    d = r.mapping(value, path, COMMON_SIGNAL_KEYS | KIND_KEYS[kind], {"name", "kind"} | KIND_REQUIRED[kind])
+    name = r.string(d, path, "name", pattern=names.SIGNAL_NAME)
+    default_stat, default_dir = SIGNAL_DEFAULTS[kind]
+    statistic = default_stat
+    if kind is m.SignalKind.DISTRIBUTION_DRIFT:
+        statistic = m.Statistic(r.choice(d, path, "statistic", DRIFT_STATISTICS, default_stat.value))
+    metric = r.string(d, path, "metric" if "metric" in KIND_KEYS[kind] else "numerator",
+                      pattern=names.METRIC_NAME)
+    denominator = r.string(d, path, "denominator", pattern=names.METRIC_NAME)
+    if metric and (metric.endswith("_bucket") and kind in (m.SignalKind.DISTRIBUTION_DRIFT,
+                                                           m.SignalKind.LATENCY_QUANTILE)):
+        r.error((*path, "metric"), f"expected the histogram's base name without '_bucket', got {show(metric)}")
+        metric = ""
+    quantile = r.number(d, path, "quantile", 0.0, low=0.0, high=0.9999, low_open=True) or 0.0
+    matchers = _matchers(r, d.get("labels"), (*path, "labels"))
+    if prom is not None:
+        for label, _ in matchers:
+            if label in dict(prom.selector):
+                r.error((*path, "labels", label), f"label '{label}' is already in prometheus.selector")
+            if label == prom.version_label:
+                r.error((*path, "labels", label), f"label '{label}' is the version label")
+    windows = _windows(r, d.get("windows", {"fast": "10m", "slow": "1h"}), (*path, "windows"))
+    direction = m.Direction(r.choice(d, path, "direction", [x.value for x in m.Direction], default_dir.value))
+    tier = m.Tier(r.choice(d, path, "tier", [x.value for x in m.Tier], m.Tier.AUTO.value))
+    min_events = r.number(d, path, "min_events", 200, low=1, high=1e9, integer=True)
+    no_data = m.NoData(r.choice(d, path, "no_data", [x.value for x in m.NoData], m.NoData.INCONCLUSIVE.value))
+    pinned = _pinned(r, d.get("threshold"), (*path, "threshold"), statistic, direction)
+    description = r.string(d, path, "description", default="", check=names.check_text)
+    if not (name and metric and windows and pinned) or min_events is None:
+        return None
+    if kind in (m.SignalKind.ERROR_RATIO, m.SignalKind.KPI_RATIO) and not denominator:
+        return None
+    return m.Signal(name=name, kind=kind, statistic=statistic, metric=metric, denominator=denominator,
+                    quantile=quantile, matchers=matchers, windows=windows, direction=direction, tier=tier,
+                    min_events=int(min_events), no_data=no_data, pinned=pinned, description=description)
+
+
+def _windows(r: Reader, value: Any, path: KeyPath) -> m.Windows | None:
+    d = r.mapping(value, path, {"fast", "slow"}, {"fast", "slow"})
+    fast = _duration(r, d, path, "fast", minimum=60)
+    slow = _duration(r, d, path, "slow", minimum=60)
+    if fast and slow and fast.seconds >= slow.seconds:
+        r.error((*path, "slow"), f"expected the slow window to be longer than the fast one ({fast}), "
+                                 f"got {show(slow.text)}")
+        return None
+    for key, w in (("fast", fast), ("slow", slow)):
+        if w and w.seconds > 7 * 86400:
+            r.error((*path, key), f"expected a window of at most 7d, got {show(w.text)}")
+            return None
+    return m.Windows(fast, slow) if fast and slow else None
+
+
+def _pinned(r: Reader, value: Any, path: KeyPath, statistic: m.Statistic,
+            direction: m.Direction) -> m.PinnedThreshold | None:
+    if value is None:
+        return m.PinnedThreshold(None, None)
+    d = r.mapping(value, path, {"auto", "manual"}, set())
+    if not d:
+        return m.PinnedThreshold(None, None) if isinstance(value, dict) else None
+    high = {m.Statistic.JS: 1.0, m.Statistic.TVD: 1.0, m.Statistic.RATIO: 1.0}.get(statistic)
+    auto = r.number(d, path, "auto", low=0.0, high=high, low_open=True)
+    manual = r.number(d, path, "manual", low=0.0, high=high, low_open=True)
+    if auto is not None and manual is not None:
+        bad = manual > auto if direction is m.Direction.ABOVE else manual < auto
+        if bad:
+            word = "at most" if direction is m.Direction.ABOVE else "at least"
+            r.error((*path, "manual"), f"expected the manual band to be {word} the automatic threshold "
+                                       f"{auto:g} (direction {direction.value}), got {manual:g}")
+            return None
+    if ("auto" in d and auto is None) or ("manual" in d and manual is None):
+        return None
+    return m.PinnedThreshold(auto, manual)
