@@ -138,7 +138,8 @@ class Freeze:
     """After an automatic rollback the model may not re-roll for ``window``."""
 
     window: Duration
-    hook_url: SecretRef
+    webhook_url: str  # the deploy pipeline's freeze endpoint (not a secret)
+    webhook_token: SecretRef  # bearer token for it (a secret, referenced)
     lifted_until: int | None  # unix seconds; the rollback authority's reviewed lift
 
 

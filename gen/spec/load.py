@@ -47,7 +47,8 @@ KIND_REQUIRED: dict[m.SignalKind, set[str]] = {
 MAX_SIGNALS = 20
 
 
-def load_specs(root: Path, spec_dir: Path, only: str | None = None) -> list[m.ModelSpec]:
+def load_specs(root: Path, spec_dir: Path, only: str | None = None,
+               check_exports: bool = True) -> list[m.ModelSpec]:
     """Load every ``*.yaml`` spec under ``spec_dir``; raise :class:`SpecError` listing all problems."""
     problems: list[Problem] = []
     files = sorted([*spec_dir.glob("*.yaml"), *spec_dir.glob("*.yml")])
@@ -58,7 +59,7 @@ def load_specs(root: Path, spec_dir: Path, only: str | None = None) -> list[m.Mo
     specs: list[m.ModelSpec] = []
     seen: dict[str, str] = {}
     for path in files:
-        spec = load_spec(root, path, problems)
+        spec = load_spec(root, path, problems, check_exports)
         if spec is None:
             continue
         if spec.name in seen:
@@ -77,13 +78,14 @@ def load_specs(root: Path, spec_dir: Path, only: str | None = None) -> list[m.Mo
     return specs
 
 
-def load_spec(root: Path, path: Path, problems: list[Problem]) -> m.ModelSpec | None:
+def load_spec(root: Path, path: Path, problems: list[Problem],
+              check_exports: bool = True) -> m.ModelSpec | None:
     display = _display(root, path)
     data, marks = load_yaml(path, display, problems)
     if data is None:
         return None
     r = Reader(marks)
-    spec = _build(r, root, display, data)
+    spec = _build(r, root, display, data, check_exports)
     problems.extend(r.problems)
     return spec if not any(p.level == "error" for p in r.problems) else None
 
@@ -95,7 +97,7 @@ def _display(root: Path, path: Path) -> str:
         return str(path)
 
 
-def _build(r: Reader, root: Path, display: str, data: Any) -> m.ModelSpec | None:
+def _build(r: Reader, root: Path, display: str, data: Any, check_exports: bool) -> m.ModelSpec | None:
     top = r.mapping(data, (), TOP_KEYS, TOP_REQUIRED)
     if not top:
         return None
@@ -108,7 +110,7 @@ def _build(r: Reader, root: Path, display: str, data: Any) -> m.ModelSpec | None
     authority = _authority(r, top.get("rollback_authority"), ("rollback_authority",))
     prom = _prometheus(r, top.get("prometheus"), ("prometheus",))
     budget, manual_budget = _budget(r, top.get("budget"), ("budget",))
-    min_history, exports = _history(r, root, top.get("history"), ("history",))
+    min_history, exports = _history(r, root, top.get("history"), ("history",), check_exports)
     freeze = _freeze(r, top.get("freeze"), ("freeze",))
     analysis = _analysis(r, top.get("analysis", {}), ("analysis",))
     runbook = r.string(top, (), "runbook_base_url", pattern=names.URL,
@@ -245,7 +247,8 @@ def _budget(r: Reader, value: Any, path: KeyPath) -> tuple[m.Budget | None, m.Bu
     return auto, manual
 
 
-def _history(r: Reader, root: Path, value: Any, path: KeyPath) -> tuple[m.Duration | None, list[str]]:
+def _history(r: Reader, root: Path, value: Any, path: KeyPath,
+             check_exports: bool) -> tuple[m.Duration | None, list[str]]:
     d = r.mapping(value, path, {"minimum", "exports"}, {"exports"})
     minimum = _duration(r, d, path, "minimum", "14d", minimum=3600)
     exports: list[str] = []
@@ -266,9 +269,9 @@ def _history(r: Reader, root: Path, value: Any, path: KeyPath) -> tuple[m.Durati
         if not target.is_relative_to(root.resolve()):
             r.error(where, f"the path escapes the repository through a symlink: {show(item)}")
             continue
-        if not target.is_file():
-            r.error(where, f"file not found: {item} (create exports with 'driftgate export' "
-                           f"or the example script)")
+        if check_exports and not target.is_file():
+            r.error(where, f"file not found: {item} (export it from Prometheus with a query_range request; "
+                           f"see docs/spec.md)")
             continue
         if item in exports:
             r.error(where, f"duplicate export file {show(item)}")
@@ -293,13 +296,16 @@ def _parse_timestamp(value: Any) -> int:
 
 
 def _freeze(r: Reader, value: Any, path: KeyPath) -> m.Freeze | None:
-    d = r.mapping(value, path, {"window", "hook_url", "lifted_until"}, {"window", "hook_url"})
+    d = r.mapping(value, path, {"window", "webhook", "lifted_until"}, {"window", "webhook"})
     window = _duration(r, d, path, "window", minimum=300)
-    hook = _secret(r, d["hook_url"], (*path, "hook_url")) if "hook_url" in d else None
+    hook = r.mapping(d.get("webhook"), (*path, "webhook"), {"url", "token"}, {"url", "token"}) \
+        if "webhook" in d else {}
+    url = r.string(hook, (*path, "webhook"), "url", pattern=names.URL) if hook else ""
+    token = _secret(r, hook["token"], (*path, "webhook", "token")) if "token" in hook else None
     lifted = None
     if d.get("lifted_until") is not None:
         lifted = r.convert(d, path, "lifted_until", _parse_timestamp, "an RFC 3339 timestamp")
-    return m.Freeze(window, hook, lifted) if window and hook else None
+    return m.Freeze(window, url, token, lifted) if window and url and token else None
 
 
 def _analysis(r: Reader, value: Any, path: KeyPath) -> m.Analysis | None:

@@ -1,0 +1,113 @@
+"""``driftgate fit``: from a spec and its exports to a :class:`gen.baseline.Baseline`.
+
+The budget is split evenly: the automatic budget over the auto-tier signals x 2 windows, the
+manual-review budget over all signals x 2 windows. A history shorter than ``history.minimum``
+still produces thresholds, marked *provisional*: render then routes every signal to manual
+rollback, never silently to an automatic one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from gen.baseline import FIT_VERSION, Baseline, SignalFit, ThresholdFit, WindowFit, rfc3339
+from gen.errors import FitError
+from gen.exports.load import load_store
+from gen.exports.series import FloatArray, SeriesStore
+from gen.fit.signals import StatHistory, history, resolve
+from gen.fit.thresholds import Threshold, episodes, fit_thresholds
+from gen.model import Direction, ModelSpec, Signal, Tier
+
+
+def input_hash(root: Path, spec: ModelSpec) -> str:
+    """Hash of everything a fit depends on: the fit-relevant spec fields and the export bytes."""
+    relevant = {
+        "fit_version": FIT_VERSION,
+        "selector": spec.prometheus.selector,
+        "budget": [spec.budget.text, spec.manual_budget.text],
+        "minimum": spec.min_history.seconds,
+        "signals": [[s.name, s.kind.value, s.statistic.value, s.metric, s.denominator, s.quantile,
+                     s.matchers, s.windows.fast.seconds, s.windows.slow.seconds, s.direction.value,
+                     s.tier.value, s.min_events] for s in spec.signals],
+    }
+    h = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode())
+    for rel in spec.exports:
+        h.update(rel.encode() + b"\0")
+        with (root / rel).open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def fit_model(root: Path, spec: ModelSpec) -> Baseline:
+    store = load_store(root, spec)
+    start, end = store.time_range()
+    step = _step(store)
+    n_auto = 2 * max(1, sum(1 for s in spec.signals if s.tier is Tier.AUTO))
+    n_manual = 2 * len(spec.signals)
+    auto_rate = spec.budget.rate_per_second / n_auto
+    manual_rate = spec.manual_budget.rate_per_second / n_manual
+    fits = []
+    for sig in spec.signals:
+        data = resolve(spec, sig, store, start, end)
+        windows = []
+        for which, w in sig.windows.items():
+            hist = history(data, float(w.seconds), start, end, step)
+            what = f"{spec.spec_path}: signal '{sig.name}' window {which} ({w})"
+            windows.append(_window_fit(hist, sig, w.text, float(w.seconds), step, auto_rate, manual_rate, what))
+        fits.append(SignalFit(
+            name=sig.name, kind=sig.kind.value, statistic=sig.statistic.value,
+            les=data.buckets.les if data.buckets is not None else (),
+            probabilities=tuple(float(x) for x in data.baseline_q), fast=windows[0], slow=windows[1]))
+    days = (end - start) / 86400.0
+    return Baseline(
+        model=spec.name, spec=spec.spec_path, input_hash=input_hash(root, spec), fit_version=FIT_VERSION,
+        history_start=rfc3339(start), history_end=rfc3339(end), history_days=days, step_seconds=int(step),
+        minimum_days=spec.min_history.seconds / 86400.0, provisional=end - start < spec.min_history.seconds,
+        budget_auto=spec.budget.text, budget_manual=spec.manual_budget.text,
+        auto_configurations=n_auto, manual_configurations=n_manual, signals=tuple(fits))
+
+
+def _step(store: SeriesStore) -> float:
+    gaps = [float(np.median(np.diff(s.t))) for name in store.names for s in store.select(name, ())
+            if s.t.size > 1]
+    if not gaps:
+        raise FitError("the exports have no series with two or more samples")
+    return float(np.median(gaps))
+
+
+def _window_fit(hist: StatHistory, sig: Signal, text: str, window: float, step: float, auto_rate: float,
+                manual_rate: float, what: str) -> WindowFit:
+    values = hist.value
+    decided = np.isfinite(values)
+    if not decided.any():
+        raise FitError(f"{what}: no window in the history has {sig.min_events} events (min_events); "
+                       f"lower min_events or use a longer window")
+    below = sig.direction is Direction.BELOW
+    auto, manual = fit_thresholds(values, hist.t, window, step, [auto_rate, manual_rate], below, what)
+    manual_value = max(manual.value, auto.value) if below else min(manual.value, auto.value)
+    span = float(hist.t[-1] - hist.t[0] + window)
+    stride = max(1, int(round(window / step)))
+    return WindowFit(
+        window=text, windows_total=int(values[::stride].size), windows_decided=int(decided[::stride].sum()),
+        events_p05=_q(hist.events, 0.05), events_p50=_q(hist.events, 0.5),
+        statistic_p50=_q(values, 0.5), statistic_p99=_q(values, 0.99),
+        statistic_max=float(np.nanmax(values)) if not below else float(np.nanmin(values)),
+        auto=_result(auto, auto.value, values, below, auto_rate * span),
+        manual=_result(manual, manual_value, values, below, manual_rate * span))
+
+
+def _q(x: FloatArray, q: float) -> float:
+    return float(np.nanquantile(x, q))
+
+
+def _result(th: Threshold, value: float, values: FloatArray, below: bool, expected: float) -> ThresholdFit:
+    return ThresholdFit(
+        value=value, method=th.method, exceedance_probability=th.exceedance_probability,
+        band_low=th.band[0], band_high=th.band[1], tail_u=th.tail_u, tail_shape=th.tail_shape,
+        tail_scale=th.tail_scale, tail_exceedances=th.tail_exceedances,
+        backtest_alerts=episodes(values, value, below), expected_alerts=expected)

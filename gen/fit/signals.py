@@ -1,0 +1,107 @@
+"""The history of each signal's windowed statistic, computed exactly as the deployed rules will.
+
+For every evaluation time on the export's step grid, the window ``[t - w, t]`` gives:
+
+* ``distribution_drift``: per-``le`` ``increase`` summed over pods, de-cumulated into bins, smoothed,
+  compared with the baseline distribution (PSI / JS / TVD, see :mod:`gen.fit.statistics`);
+* ``latency_quantile``: ``histogram_quantile(q, sum by (le) (increase(..._bucket[w])))``;
+* ``error_ratio`` / ``kpi_ratio``: ``sum(increase(num[w])) / sum(increase(den[w]))``.
+
+``events`` is the window's denominator (the histogram's ``+Inf`` increase, or the ratio's
+denominator). A window with fewer than ``min_events`` events is *no decision* (NaN here), never a pass.
+The baseline distribution is the smoothed share of every bin over the whole history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gen.errors import FitError
+from gen.exports.series import FloatArray, Series, SeriesStore
+from gen.fit import statistics as st
+from gen.fit.histogram import Buckets, bins_from_cumulative, collect_buckets, windowed_cumulative
+from gen.fit.windows import eval_grid, summed_increase
+from gen.model import ModelSpec, Signal, SignalKind, Statistic
+
+
+@dataclass(frozen=True)
+class StatHistory:
+    """One signal at one window length over the whole history."""
+
+    t: FloatArray  # evaluation times
+    value: FloatArray  # statistic; NaN where there was no decision
+    events: FloatArray  # events in each window
+
+
+@dataclass(frozen=True)
+class SignalData:
+    """What a signal's exports hold, resolved once per fit."""
+
+    signal: Signal
+    buckets: Buckets | None  # histogram kinds
+    baseline_q: FloatArray  # drift: baseline bin probabilities; else empty
+    numerator: list[Series]  # ratio kinds
+    denominator: list[Series]
+
+
+def matchers(spec: ModelSpec, signal: Signal) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((*spec.prometheus.selector, *signal.matchers)))
+
+
+def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, end: float) -> SignalData:
+    sel = matchers(spec, signal)
+    where = f"signal '{signal.name}'"
+    if signal.is_histogram:
+        series = store.select(f"{signal.metric}_bucket", sel)
+        if not series:
+            raise FitError(f"{spec.spec_path}: {where}: no series {signal.metric}_bucket{_show(sel)} in the "
+                           f"exports; exported metrics: {', '.join(store.names) or 'none'}")
+        buckets = collect_buckets(series, signal.metric)
+        q = np.zeros(0)
+        if signal.kind is SignalKind.DISTRIBUTION_DRIFT:
+            whole = float(end - start)
+            cum, _ = windowed_cumulative(buckets, np.array([end]), whole + 1.0)
+            totals = bins_from_cumulative(cum)[0]
+            if totals.sum() <= 0:
+                raise FitError(f"{spec.spec_path}: {where}: {signal.metric}_bucket never increased in the "
+                               f"history; there is no distribution to learn")
+            q = st.baseline_probabilities(totals)
+        return SignalData(signal, buckets, q, [], [])
+    num = store.select(signal.metric, sel)
+    den = store.select(signal.denominator, sel)
+    for metric, found in ((signal.metric, num), (signal.denominator, den)):
+        if not found:
+            raise FitError(f"{spec.spec_path}: {where}: no series {metric}{_show(sel)} in the exports; "
+                           f"exported metrics: {', '.join(store.names) or 'none'}")
+    return SignalData(signal, None, np.zeros(0), num, den)
+
+
+def history(data: SignalData, window: float, start: float, end: float, step: float) -> StatHistory:
+    sig = data.signal
+    t = eval_grid(start, end, step, window)
+    if t.size == 0:
+        raise FitError(f"signal '{sig.name}': the history ({(end - start) / 3600:.1f}h) is shorter than one "
+                       f"{window / 60:g}m window")
+    if data.buckets is not None:
+        cum, _ = windowed_cumulative(data.buckets, t, window)
+        events = cum[:, -1]
+        if sig.kind is SignalKind.DISTRIBUTION_DRIFT:
+            value = st.drift(sig.statistic, bins_from_cumulative(cum), data.baseline_q)
+        else:
+            value = st.histogram_quantile(sig.quantile, cum, data.buckets.bounds)
+    else:
+        num, _ = summed_increase(data.numerator, t, window)
+        events, _ = summed_increase(data.denominator, t, window)
+        value = st.ratio(num, events)
+    value = np.where(events >= sig.min_events, value, np.nan)
+    return StatHistory(t, value, events)
+
+
+def is_drift(stat: Statistic) -> bool:
+    return stat in (Statistic.PSI, Statistic.JS, Statistic.TVD)
+
+
+def _show(sel: tuple[tuple[str, str], ...]) -> str:
+    return "{" + ",".join(f'{k}="{v}"' for k, v in sel) + "}"

@@ -1,0 +1,130 @@
+"""Thresholds fitted for a target false-rollback rate, not picked by hand.
+
+A configuration (one signal at one window length ``w``) may fire falsely at ``r`` episodes per
+second, its share of the model's budget. A spurious spike keeps a sliding window above the
+threshold for about ``w``, so the threshold is the ``1 - p`` quantile of the statistic's marginal
+distribution under normal traffic, with ``p = r * w``.
+
+Method, chosen by how much history there is (``n`` = non-overlapping windows with a decision):
+
+* ``empirical`` when ``n * p >= 5``: the plain quantile of all windows;
+* ``pot_gpd`` otherwise (the usual case for a budget of one per quarter): peaks over threshold,
+  as in SPOT (Siffer et al., KDD 2017). Exceedances of the 90th percentile ``u`` among
+  non-overlapping windows are fitted with a generalised Pareto tail (``scipy.stats.genpareto``,
+  location 0); the threshold is ``u + sigma/xi * ((p/zeta)^-xi - 1)`` with ``zeta`` the share of
+  windows above ``u``. The shape ``xi`` is clipped to ``[0, 0.5]``: a few dozen exceedances cannot
+  establish a *bounded* tail (a negative shape puts the threshold just above the largest value seen,
+  and the backtest then fires), so the tail is assumed at least exponential; a wilder shape than
+  0.5 is noise, and an extrapolation past 10x the observed range is not trusted.
+
+A 1-day block bootstrap (days resampled with replacement, ``BOOTSTRAP_REPS`` draws, fixed seed)
+gives the threshold's 90% band. ``direction: below`` (a KPI that must not drop) fits the negated
+statistic. Example: 28 days of 1h windows, budget 1/quarter split over 8 configurations gives
+``p = 1.4e-4``, ``n = 672``: ``n * p = 0.09``, so the tail fit is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from gen.errors import FitError
+from gen.exports.series import FloatArray
+
+TAIL_QUANTILE = 0.90
+MIN_EXCEEDANCES = 10
+EMPIRICAL_MIN_EXPECTED = 5.0
+XI_BOUNDS = (0.0, 0.5)
+BOOTSTRAP_REPS = 100
+SEED = 20261125
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: float
+    method: str  # "empirical" | "pot_gpd"
+    exceedance_probability: float
+    band: tuple[float, float]
+    tail_u: float | None
+    tail_shape: float | None
+    tail_scale: float | None
+    tail_exceedances: int
+
+
+def fit_thresholds(values: FloatArray, t: FloatArray, window: float, step: float, rates: list[float],
+                   below: bool, what: str) -> list[Threshold]:
+    """Thresholds for each false-alarm rate in ``rates`` (per second) on the windowed ``values``."""
+    sign = -1.0 if below else 1.0
+    ok = np.isfinite(values)
+    x, tx = sign * values[ok], t[ok]
+    ps = [min(rate * window, 0.5) for rate in rates]
+    stride = max(1, int(round(window / step)))
+    thinned = x[::stride]
+    if thinned.size < 2 * MIN_EXCEEDANCES:
+        raise FitError(f"{what}: only {thinned.size} non-overlapping windows with enough events; "
+                       f"need at least {2 * MIN_EXCEEDANCES}")
+    tail = _tail(thinned)
+    bands = _bootstrap(x, tx, stride, ps)
+    out = []
+    for p, band in zip(ps, bands, strict=True):
+        value, method = _level(x, thinned, tail, p)
+        lo, hi = sorted((sign * band[0], sign * band[1]))
+        out.append(Threshold(sign * value, method, p, (lo, hi), None if tail is None else sign * tail[0],
+                             None if tail is None else tail[1], None if tail is None else tail[2],
+                             0 if tail is None else tail[3]))
+    return out
+
+
+def _tail(thinned: FloatArray) -> tuple[float, float, float, int] | None:
+    """GPD fit ``(u, xi, sigma, n_exceedances)`` over the 90th percentile, or None when degenerate."""
+    u = float(np.quantile(thinned, TAIL_QUANTILE))
+    excess = thinned[thinned > u] - u
+    if excess.size < MIN_EXCEEDANCES or float(np.ptp(thinned)) == 0.0:
+        return None
+    xi, _, sigma = stats.genpareto.fit(excess, floc=0.0)
+    return u, float(np.clip(xi, *XI_BOUNDS)), float(sigma), int(excess.size)
+
+
+def _level(x: FloatArray, thinned: FloatArray, tail: tuple[float, float, float, int] | None,
+           p: float) -> tuple[float, str]:
+    if thinned.size * p >= EMPIRICAL_MIN_EXPECTED:
+        return float(np.quantile(x, 1 - p)), "empirical"
+    if tail is None:
+        # Degenerate tail (e.g. a constant statistic): the largest value seen, honestly labelled.
+        return float(np.max(x)), "max_observed"
+    u, xi, sigma, n = tail
+    ratio = p / (n / thinned.size)
+    level = u - sigma * np.log(ratio) if abs(xi) < 1e-9 else u + sigma / xi * (ratio ** (-xi) - 1.0)
+    span = float(np.max(thinned) - np.min(thinned))
+    return min(float(level), float(np.max(thinned)) + 10 * span), "pot_gpd"
+
+
+def _bootstrap(x: FloatArray, tx: FloatArray, stride: int, ps: list[float]) -> list[tuple[float, float]]:
+    day = np.floor(tx / 86400.0)
+    days, idx = np.unique(day, return_inverse=True)
+    if days.size < 3:
+        return [(v, v) for v in (_level(x, x[::stride], _tail(x[::stride]), p)[0] for p in ps)]
+    blocks = [np.flatnonzero(idx == i) for i in range(days.size)]
+    rng = np.random.default_rng(SEED)
+    draws: list[list[float]] = [[] for _ in ps]
+    for _ in range(BOOTSTRAP_REPS):
+        pick = rng.integers(0, days.size, days.size)
+        sample = np.concatenate([x[blocks[i]] for i in pick])
+        thinned = sample[::stride]
+        tail = _tail(thinned)
+        for i, p in enumerate(ps):
+            draws[i].append(_level(sample, thinned, tail, p)[0])
+    out = []
+    for d in draws:
+        lo, hi = np.quantile(np.array(d), [0.05, 0.95])
+        out.append((float(lo), float(hi)))
+    return out
+
+
+def episodes(values: FloatArray, threshold: float, below: bool) -> int:
+    """How many separate times the statistic crossed into alert territory (upcrossings)."""
+    hot = values < threshold if below else values > threshold
+    hot = np.where(np.isfinite(values), hot, False)
+    return int(np.count_nonzero(hot[1:] & ~hot[:-1]) + (1 if hot.size and hot[0] else 0))

@@ -1,0 +1,89 @@
+"""The pipeline as library functions: fit, render, gen, check. The CLI only calls these.
+
+Nothing here prints or exits; every function returns what it did or raises a DriftgateError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gen import baseline as bl
+from gen.errors import BaselineError, Problem
+from gen.fit.run import fit_model, input_hash
+from gen.model import ModelSpec
+from gen.render import output
+from gen.render.context import ModelContext, build, check_baseline
+from gen.render.env import header
+from gen.render.targets import render_all
+from gen.render.verify import verify
+from gen.spec.load import load_specs
+
+BASELINES = "baselines"
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    model: str
+    path: str
+    refitted: bool
+    provisional: bool
+
+
+def baseline_path(spec: ModelSpec) -> str:
+    return f"{BASELINES}/{spec.name}.yaml"
+
+
+def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False) -> list[FitOutcome]:
+    specs = load_specs(root, spec_dir, only, check_exports=True)
+    outcomes = []
+    texts: dict[str, str] = {}
+    for spec in specs:
+        rel = baseline_path(spec)
+        path = root / rel
+        if not force and path.is_file():
+            try:
+                old = bl.load(path, rel)
+            except BaselineError:
+                old = None
+            if old is not None and old.input_hash == input_hash(root, spec):
+                outcomes.append(FitOutcome(spec.name, rel, False, old.provisional))
+                continue
+        fitted = fit_model(root, spec)
+        texts[rel] = bl.dumps(fitted, header([spec.spec_path, *spec.exports]).replace(
+            "run 'make gen'", "run 'make gen' to refit"))
+        outcomes.append(FitOutcome(spec.name, rel, True, fitted.provisional))
+    output.write(root, texts, prune=False)
+    return outcomes
+
+
+def contexts(root: Path, spec_dir: Path, only: str | None = None) -> list[ModelContext]:
+    specs = load_specs(root, spec_dir, only, check_exports=False)
+    out, problems = [], []
+    for spec in specs:
+        rel = baseline_path(spec)
+        try:
+            base = bl.load(root / rel, rel)
+            check_baseline(spec, base, rel)
+        except BaselineError as exc:
+            problems.extend(exc.problems)
+            continue
+        out.append(build(spec, base))
+    if problems:
+        raise BaselineError(list[Problem](problems))
+    return out
+
+
+def render_files(root: Path, spec_dir: Path, only: str | None = None) -> dict[str, str]:
+    files = render_all(contexts(root, spec_dir, only), shared=only is None)
+    verify(files)
+    return files
+
+
+def render(root: Path, spec_dir: Path, only: str | None = None) -> output.Diff:
+    files = render_files(root, spec_dir, only)
+    return output.write(root, files, prune=only is None)
+
+
+def check(root: Path, spec_dir: Path) -> output.Diff:
+    return output.diff(root, render_files(root, spec_dir))

@@ -1,0 +1,243 @@
+"""Recording and alerting rules that compute every signal inside Prometheus (no sidecar).
+
+Per histogram and window ``W`` (see DESIGN.md §3):
+
+1. ``model_version_le:<m>_bucket:increase<W>`` = ``sum by (le, <version>) (increase(<m>_bucket{sel}[W]))``
+   (``increase`` per raw series first, so a pod restart is a counter reset, not a fake drop);
+2. one rule per bin, ``model_version_le:<m>_bin:increase<W>``: ``clamp_min(B{le=hi} - ignoring (le)
+   B{le=lo}, 0) + 0.5`` (de-cumulate, clamp extrapolation skew, smooth so no bin is empty);
+3. ``model_version_le:<m>_bin:share<W>``: each bin over the sum of bins;
+4. the fitted baseline shares as constants ``model_signal_le:driftgate_baseline:share`` (one per bin),
+   broadcast onto each version's bins;
+5. PSI / JS / TVD summed over bins: ``model_version:driftgate_<signal>:<stat><W>``;
+6. the event count ``model_version:<m>_count:increase<W>`` (the ``+Inf`` bucket), which guards
+   every decision: fewer than ``min_events`` is *no decision*.
+
+Ratios are ``sum by (<version>) (increase(num[W])) / sum by (<version>) (increase(den[W]))`` and
+latency quantiles ``histogram_quantile`` over step 1. The numpy twins of these formulas live in
+:mod:`gen.fit.statistics`; ``promtool test rules`` checks that both agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gen.baseline import Baseline, SignalFit
+from gen.model import Direction, ModelSpec, Signal, SignalKind, Statistic
+from gen.render.promql import num, selector
+from gen.validate.durations import prom_duration
+
+AUTO_ALERT = "DriftgateAutoRollback"
+MANUAL_ALERT = "DriftgateManualReview"
+NO_DECISION_ALERT = "DriftgateNoDecision"
+ABSENT_ALERT = "DriftgateSignalAbsent"
+FROZEN_ALERT = "DriftgateRolloutFrozen"
+FREEZE_RECORD = "model:driftgate_freeze:active"
+SMOOTHING = "0.5"  # must equal gen.fit.statistics.ALPHA
+
+
+@dataclass(frozen=True)
+class Rule:
+    record: str  # "" for alerts
+    alert: str  # "" for recording rules
+    expr: str
+    for_: str
+    labels: tuple[tuple[str, str], ...]
+    annotations: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    interval: str
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class Effective:
+    """What is enforced for one signal at one window, after pins and the provisional rule."""
+
+    auto: float
+    manual: float
+    tier: str  # "auto" | "manual"
+
+
+@dataclass(frozen=True)
+class SignalSeries:
+    """The recorded series a signal's decisions read, as PromQL selectors."""
+
+    stat: str  # selector of the statistic (one series per version)
+    events: str  # selector of the event count
+    stat_name: str
+    events_name: str
+
+
+def _rec(name: str, expr: str, labels: dict[str, str]) -> Rule:
+    return Rule(name, "", expr, "", tuple(sorted(labels.items())), ())
+
+
+class RuleBuilder:
+    """Builds a model's rule groups; shared intermediate series are emitted once."""
+
+    def __init__(self, spec: ModelSpec, baseline: Baseline) -> None:
+        self.spec = spec
+        self.baseline = baseline
+        self.v = spec.prometheus.version_label
+        self._records: dict[str, Rule] = {}
+
+    def _add(self, rule: Rule) -> None:
+        key = rule.record + repr(rule.labels)
+        if key in self._records and self._records[key].expr != rule.expr:
+            raise AssertionError(f"two different expressions for {rule.record}")
+        self._records.setdefault(key, rule)
+
+    def _own(self, signal: Signal) -> dict[str, str]:
+        """Labels identifying a signal's source series (a signal with extra matchers gets its own)."""
+        labels = {"model": self.spec.name}
+        if signal.matchers:
+            labels["source"] = signal.name
+        return labels
+
+    def _sel(self, signal: Signal) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted((*self.spec.prometheus.selector, *signal.matchers)))
+
+    def series(self, signal: Signal, fit: SignalFit, w: str) -> SignalSeries:
+        """Emit the recording rules of ``signal`` at window ``w``; return what decisions read."""
+        own = self._own(signal)
+        own_sel = list(own.items())
+        v = self.v
+        if signal.is_histogram:
+            bucket = f"model_version_le:{signal.metric}_bucket:increase{w}"
+            self._add(_rec(bucket, f"sum by (le, {v}) (increase("
+                                   f"{selector(signal.metric + '_bucket', self._sel(signal))}[{w}]))", own))
+            events_name = f"model_version:{signal.metric}_count:increase{w}"
+            inf = fit.les[-1]
+            self._add(_rec(events_name, f"sum without (le) ({selector(bucket, [*own_sel, ('le', inf)])})", own))
+        else:
+            names = []
+            for counter in (signal.metric, signal.denominator):
+                name = f"model_version:{counter}:increase{w}"
+                self._add(_rec(name, f"sum by ({v}) (increase({selector(counter, self._sel(signal))}[{w}]))",
+                               own))
+                names.append(name)
+            events_name = names[1]
+        events = selector(events_name, own_sel)
+        stat_name = f"model_version:driftgate_{signal.name}:{signal.statistic.value}{w}"
+        labels = {"model": self.spec.name, "signal": signal.name}
+        if signal.kind is SignalKind.DISTRIBUTION_DRIFT:
+            expr = self._drift(signal, fit, w, own)
+        elif signal.kind is SignalKind.LATENCY_QUANTILE:
+            expr = f"histogram_quantile({num(signal.quantile)}, {selector(bucket, own_sel)})"
+        else:
+            expr = f"{selector(names[0], own_sel)} / {events}"
+        self._add(_rec(stat_name, expr, labels))
+        return SignalSeries(selector(stat_name, sorted(labels.items())), events, stat_name, events_name)
+
+    def _drift(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> str:
+        bucket = f"model_version_le:{signal.metric}_bucket:increase{w}"
+        bins = f"model_version_le:{signal.metric}_bin:increase{w}"
+        share = f"model_version_le:{signal.metric}_bin:share{w}"
+        own_sel = list(own.items())
+        lo = None
+        for le in fit.les:
+            hi_sel = selector(bucket, [*own_sel, ("le", le)])
+            if lo is None:
+                expr = f"clamp_min({hi_sel}, 0) + {SMOOTHING}"
+            else:
+                expr = (f"clamp_min({hi_sel} - ignoring (le) {selector(bucket, [*own_sel, ('le', lo)])}, 0)"
+                        f" + {SMOOTHING}")
+            self._add(_rec(bins, expr, own))
+            lo = le
+        b = selector(bins, own_sel)
+        self._add(_rec(share, f"{b} / ignoring (le) group_left () sum without (le) ({b})", own))
+        base = "model_signal_le:driftgate_baseline:share"
+        for le, q in zip(fit.les, fit.probabilities, strict=True):
+            self._add(_rec(base, f"vector({num(q)})", {"model": self.spec.name, "signal": signal.name, "le": le}))
+        broadcast = f"model_version_le:driftgate_{signal.name}_baseline:share{w}"
+        qsel = selector(base, [("model", self.spec.name), ("signal", signal.name)])
+        p = selector(share, own_sel)
+        self._add(_rec(broadcast, f"{p} * 0 + on (le) group_left () {qsel}", own))
+        q = selector(broadcast, own_sel)
+        if signal.statistic is Statistic.PSI:
+            return f"sum without (le) (({p} - {q}) * ln({p} / {q}))"
+        if signal.statistic is Statistic.TVD:
+            return f"0.5 * sum without (le) (abs({p} - {q}))"
+        return (f"sum without (le) (0.5 * {p} * log2(2 * {p} / ({p} + {q}))"
+                f" + 0.5 * {q} * log2(2 * {q} / ({p} + {q})))")
+
+    def recording(self) -> tuple[Rule, ...]:
+        return tuple(self._records.values())
+
+
+def comparison(direction: Direction, threshold: float) -> str:
+    return f"{'>' if direction is Direction.ABOVE else '<'} {num(threshold)}"
+
+
+def alert_for(spec: ModelSpec) -> str:
+    return prom_duration(max(2 * spec.prometheus.evaluation_interval.seconds, 120))
+
+
+def decision_alerts(spec: ModelSpec, signal: Signal, which: str, w: str, s: SignalSeries,
+                    eff: Effective) -> list[Rule]:
+    v = spec.prometheus.version_label
+    guard = f"and on (model, {v}) ({s.events} >= {signal.min_events})"
+    common = {"namespace": spec.namespace, "team": spec.team.name, "signal": signal.name, "window": which}
+    runbook = f"{spec.runbook_base_url}#{signal.name.replace('_', '-')}"
+    word = "above" if signal.direction is Direction.ABOVE else "below"
+    out = []
+    tiers = [("auto", eff.auto, AUTO_ALERT, "critical")] if eff.tier == "auto" else []
+    tiers.append(("manual", eff.manual, MANUAL_ALERT, "warning"))
+    for tier, threshold, name, severity in tiers:
+        action = ("Argo Rollouts aborts the canary automatically and rollouts freeze for "
+                  f"{spec.freeze.window}." if tier == "auto" else
+                  f"{spec.authority.name} decides: promote or abort the paused rollout.")
+        out.append(Rule("", name, f"({s.stat} {comparison(signal.direction, threshold)}) {guard}",
+                        alert_for(spec),
+                        tuple(sorted({**common, "severity": severity, "rollback": tier}.items())),
+                        (("description", f"{signal.statistic.value} over the {w} window is {word} the "
+                                         f"{tier} threshold {num(threshold)} "
+                                         f"(at least {signal.min_events} events). {action}"),
+                         ("runbook_url", runbook),
+                         ("summary", f"{{{{ $labels.model }}}} {signal.name} ({w}) is {{{{ $value | humanize }}}}"
+                                     f" for version {{{{ $labels.{v} }}}}"))))
+    return out
+
+
+def health_alerts(spec: ModelSpec, signal: Signal, w: str, s: SignalSeries) -> list[Rule]:
+    base = {"namespace": spec.namespace, "team": spec.team.name, "signal": signal.name, "rollback": "none"}
+    runbook = f"{spec.runbook_base_url}#no-decision"
+    return [
+        Rule("", NO_DECISION_ALERT, f"{s.events} < {signal.min_events}", "1h",
+             tuple(sorted({**base, "severity": "info", "window": "slow"}.items())),
+             (("description", f"Fewer than {signal.min_events} events per {w}: {signal.name} cannot decide "
+                              f"and a rollout analysis would be Inconclusive."),
+              ("runbook_url", runbook),
+              ("summary", f"{{{{ $labels.model }}}} {signal.name}: too little traffic to decide"))),
+        Rule("", ABSENT_ALERT, f"absent({s.stat})", "30m",
+             tuple(sorted({**base, "severity": "warning", "window": "slow"}.items())),
+             (("description", f"{s.stat_name} has no data: the exporter, the scrape or the recording rules "
+                              f"are broken, so {signal.name} is not enforced."),
+              ("runbook_url", runbook),
+              ("summary", f"{spec.name} {signal.name}: signal is absent"))),
+    ]
+
+
+def freeze_rules(spec: ModelSpec) -> tuple[Rule, Rule]:
+    fw = spec.freeze.window.text
+    fired = selector("ALERTS", [("alertname", AUTO_ALERT), ("alertstate", "firing"), ("model", spec.name)])
+    aborted = selector("rollout_info", [("name", spec.rollout), ("namespace", spec.namespace),
+                                        ("phase", "Degraded")])
+    expr = f"max(max_over_time({fired}[{fw}])) or max(max_over_time({aborted}[{fw}]))"
+    if spec.freeze.lifted_until is not None:
+        expr = f"({expr}) unless on () (vector(time()) < {spec.freeze.lifted_until})"
+    record = _rec(FREEZE_RECORD, expr, {"model": spec.name})
+    alert = Rule("", FROZEN_ALERT, f"{selector(FREEZE_RECORD, [('model', spec.name)])} > 0", "0s",
+                 tuple(sorted({"namespace": spec.namespace, "team": spec.team.name, "severity": "warning",
+                               "rollback": "freeze"}.items())),
+                 (("description", f"An automatic rollback or an aborted rollout in the last {fw}: the freeze "
+                                  f"gate fails every new rollout of {spec.rollout}. Lift it only by a reviewed "
+                                  f"freeze.lifted_until in {spec.spec_path}."),
+                  ("runbook_url", f"{spec.runbook_base_url}#freeze"),
+                  ("summary", f"{spec.name} rollouts are frozen for {fw}")))
+    return record, alert
+

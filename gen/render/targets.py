@@ -1,0 +1,114 @@
+"""One renderer per target, in an explicit registry; each returns ``{relative path: text}``.
+
+Per-model renderers take a :class:`ModelContext`; the Alertmanager configuration file is shared by
+all models and is rendered once from every context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+import yaml
+
+from gen.render.context import ModelContext
+from gen.render.env import environment, header
+
+OUT = "generated"
+Files = dict[str, str]
+SECRETS_DIR = "/etc/alertmanager/secrets"
+
+
+def _sources(ctx: ModelContext) -> list[str]:
+    return [ctx.spec.spec_path, f"baselines/{ctx.spec.name}.yaml"]
+
+
+def _render(env: jinja2.Environment, name: str, **values: Any) -> str:
+    return env.get_template(name).render(**values)
+
+
+def argo(env: jinja2.Environment, ctx: ModelContext) -> Files:
+    text = _render(env, "argo/analysis-templates.yaml.j2", ctx=ctx, header=header(_sources(ctx)).rstrip("\n"))
+    return {f"{OUT}/argo/{ctx.spec.name}.yaml": text}
+
+
+def terraform(env: jinja2.Environment, ctx: ModelContext) -> Files:
+    hdr = header(_sources(ctx)).rstrip("\n")
+    argo_text = argo(env, ctx)[f"{OUT}/argo/{ctx.spec.name}.yaml"]
+    objects = [d for d in yaml.safe_load_all(argo_text) if d]
+    manifests = [{"id": o["metadata"]["name"].replace("-", "_"), "object": o} for o in objects]
+    return {
+        f"{OUT}/terraform/argo_rollouts/{ctx.spec.name}.tf": _render(env, "terraform/argo_rollouts.tf.j2",
+                                                                    ctx=ctx, header=hdr),
+        f"{OUT}/terraform/kubernetes_manifest/{ctx.spec.name}.tf": _render(
+            env, "terraform/kubernetes_manifest.tf.j2", manifests=manifests, header=hdr),
+    }
+
+
+def prometheus(env: jinja2.Environment, ctx: ModelContext) -> Files:
+    hdr = header(_sources(ctx)).rstrip("\n")
+    return {
+        f"{OUT}/prometheus/{ctx.spec.name}.yaml": _render(env, "prometheus/prometheusrule.yaml.j2", ctx=ctx,
+                                                          header=hdr),
+        f"{OUT}/prometheus/rules/{ctx.spec.name}.rules.yaml": _render(env, "prometheus/rules.yaml.j2", ctx=ctx,
+                                                                      header=hdr),
+    }
+
+
+def receivers(ctx: ModelContext) -> dict[str, str]:
+    s = ctx.spec
+    return {
+        "model": s.name, "namespace": s.namespace,
+        "team": f"{s.name}-team", "authority": f"{s.name}-rollback-authority", "freeze": f"{s.name}-freeze",
+        "channel": s.team.slack_channel,
+        "slack_file": f"{SECRETS_DIR}/{s.team.slack_webhook.name}/{s.team.slack_webhook.key}",
+        "pager_file": f"{SECRETS_DIR}/{s.authority.pagerduty_routing_key.name}/"
+                      f"{s.authority.pagerduty_routing_key.key}",
+        "freeze_url": s.freeze.webhook_url,
+        "freeze_token_file": f"{SECRETS_DIR}/{s.freeze.webhook_token.name}/{s.freeze.webhook_token.key}",
+        "slack_title": "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} "
+                       "{{ .CommonLabels.model }} {{ .CommonLabels.signal }}",
+        "slack_text": "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.description }}\n"
+                      "Runbook: {{ .Annotations.runbook_url }}\n{{ end }}",
+        "pager_description": "{{ .CommonLabels.model }}: {{ .CommonLabels.signal }} needs a rollback decision "
+                             f"by {s.authority.name}",
+    }
+
+
+def alertmanager(env: jinja2.Environment, ctx: ModelContext) -> Files:
+    text = _render(env, "alertmanager/alertmanagerconfig.yaml.j2", ctx=ctx, am=receivers(ctx),
+                   header=header(_sources(ctx)).rstrip("\n"))
+    return {f"{OUT}/alertmanager/{ctx.spec.name}.yaml": text}
+
+
+def plan(env: jinja2.Environment, ctx: ModelContext) -> Files:
+    text = _render(env, "plan/plan.md.j2", ctx=ctx, header=header(_sources(ctx), "<!--").rstrip("\n"))
+    return {f"{OUT}/plans/{ctx.spec.name}.md": text}
+
+
+def alertmanager_config(env: jinja2.Environment, contexts: list[ModelContext]) -> Files:
+    sources = sorted(s for c in contexts for s in _sources(c))
+    text = _render(env, "alertmanager/alertmanager.yml.j2", models=[receivers(c) for c in contexts],
+                   header=header(sources).rstrip("\n"))
+    return {f"{OUT}/alertmanager/alertmanager.yml": text}
+
+
+RENDERERS: dict[str, Callable[[jinja2.Environment, ModelContext], Files]] = {
+    "alertmanager": alertmanager,
+    "argo": argo,
+    "plan": plan,
+    "prometheus": prometheus,
+    "terraform": terraform,
+}
+
+
+def render_all(contexts: list[ModelContext], shared: bool = True) -> Files:
+    env = environment()
+    files: Files = {}
+    for ctx in sorted(contexts, key=lambda c: c.spec.name):
+        for name in sorted(RENDERERS):
+            files.update(RENDERERS[name](env, ctx))
+    if contexts and shared:
+        files.update(alertmanager_config(env, contexts))
+    return dict(sorted(files.items()))

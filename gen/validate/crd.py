@@ -1,0 +1,615 @@
+"""Strict offline validation of rendered objects against the upstream CRD schemas.
+
+Why strict: the API server *prunes* fields that a CRD's structural schema does not declare, silently.
+A misspelt ``querry:`` in an AnalysisTemplate or ``matcher:`` in an AlertmanagerConfig is accepted by
+``kubectl apply`` and then simply missing: the rollout gate or the alert route quietly does nothing.
+So on top of the ordinary schema checks (types, required fields, enums, patterns) every key that the
+schema does not declare is reported here, with a "did you mean" hint.
+
+The schemas are the CRD files in the shared reference directory (see :func:`reference_dir`), copied
+byte-for-byte from upstream; nothing is hand-maintained here. Kubernetes-specific schema extensions are
+honoured the way the API server does:
+
+* ``x-kubernetes-int-or-string`` accepts an integer or a string (the ``anyOf`` next to it is not
+  reported separately);
+* ``x-kubernetes-preserve-unknown-fields`` switches the unknown-field check off for that object and
+  below (declared properties are still checked);
+* ``x-kubernetes-list-type: map``/``set`` reject duplicate entries, as the API server does;
+* ``metadata`` is declared as a bare ``type: object`` in CRDs; it is checked here as ObjectMeta (name
+  required, DNS-1123 names, string-to-string labels and annotations, no unknown keys).
+
+Quirks of the upstream files that this module works around:
+
+* the AlertmanagerConfig CRD has a bare ``- =`` enum item that PyYAML resolves to the YAML 1.1
+  ``value`` tag and cannot construct; the loader maps it back to the string ``"="``;
+* the PrometheusRule CRD has the Go regex ``^(?i)(abort|warn)?$``; Python's ``re`` rejects a global
+  flag after ``^``, so a leading flag group is hoisted, and a pattern Python still cannot compile is
+  skipped instead of crashing (the metaschema is never checked for the same reason);
+* AlertmanagerConfig sub-routes (``spec.route.routes[]``) are declared as untyped JSON, but the
+  operator decodes them as routes (non-strictly, so misspelt keys vanish there too): they are checked
+  recursively against the ``spec.route`` schema.
+
+Only the files directly in the reference directory or one level below are read, so
+``prometheus-operator/crd-full/`` (a second AlertmanagerConfig CRD whose ``v1beta1`` needs the
+conversion webhook) is not a source of schemas.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft4Validator, ValidationError, validators
+
+try:
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+ENV_REFERENCE_DIR = "DRIFTGATE_REFERENCE_DIR"
+
+_INT_OR_STRING = "x-kubernetes-int-or-string"
+_PRESERVE = "x-kubernetes-preserve-unknown-fields"
+_LIST_TYPE = "x-kubernetes-list-type"
+_LIST_MAP_KEYS = "x-kubernetes-list-map-keys"
+_SUGGEST_LIMIT = 12  # list the allowed fields when there are at most this many and no close match
+
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_OBJECT_META_FIELDS = (
+    "name", "generateName", "namespace", "labels", "annotations", "finalizers", "ownerReferences",
+    "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+    "deletionGracePeriodSeconds", "managedFields", "selfLink",
+)
+_SIMPLE_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")
+_LEADING_FLAGS = re.compile(r"^\^\(\?([ims]+)\)")
+
+PathPart = str | int
+Located = tuple[tuple[PathPart, ...], str]  # (path inside the object, message)
+Schema = Mapping[str, Any]
+Errors = Iterator[ValidationError]
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+class _Loader(_BaseLoader):
+    """Safe loader that reads the YAML 1.1 ``=`` value and records duplicate mapping keys."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[int, str]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            ident = (key_node.tag, key_node.value)
+            if ident in seen:
+                self.duplicates.append((key_node.start_mark.line + 1, key_node.value))
+            seen.add(ident)
+        result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return result
+
+
+def _construct_value(loader: yaml.BaseLoader, node: yaml.Node) -> str:
+    return str(node.value)  # the YAML 1.1 ``value`` tag only resolves the plain scalar ``=``
+
+
+def _documents(loader: _Loader) -> Iterator[Any]:
+    """Each document of the stream, ``None`` for an empty one."""
+    while loader.check_node():
+        node = loader.get_node()
+        yield None if node is None else loader.construct_document(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", _construct_value)
+
+
+def reference_dir() -> Path:
+    """The directory holding the upstream CRD files.
+
+    ``$DRIFTGATE_REFERENCE_DIR`` if set, else ``<repo root>/../shared/reference``. Raises
+    ``FileNotFoundError`` naming the path and the variable when the directory does not exist.
+    """
+    override = os.environ.get(ENV_REFERENCE_DIR)
+    if override:
+        path = Path(override)
+        origin = f"from ${ENV_REFERENCE_DIR}"
+    else:
+        path = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+        origin = f"the default; set ${ENV_REFERENCE_DIR} to use another directory"
+    if not path.is_dir():
+        raise FileNotFoundError(f"CRD reference directory {path} does not exist ({origin})")
+    return path
+
+
+@functools.lru_cache(maxsize=32)
+def load_crd_file(path: Path) -> tuple[Any, ...]:
+    """Every YAML document in one CRD file (cached per path; treat the result as read-only)."""
+    loader = _Loader(path.read_text(encoding="utf-8"))
+    try:
+        return tuple(_documents(loader))
+    finally:
+        loader.dispose()
+
+
+@dataclass(frozen=True)
+class CrdVersion:
+    """One version of one custom resource, as declared by a CRD file."""
+
+    group: str
+    kind: str
+    version: str
+    served: bool
+    source: Path
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+
+def _crd_files(directory: Path) -> list[Path]:
+    return sorted({*directory.glob("*.yaml"), *directory.glob("*/*.yaml")})
+
+
+def _versions_in(path: Path) -> Iterator[CrdVersion]:
+    for doc in load_crd_file(path):
+        if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = doc.get("spec") or {}
+        kind = (spec.get("names") or {}).get("kind", "")
+        for version in spec.get("versions") or []:
+            yield CrdVersion(spec.get("group", ""), kind, version.get("name", ""),
+                             bool(version.get("served")), path)
+
+
+@functools.lru_cache(maxsize=8)
+def _catalogue(directory: Path) -> tuple[CrdVersion, ...]:
+    found: dict[tuple[str, str, str], CrdVersion] = {}
+    for path in _crd_files(directory):
+        for entry in _versions_in(path):
+            found.setdefault((entry.group, entry.kind, entry.version), entry)
+    return tuple(found.values())
+
+
+def known_versions() -> tuple[CrdVersion, ...]:
+    """Every (group, kind, version) declared by the CRDs in :func:`reference_dir`."""
+    return _catalogue(reference_dir())
+
+
+def _raw_schema(entry: CrdVersion) -> dict[str, Any]:
+    for doc in load_crd_file(entry.source):
+        spec = (doc.get("spec") or {}) if isinstance(doc, dict) else {}
+        if spec.get("group") != entry.group or (spec.get("names") or {}).get("kind") != entry.kind:
+            continue
+        for version in spec.get("versions") or []:
+            if version.get("name") == entry.version:
+                schema: dict[str, Any] = (version.get("schema") or {}).get("openAPIV3Schema") or {}
+                return schema
+    raise LookupError(f"{entry.api_version} {entry.kind} not found in {entry.source}")
+
+
+# --------------------------------------------------------------------------------- schema preparation
+
+
+def _with_property(schema: dict[str, Any], path: Sequence[str],
+                   build: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """A copy of ``schema`` with the sub-schema at property ``path`` replaced by ``build(sub)``."""
+    if not path:
+        return build(schema)
+    props = schema.get("properties")
+    if not isinstance(props, dict) or not isinstance(props.get(path[0]), dict):
+        return schema
+    new_props = dict(props)
+    new_props[path[0]] = _with_property(props[path[0]], path[1:], build)
+    return {**schema, "properties": new_props}
+
+
+def _untyped_metadata(_: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", _PRESERVE: True}  # checked separately as ObjectMeta
+
+
+def _recursive_routes(route: dict[str, Any]) -> dict[str, Any]:
+    """The route schema with ``routes[]`` items pointing back at the route schema itself."""
+    props = route.get("properties")
+    if not isinstance(props, dict) or not isinstance(props.get("routes"), dict):
+        return route
+    new_route = dict(route)
+    new_props = dict(props)
+    new_props["routes"] = {**props["routes"], "items": new_route}
+    new_route["properties"] = new_props
+    return new_route
+
+
+# Untyped subtrees that the consuming controller decodes with a known schema.
+_SCHEMA_PATCHES: dict[tuple[str, str], list[tuple[tuple[str, ...], Callable[..., dict[str, Any]]]]] = {
+    ("monitoring.coreos.com", "AlertmanagerConfig"): [(("spec", "route"), _recursive_routes)],
+}
+
+
+@functools.lru_cache(maxsize=32)
+def _validator_for(entry: CrdVersion) -> Any:
+    schema = _with_property(_raw_schema(entry), ("metadata",), _untyped_metadata)
+    for path, build in _SCHEMA_PATCHES.get((entry.group, entry.kind), []):
+        schema = _with_property(schema, path, build)
+    return _StrictValidator(schema)
+
+
+# ------------------------------------------------------------------------------------------ keywords
+
+
+def type_name(value: Any) -> str:
+    """How a YAML/JSON value's type is called in messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+_SCHEMA_TYPE_NAMES = {"array": "list"}
+
+
+def suggest(key: str, allowed: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)``, `` (allowed: a, b)`` or ``""`` for an unknown ``key``."""
+    names = sorted(allowed)
+    lowered = {name.lower(): name for name in names}
+    if key.lower() in lowered:
+        return f" (did you mean {lowered[key.lower()]!r}?)"
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    if names and len(names) <= _SUGGEST_LIMIT:
+        return f" (allowed: {', '.join(names)})"
+    return ""
+
+
+def _type(validator: Any, types: Any, instance: Any, schema: Schema) -> Errors:
+    wanted = types if isinstance(types, list) else [types]
+    if instance is None and schema.get("nullable"):
+        return
+    if not any(validator.is_type(instance, t) for t in wanted):
+        names = " or ".join(str(_SCHEMA_TYPE_NAMES.get(t, t)) for t in wanted)
+        yield ValidationError(f"expected {names}, got {type_name(instance)}")
+        return
+    if "object" in wanted and isinstance(instance, dict):
+        yield from _unknown_fields(instance, schema)
+
+
+def _unknown_fields(instance: dict[str, Any], schema: Schema) -> Errors:
+    if schema.get(_PRESERVE) or schema.get("additionalProperties", False) is not False:
+        return
+    props = schema.get("properties") or {}
+    for key in instance:
+        if key not in props:
+            yield ValidationError(f"unknown field{suggest(str(key), props)}", path=[key])
+
+
+def _additional_properties(validator: Any, extra: Any, instance: Any,
+                           schema: Schema) -> Errors:
+    if not isinstance(extra, dict) or not isinstance(instance, dict):
+        return  # ``false`` is reported key by key by the unknown-field check
+    props = schema.get("properties") or {}
+    for key, value in instance.items():
+        if key not in props:
+            yield from validator.descend(value, extra, path=key)
+
+
+def _int_or_string(validator: Any, flag: Any, instance: Any, schema: Schema) -> Errors:
+    if flag and not (isinstance(instance, str) or validator.is_type(instance, "integer")):
+        yield ValidationError(f"expected integer or string, got {type_name(instance)}")
+
+
+def _any_of(validator: Any, branches: Any, instance: Any, schema: Schema) -> Errors:
+    if schema.get(_INT_OR_STRING):
+        return  # reported by the int-or-string keyword with a readable message
+    failures: list[ValidationError] = []
+    for index, branch in enumerate(branches):
+        errors = list(validator.descend(instance, branch, schema_path=index))
+        if not errors:
+            return
+        failures.extend(errors)
+    detail = "; ".join(_relative_message(e) for e in failures[:3])
+    yield ValidationError(f"matches none of the allowed forms ({detail})", context=failures)
+
+
+def _one_of(validator: Any, branches: Any, instance: Any, schema: Schema) -> Errors:
+    matched = [i for i, branch in enumerate(branches) if validator.evolve(schema=branch).is_valid(instance)]
+    if len(matched) != 1:
+        yield ValidationError(f"must match exactly one of the allowed forms, matches {len(matched)}")
+
+
+def _required(validator: Any, names: Any, instance: Any, schema: Schema) -> Errors:
+    if isinstance(instance, dict):
+        for name in names:
+            if name not in instance:
+                yield ValidationError(f"missing required field {name!r}")
+
+
+def _enum(validator: Any, allowed: Any, instance: Any, schema: Schema) -> Errors:
+    if instance not in allowed:
+        choices = ", ".join(repr(a) for a in allowed)
+        yield ValidationError(f"must be one of {choices}; got {instance!r}")
+
+
+@functools.lru_cache(maxsize=256)
+def compile_go_regex(pattern: str) -> re.Pattern[str] | None:
+    """``pattern`` compiled by Python's ``re`` as an approximation of Go RE2; ``None`` if it can't be.
+
+    A leading ``^(?i)`` (legal in Go, an error in Python) is rewritten to ``(?i)^``.
+    """
+    for candidate in (pattern, _LEADING_FLAGS.sub(r"(?\1)^", pattern)):
+        try:
+            return re.compile(candidate)
+        except re.error:
+            continue
+    return None
+
+
+def _pattern(validator: Any, pattern: Any, instance: Any, schema: Schema) -> Errors:
+    if not isinstance(instance, str):
+        return
+    compiled = compile_go_regex(pattern)
+    if compiled is not None and not compiled.search(instance):
+        yield ValidationError(f"{instance!r} does not match the pattern {pattern}")
+
+
+def _list_type(validator: Any, list_type: Any, instance: Any, schema: Schema) -> Errors:
+    if not isinstance(instance, list):
+        return
+    if list_type == "set":
+        yield from _duplicates(instance, lambda item: repr(item), "duplicate item {key} in a set")
+    elif list_type == "map":
+        keys = schema.get(_LIST_MAP_KEYS) or []
+        yield from _duplicates(instance, lambda item: _map_key(item, keys), "duplicate entry for {key}")
+
+
+def _map_key(item: Any, keys: Sequence[str]) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    return ", ".join(f"{k}={item.get(k)!r}" for k in keys)
+
+
+def _duplicates(items: list[Any], key_of: Callable[[Any], str | None], template: str) -> Errors:
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        key = key_of(item)
+        if key is None:
+            continue
+        if key in first:
+            yield ValidationError(template.format(key=key) + f" (first at [{first[key]}])", path=[index])
+        else:
+            first[key] = index
+
+
+_StrictValidator = validators.extend(
+    Draft4Validator,
+    {
+        "type": _type,
+        "additionalProperties": _additional_properties,
+        _INT_OR_STRING: _int_or_string,
+        "anyOf": _any_of,
+        "oneOf": _one_of,
+        "required": _required,
+        "enum": _enum,
+        "pattern": _pattern,
+        _LIST_TYPE: _list_type,
+    },
+)
+
+
+# ------------------------------------------------------------------------------------------ messages
+
+
+def format_path(path: Iterable[PathPart]) -> str:
+    """``spec.metrics[0].provider``; keys that are not plain words are quoted: ``labels["a/b"]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _SIMPLE_KEY.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += '["' + part.replace("\\", "\\\\").replace('"', '\\"') + '"]'
+    return out
+
+
+def located(path: Iterable[PathPart], message: str) -> str:
+    where = format_path(path)
+    return f"{where}: {message}" if where else message
+
+
+def _relative_message(error: ValidationError) -> str:
+    return located(error.relative_path, error.message)
+
+
+def _schema_problems(obj: dict[str, Any], entry: CrdVersion) -> list[Located]:
+    return [(tuple(error.absolute_path), error.message) for error in _validator_for(entry).iter_errors(obj)]
+
+
+def document_order(obj: Any, path: Sequence[PathPart]) -> tuple[int, ...]:
+    """Sort key placing ``path`` where it appears in ``obj`` (mapping keys in insertion order)."""
+    key: list[int] = []
+    node = obj
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            key.append(list(node).index(part))
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            key.append(part)
+            node = node[part]
+        else:
+            key.append(-1)  # a missing field: report it before the fields that are there
+            node = None
+    return tuple(key)
+
+
+def render_problems(obj: Any, problems: Iterable[Located]) -> list[str]:
+    """``path: message`` strings in document order, without repeats."""
+    ordered = sorted(dict.fromkeys(problems), key=lambda p: document_order(obj, p[0]))
+    return [located(path, message) for path, message in ordered]
+
+
+# ------------------------------------------------------------------------------------------ metadata
+
+
+def _metadata_problems(meta: Any) -> list[Located]:
+    if meta is None:
+        return [((), "missing required field 'metadata'")]
+    if not isinstance(meta, dict):
+        return [(("metadata",), f"expected object, got {type_name(meta)}")]
+    out: list[Located] = [(("metadata", key), f"unknown field{suggest(str(key), _OBJECT_META_FIELDS)}")
+                          for key in meta if key not in _OBJECT_META_FIELDS]
+    out += _name_problems(meta)
+    out += _string_map_problems(meta.get("labels"), "labels", _label_value_problem)
+    out += _string_map_problems(meta.get("annotations"), "annotations", lambda _: None)
+    return out
+
+
+def _name_problems(meta: dict[str, Any]) -> list[Located]:
+    out: list[Located] = []
+    name = meta.get("name")
+    if name is None:
+        out.append((("metadata",), "missing required field 'name'"))
+    elif not isinstance(name, str):
+        out.append((("metadata", "name"), f"expected string, got {type_name(name)}"))
+    elif len(name) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(name):
+        out.append((("metadata", "name"), f"{name!r} is not a DNS-1123 subdomain (lowercase letters, "
+                    "digits, '-' and '.', alphanumeric at both ends, at most 253 characters)"))
+    namespace = meta.get("namespace")
+    if namespace is not None and (not isinstance(namespace, str) or len(namespace) > 63
+                                  or not _DNS1123_LABEL.fullmatch(namespace)):
+        out.append((("metadata", "namespace"), f"{namespace!r} is not a DNS-1123 label (lowercase "
+                    "letters, digits and '-', alphanumeric at both ends, at most 63 characters)"))
+    return out
+
+
+def _string_map_problems(value: Any, field: str, value_problem: Callable[[str], str | None]) -> list[Located]:
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [(("metadata", field), f"expected object, got {type_name(value)}")]
+    out: list[Located] = []
+    for key, item in value.items():
+        path: tuple[PathPart, ...] = ("metadata", field, str(key))
+        key_problem = _qualified_name_problem(key)
+        if key_problem:
+            out.append((path, key_problem))
+        if not isinstance(item, str):
+            out.append((path, f"expected string, got {type_name(item)} (quote it)"))
+            continue
+        problem = value_problem(item)
+        if problem:
+            out.append((path, problem))
+    return out
+
+
+def _qualified_name_problem(key: Any) -> str | None:
+    if not isinstance(key, str):
+        return f"key must be a string, got {type_name(key)}"
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and (not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(prefix)):
+        return f"key prefix {prefix!r} is not a DNS-1123 subdomain"
+    if not name or len(name) > 63 or not _QUALIFIED_NAME.fullmatch(name):
+        return (f"key name {name!r} must be 1-63 characters of letters, digits, '-', '_' and '.', "
+                "alphanumeric at both ends")
+    return None
+
+
+def _label_value_problem(value: str) -> str | None:
+    if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
+        return (f"label value {value!r} must be at most 63 characters of letters, digits, '-', '_' "
+                "and '.', alphanumeric at both ends")
+    return None
+
+
+# -------------------------------------------------------------------------------------------- public
+
+
+def _select(obj: dict[str, Any]) -> tuple[CrdVersion | None, list[str]]:
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api_version, str) or not api_version:
+        return None, ["missing required field 'apiVersion'"]
+    if not isinstance(kind, str) or not kind:
+        return None, ["missing required field 'kind'"]
+    group, _, version = api_version.rpartition("/")
+    entries = known_versions()
+    kinds = {e.kind for e in entries}
+    same_kind = [e for e in entries if e.kind == kind]
+    if not same_kind:
+        return None, [f"kind: unknown kind {kind!r}{suggest(kind, kinds)}; known: {', '.join(sorted(kinds))}"]
+    served = [e for e in same_kind if e.served]
+    for entry in served:
+        if (entry.group, entry.version) == (group, version):
+            return entry, []
+    choices = ", ".join(sorted(e.api_version for e in served)) or "none"
+    return None, [f"apiVersion: {api_version!r} is not served for kind {kind} (served: {choices})"]
+
+
+def validate(obj: Any) -> list[str]:
+    """Every problem with one Kubernetes object, strictly, as ``path: message`` strings.
+
+    Empty when the object is valid; in document order otherwise. The CRD is chosen by ``apiVersion``
+    and ``kind`` among :func:`known_versions`. Raises ``FileNotFoundError`` when the reference
+    directory is missing.
+    """
+    if not isinstance(obj, dict):
+        return [f"expected object (a Kubernetes resource), got {type_name(obj)}"]
+    entry, problems = _select(obj)
+    if entry is None:
+        return problems
+    return render_problems(obj, _schema_problems(obj, entry) + _metadata_problems(obj.get("metadata")))
+
+
+def parse_documents(text: str, source: str) -> tuple[list[tuple[int, Any]], list[str]]:
+    """``(index, document)`` for each non-empty YAML document in ``text``, and parse problems.
+
+    Problems are prefixed with ``source``: invalid YAML, and duplicate keys (PyYAML keeps the last
+    value silently; kubectl rejects the file).
+    """
+    loader = _Loader(text)
+    docs: list[tuple[int, Any]] = []
+    problems: list[str] = []
+    try:
+        for index, doc in enumerate(_documents(loader)):
+            if doc is not None:
+                docs.append((index, doc))
+    except yaml.YAMLError as exc:
+        problems.append(f"{source}: invalid YAML: {exc}".replace("\n", " "))
+    finally:
+        loader.dispose()
+    problems += [f"{source}:{line}: duplicate key {key!r}" for line, key in loader.duplicates]
+    return docs, problems
+
+
+def validate_documents(text: str, source: str) -> list[str]:
+    """:func:`validate` for every document of a multi-document YAML text.
+
+    Messages read ``<source>: document <index>: <path>: <message>``; ``index`` counts from 0 in file
+    order, empty documents included.
+    """
+    docs, problems = parse_documents(text, source)
+    for index, doc in docs:
+        problems += [f"{source}: document {index}: {message}" for message in validate(doc)]
+    return problems
