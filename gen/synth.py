@@ -74,7 +74,7 @@ _EPOCH_WEEKDAY = 3
 
 # Stream identifiers for SeedSequence spawn keys; never renumber (it would change every output).
 _S_NOISE, _S_LAYOUT, _S_RESTARTS, _S_POD = 0, 1, 2, 3
-_Q_REQUESTS, _Q_ERRORS, _Q_SCORE, _Q_LATENCY, _Q_IMPRESSIONS, _Q_CLICKS, _Q_UPTIME = range(7)
+_Q_REQUESTS, _Q_ERRORS, _Q_SCORE, _Q_LATENCY, _Q_IMPRESSIONS, _Q_CLICKS = range(6)
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,7 +410,7 @@ def generate(model: ServiceModel, start: int, days: float, step_seconds: int, se
     load = diurnal * np.where(weekday >= 5, model.weekend_factor, 1.0)  # 1 at the weekday peak
 
     rate = model.peak_rps * load * np.exp(_log_noise(model, t, step_seconds, seed))
-    groups = _groups(model, incidents, t, mid, step_seconds)
+    groups = _groups(model, incidents, mid)
     pods: list[_PodCounts] = []
     for group in groups:
         pods.extend(_group_counts(model, group, t, hours, load, rate, step_seconds, seed))
@@ -436,9 +436,8 @@ def _log_noise(model: ServiceModel, t: FloatArray, step: int, seed: int) -> Floa
     return out
 
 
-def _groups(model: ServiceModel, incidents: Sequence[Incident], t: FloatArray, mid: FloatArray,
-            step: int) -> list[_Group]:
-    rows = t.size
+def _groups(model: ServiceModel, incidents: Sequence[Incident], mid: FloatArray) -> list[_Group]:
+    rows = mid.size
     regular = _Group(0, model.pod_template_hash, model.pods, np.ones(rows), np.ones(rows, dtype=bool))
     groups = [regular]
     hashes = {model.pod_template_hash}

@@ -86,10 +86,8 @@ class RuleBuilder:
         self._records: dict[str, Rule] = {}
 
     def _add(self, rule: Rule) -> None:
-        key = rule.record + repr(rule.labels)
-        if key in self._records and self._records[key].expr != rule.expr:
-            raise AssertionError(f"two different expressions for {rule.record}")
-        self._records.setdefault(key, rule)
+        # Per-bin rules share a name and differ by expression (each keeps its own ``le``).
+        self._records.setdefault(rule.record + repr(rule.labels) + rule.expr, rule)
 
     def _own(self, signal: Signal) -> dict[str, str]:
         """Labels identifying a signal's source series (a signal with extra matchers gets its own)."""
@@ -146,7 +144,7 @@ class RuleBuilder:
             else:
                 expr = (f"clamp_min({hi_sel} - ignoring (le) {selector(bucket, [*own_sel, ('le', lo)])}, 0)"
                         f" + {SMOOTHING}")
-            self._add(_rec(bins, expr, own))
+            self._add(_rec(bins, expr, {**own, "le": le}))  # le: one distinct rule per bin
             lo = le
         b = selector(bins, own_sel)
         self._add(_rec(share, f"{b} / ignoring (le) group_left () sum without (le) ({b})", own))

@@ -212,7 +212,7 @@ def _prometheus(r: Reader, value: Any, path: KeyPath) -> m.PrometheusSource | No
                   {"address", "selector"})
     address = r.string(d, path, "address", pattern=names.URL)
     selector = _matchers(r, d.get("selector"), (*path, "selector"))
-    if "selector" in d and not selector:
+    if isinstance(d.get("selector"), dict) and not d["selector"]:
         r.error((*path, "selector"), "expected at least one label matcher (e.g. job: my-model)")
     version = r.string(d, path, "version_label", default="rollouts_pod_template_hash",
                        pattern=names.LABEL_NAME)

@@ -85,7 +85,9 @@ class _Builder:
                 if skey in out:
                     line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
                     self.problems.append(
-                        Problem(self.marks.file, line, col, format_path(child), "duplicate key")
+                        Problem(self.marks.file, line, col, format_path(child),
+                                f"duplicate key '{skey}'; it is already set on line "
+                                f"{self.marks.at(child)[0]} (YAML would silently keep the last one)")
                     )
                     continue
                 self.marks.table[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)

@@ -152,6 +152,7 @@ class CrdVersion:
     kind: str
     version: str
     served: bool
+    namespaced: bool
     source: Path
 
     @property
@@ -171,7 +172,7 @@ def _versions_in(path: Path) -> Iterator[CrdVersion]:
         kind = (spec.get("names") or {}).get("kind", "")
         for version in spec.get("versions") or []:
             yield CrdVersion(spec.get("group", ""), kind, version.get("name", ""),
-                             bool(version.get("served")), path)
+                             bool(version.get("served")), spec.get("scope") != "Cluster", path)
 
 
 @functools.lru_cache(maxsize=8)
@@ -271,7 +272,7 @@ def type_name(value: Any) -> str:
 _SCHEMA_TYPE_NAMES = {"array": "list"}
 
 
-def suggest(key: str, allowed: Iterable[str]) -> str:
+def suggest(key: str, allowed: Iterable[str], list_allowed: bool = True) -> str:
     """`` (did you mean 'x'?)``, `` (allowed: a, b)`` or ``""`` for an unknown ``key``."""
     names = sorted(allowed)
     lowered = {name.lower(): name for name in names}
@@ -280,7 +281,7 @@ def suggest(key: str, allowed: Iterable[str]) -> str:
     close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
     if close:
         return f" (did you mean {close[0]!r}?)"
-    if names and len(names) <= _SUGGEST_LIMIT:
+    if list_allowed and names and len(names) <= _SUGGEST_LIMIT:
         return f" (allowed: {', '.join(names)})"
     return ""
 
@@ -558,7 +559,8 @@ def _select(obj: dict[str, Any]) -> tuple[CrdVersion | None, list[str]]:
     kinds = {e.kind for e in entries}
     same_kind = [e for e in entries if e.kind == kind]
     if not same_kind:
-        return None, [f"kind: unknown kind {kind!r}{suggest(kind, kinds)}; known: {', '.join(sorted(kinds))}"]
+        hint = suggest(kind, kinds, list_allowed=False)
+        return None, [f"kind: unknown kind {kind!r}{hint}; known: {', '.join(sorted(kinds))}"]
     served = [e for e in same_kind if e.served]
     for entry in served:
         if (entry.group, entry.version) == (group, version):
@@ -576,10 +578,18 @@ def validate(obj: Any) -> list[str]:
     """
     if not isinstance(obj, dict):
         return [f"expected object (a Kubernetes resource), got {type_name(obj)}"]
-    entry, problems = _select(obj)
+    entry, selection = _select(obj)
     if entry is None:
-        return problems
-    return render_problems(obj, _schema_problems(obj, entry) + _metadata_problems(obj.get("metadata")))
+        return selection
+    problems = _schema_problems(obj, entry) + _metadata_problems(obj.get("metadata"))
+    problems += _scope_problems(obj.get("metadata"), entry)
+    return render_problems(obj, problems)
+
+
+def _scope_problems(meta: Any, entry: CrdVersion) -> list[Located]:
+    if entry.namespaced or not isinstance(meta, dict) or "namespace" not in meta:
+        return []
+    return [(("metadata", "namespace"), f"{entry.kind} is cluster-scoped: remove the namespace")]
 
 
 def parse_documents(text: str, source: str) -> tuple[list[tuple[int, Any]], list[str]]:
