@@ -88,7 +88,7 @@ def plan(env: jinja2.Environment, ctx: ModelContext) -> Files:
 
 
 def alertmanager_config(env: jinja2.Environment, contexts: list[ModelContext]) -> Files:
-    sources = sorted(s for c in contexts for s in _sources(c))
+    sources = [s for c in sorted(contexts, key=lambda c: c.spec.name) for s in _sources(c)]
     text = _render(env, "alertmanager/alertmanager.yml.j2", models=[receivers(c) for c in contexts],
                    header=header(sources).rstrip("\n"))
     return {f"{OUT}/alertmanager/alertmanager.yml": text}
