@@ -98,7 +98,12 @@ def _report(diff: Any) -> None:
 @click.option("--model", default=None, help="Only this model.")
 def render(root: Path, spec_dir: Path | None, model: str | None) -> None:
     """Render generated/ from specs and baselines (pure, no fitting)."""
-    _run(lambda: (_report(pipeline.render(root, _spec_dir(root, spec_dir), model)), 0)[1])
+
+    def action() -> int:
+        _report(pipeline.render(root, _spec_dir(root, spec_dir), model))
+        return 0
+
+    _run(action)
 
 
 @main.command()

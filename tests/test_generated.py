@@ -162,7 +162,7 @@ def test_alerts_carry_routing_labels(rendered: dict[str, str], model: str) -> No
 
 
 def test_provisional_model_never_rolls_back_automatically(rendered: dict[str, str]) -> None:
-    (criteria, gate) = _docs(rendered["generated/argo/fraud-scorer.yaml"])
+    (criteria, _gate) = _docs(rendered["generated/argo/fraud-scorer.yaml"])
     assert all(m["failureCondition"] == "false" for m in criteria["spec"]["metrics"])
     (rules,) = _docs(rendered["generated/prometheus/fraud-scorer.yaml"])
     alerts = {r["alert"] for g in rules["spec"]["groups"] for r in g["rules"] if "alert" in r}

@@ -33,10 +33,7 @@ def _bucket_series(les: tuple[str, ...], shares: np.ndarray, per_min: float, ver
     out = []
     for le, inc in zip(les, cum, strict=True):
         inc = round(float(inc))
-        if reset_at is None:
-            values = f"0+{inc}x{minutes}"
-        else:
-            values = f"0+{inc}x{reset_at - 1} 0+{inc}x{minutes - reset_at}"
+        values = f"0+{inc}x{minutes}" if reset_at is None else f"0+{inc}x{reset_at - 1} 0+{inc}x{minutes - reset_at}"
         labels = f'job="reco-ranker",namespace="reco",le="{le}",{V}="{version}",pod="{pod}"'
         out.append({"series": f"reco_score_bucket{{{labels}}}", "values": values})
     return out

@@ -9,6 +9,7 @@ more observations than a larger one at the same instant).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,7 +83,7 @@ def _check_cumulative(b: Buckets, metric: str) -> None:
         if "+Inf" not in members and present[-1] != b.les[-1]:
             s = members[present[0]]
             raise ExportError(f"{s.source}: series {s.describe()}: this target has no +Inf bucket")
-        for lo, hi in zip(present, present[1:], strict=False):
+        for lo, hi in itertools.pairwise(present):
             a, c = members[lo], members[hi]
             common, ia, ic = np.intersect1d(a.t, c.t, assume_unique=True, return_indices=True)
             bad = a.v[ia] > c.v[ic] * (1 + 1e-9) + 1e-9

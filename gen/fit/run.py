@@ -91,7 +91,7 @@ def _window_fit(hist: StatHistory, sig: Signal, text: str, window: float, step: 
     auto, manual = fit_thresholds(values, hist.t, window, step, [auto_rate, manual_rate], below, what)
     manual_value = max(manual.value, auto.value) if below else min(manual.value, auto.value)
     span = float(hist.t[-1] - hist.t[0] + window)
-    stride = max(1, int(round(window / step)))
+    stride = max(1, round(window / step))
     return WindowFit(
         window=text, windows_total=int(values[::stride].size), windows_decided=int(decided[::stride].sum()),
         events_p05=_q(hist.events, 0.05), events_p50=_q(hist.events, 0.5),

@@ -25,7 +25,8 @@ ALPHA = 0.5
 
 def smoothed(bins: FloatArray) -> FloatArray:
     s = bins + ALPHA
-    return s / s.sum(axis=-1, keepdims=True)
+    out: FloatArray = s / s.sum(axis=-1, keepdims=True)
+    return out
 
 
 def baseline_probabilities(total_bins: FloatArray) -> FloatArray:
@@ -36,14 +37,17 @@ def baseline_probabilities(total_bins: FloatArray) -> FloatArray:
 def drift(stat: Statistic, bins: FloatArray, q: FloatArray) -> FloatArray:
     """Drift of each row of ``bins`` (``[time, bin]``) from ``q``."""
     p = smoothed(bins)
+    out: FloatArray
     if stat is Statistic.PSI:
-        return np.sum((p - q) * np.log(p / q), axis=-1)
-    if stat is Statistic.TVD:
-        return 0.5 * np.sum(np.abs(p - q), axis=-1)
-    if stat is Statistic.JS:
+        out = np.sum((p - q) * np.log(p / q), axis=-1)
+    elif stat is Statistic.TVD:
+        out = 0.5 * np.sum(np.abs(p - q), axis=-1)
+    elif stat is Statistic.JS:
         mix = p + q
-        return np.sum(0.5 * p * np.log2(2 * p / mix) + 0.5 * q * np.log2(2 * q / mix), axis=-1)
-    raise ValueError(f"not a drift statistic: {stat}")
+        out = np.sum(0.5 * p * np.log2(2 * p / mix) + 0.5 * q * np.log2(2 * q / mix), axis=-1)
+    else:
+        raise ValueError(f"not a drift statistic: {stat}")
+    return out
 
 
 def histogram_quantile(q: float, cum: FloatArray, bounds: FloatArray) -> FloatArray:

@@ -60,7 +60,7 @@ def fit_thresholds(values: FloatArray, t: FloatArray, window: float, step: float
     ok = np.isfinite(values)
     x, tx = sign * values[ok], t[ok]
     ps = [min(rate * window, 0.5) for rate in rates]
-    stride = max(1, int(round(window / step)))
+    stride = max(1, round(window / step))
     thinned = x[::stride]
     if thinned.size < 2 * MIN_EXCEEDANCES:
         raise FitError(f"{what}: only {thinned.size} non-overlapping windows with enough events; "

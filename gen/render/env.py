@@ -93,7 +93,8 @@ def environment() -> jinja2.Environment:
         comment_start_string="[#",
         comment_end_string="#]",
     )
-    env.filters.update({"yq": yq, "hcl": hcl, "hcl_str": hcl_str, "md": md, "code": code, "num": num})
+    filters: dict[str, Any] = {"yq": yq, "hcl": hcl, "hcl_str": hcl_str, "md": md, "code": code, "num": num}
+    env.filters.update(filters)
     env.globals["code"] = code
     return env
 

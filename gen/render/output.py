@@ -41,7 +41,7 @@ def is_generated(path: Path) -> bool:
 
 
 def _existing(root: Path) -> set[str]:
-    found = set()
+    found: set[str] = set()
     for top in MANAGED_DIRS:
         base = root / top
         if base.is_dir():

@@ -149,8 +149,9 @@ class RuleBuilder:
         b = selector(bins, own_sel)
         self._add(_rec(share, f"{b} / ignoring (le) group_left () sum without (le) ({b})", own))
         base = "model_signal_le:driftgate_baseline:share"
-        for le, q in zip(fit.les, fit.probabilities, strict=True):
-            self._add(_rec(base, f"vector({num(q)})", {"model": self.spec.name, "signal": signal.name, "le": le}))
+        for le, share_q in zip(fit.les, fit.probabilities, strict=True):
+            labels = {"model": self.spec.name, "signal": signal.name, "le": le}
+            self._add(_rec(base, f"vector({num(share_q)})", labels))
         broadcast = f"model_version_le:driftgate_{signal.name}_baseline:share{w}"
         qsel = selector(base, [("model", self.spec.name), ("signal", signal.name)])
         p = selector(share, own_sel)

@@ -91,7 +91,7 @@ class Reader:
         if isinstance(value, bool) or not isinstance(value, kinds):
             self.error(where, f"expected {'an integer' if integer else 'a number'}, got {show(value)}")
             return default
-        fv = float(value)
+        fv = float(value)  # type: ignore[arg-type]  # checked to be int or float just above
         if fv != fv or fv in (float("inf"), float("-inf")):
             self.error(where, f"expected a finite number, got {value!r}")
             return default
