@@ -12,8 +12,10 @@ from typing import Any
 import jinja2
 import yaml
 
+from gen.errors import RenderError
 from gen.render.context import ModelContext
 from gen.render.env import environment, header
+from gen.render.promtests import render_test
 
 OUT = "generated"
 Files = dict[str, str]
@@ -25,7 +27,11 @@ def _sources(ctx: ModelContext) -> list[str]:
 
 
 def _render(env: jinja2.Environment, name: str, **values: Any) -> str:
-    return env.get_template(name).render(**values)
+    try:
+        return env.get_template(name).render(**values)
+    except jinja2.TemplateError as exc:  # an edited or broken template: say which, write nothing
+        line = f":{exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+        raise RenderError(f"templates/{name}{line}: {type(exc).__name__}: {exc}; nothing was written") from exc
 
 
 def argo(env: jinja2.Environment, ctx: ModelContext) -> Files:
@@ -33,22 +39,50 @@ def argo(env: jinja2.Environment, ctx: ModelContext) -> Files:
     return {f"{OUT}/argo/{ctx.spec.name}.yaml": text}
 
 
+def pad_lists(value: Any) -> Any:
+    """Give every object in a list the same attributes (missing ones null).
+
+    ``kubernetes_manifest`` converts HCL values with the CRD's types, and a tuple whose objects have
+    different attribute sets (a recording rule next to an alerting rule) does not convert.
+    """
+    if isinstance(value, dict):
+        return {k: pad_lists(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [pad_lists(v) for v in value]
+        if items and all(isinstance(v, dict) for v in items):
+            keys: list[str] = []
+            for item in items:
+                keys += [k for k in item if k not in keys]
+            return [{k: item.get(k) for k in keys} for item in items]
+        return items
+    return value
+
+
 def terraform(env: jinja2.Environment, ctx: ModelContext) -> Files:
     hdr = header(_sources(ctx)).rstrip("\n")
-    argo_text = argo(env, ctx)[f"{OUT}/argo/{ctx.spec.name}.yaml"]
-    objects = [d for d in yaml.safe_load_all(argo_text) if d]
-    manifests = [{"id": o["metadata"]["name"].replace("-", "_"), "object": o} for o in objects]
+    name = ctx.spec.name
+    objects = []
+    for rendered in (argo(env, ctx)[f"{OUT}/argo/{name}.yaml"],
+                     prometheus(env, ctx)[f"{OUT}/prometheus/{name}.yaml"],
+                     alertmanager(env, ctx)[f"{OUT}/alertmanager/{name}.yaml"]):
+        objects += [d for d in yaml.safe_load_all(rendered) if d]
+    manifests = [{"id": f"{o['kind'].lower()}_{o['metadata']['name'].replace('-', '_')}", "object": pad_lists(o)}
+                 for o in objects]
     return {
-        f"{OUT}/terraform/argo_rollouts/{ctx.spec.name}.tf": _render(env, "terraform/argo_rollouts.tf.j2",
-                                                                    ctx=ctx, header=hdr),
-        f"{OUT}/terraform/kubernetes_manifest/{ctx.spec.name}.tf": _render(
+        f"{OUT}/terraform/argo_rollouts/{name}.tf": _render(env, "terraform/argo_rollouts.tf.j2", ctx=ctx, header=hdr),
+        f"{OUT}/terraform/kubernetes_manifest/{name}.tf": _render(
             env, "terraform/kubernetes_manifest.tf.j2", manifests=manifests, header=hdr),
     }
 
 
 def prometheus(env: jinja2.Environment, ctx: ModelContext) -> Files:
     hdr = header(_sources(ctx)).rstrip("\n")
-    return {
+    files: Files = {}
+    test = render_test(ctx, f"../rules/{ctx.spec.name}.rules.yaml")
+    if test is not None:
+        files[f"{OUT}/prometheus/tests/{ctx.spec.name}.test.yaml"] = (
+            f"{hdr}\n# Run: promtool test rules generated/prometheus/tests/{ctx.spec.name}.test.yaml\n{test}")
+    return files | {
         f"{OUT}/prometheus/{ctx.spec.name}.yaml": _render(env, "prometheus/prometheusrule.yaml.j2", ctx=ctx,
                                                           header=hdr),
         f"{OUT}/prometheus/rules/{ctx.spec.name}.rules.yaml": _render(env, "prometheus/rules.yaml.j2", ctx=ctx,

@@ -45,6 +45,9 @@ _INTEGER = re.compile(r"[-+]?\d+")
 _RESULT_INDEX = re.compile(r"\bresult\s*\[")
 _LEN_GUARD = re.compile(r"\blen\s*\(\s*result\s*\)")
 _BARE_ISNAN = re.compile(r"\bisNaN\s*\(\s*result\s*\)")
+_DANGLING = re.compile(r"(<=|>=|==|!=|<|>)\s*($|\)|&&|\|\|)")
+_NEGATION = re.compile(r"(^|[^=!<>])!\s*\(")
+_NAN_GUARD = re.compile(r"isNaN\s*\(\s*result\s*\[\s*0\s*\]\s*\)")
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
 _CONDITIONS = ("successCondition", "failureCondition")
 _NO_CONDITIONS = frozenset({"job"})  # the Job's own status decides; conditions are not evaluated
@@ -129,6 +132,11 @@ def condition_problems(text: str) -> list[str]:
     if index and (guard is None or guard.start() > index.start()):
         out.append("indexes result[...] without a len(result) > 0 guard before it: an empty vector "
                    "is an evaluation error, and consecutive errors abort the rollout")
+    if _DANGLING.search(code):
+        out.append("a comparison has no right-hand side (a threshold that rendered empty?)")
+    if index and _NEGATION.search(code) and not _NAN_GUARD.search(code):
+        out.append("negates a comparison on result[0] without isNaN(result[0]): NaN compares false, so "
+                   "!(...) turns NaN into true")
     bracket = bracket_problem(text)
     if bracket:
         out.append(bracket)

@@ -1,0 +1,222 @@
+"""Behavioural ``promtool test rules`` files, generated per model and shipped with the rules.
+
+For every histogram that a drift signal watches, four versions of the service are simulated at 1m
+resolution for at least two hours (exact counter increments, so Prometheus and numpy see the same counts):
+
+* ``stable``: the baseline distribution, with a pod restart (counter reset) before the onset:
+  no rollback alert, ever;
+* ``collapse``: the baseline until the onset, then all mass in the bin the baseline uses least (an
+  embedding bug): the automatic alert (manual, for a manual-tier or provisional signal) fires on the
+  fast window no later than the promised time (first crossing + ``for`` + one evaluation);
+* ``ambiguous``: a shift between the manual band and the automatic threshold: only the manual alert;
+* ``quiet``: collapsed but with too few events: no decision, so no alert.
+
+The recorded PSI / JS / TVD of ``ambiguous`` must equal numpy's value for the same counts to 1e-9.
+When no shift lands strictly between the bands of every signal (bands too close), the ambiguous
+case is left out and the file says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import yaml
+
+from gen.fit import statistics as st
+from gen.model import Direction, Signal, SignalKind
+from gen.render.context import ModelContext, WindowRow
+from gen.render.rules import AUTO_ALERT, MANUAL_ALERT, alert_for
+
+TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Source:
+    metric: str
+    labels: tuple[tuple[str, str], ...]
+    les: tuple[str, ...]
+    q: np.ndarray
+    signals: tuple[tuple[Signal, tuple[WindowRow, ...], str], ...]  # signal, windows, tier
+
+
+def _sources(ctx: ModelContext) -> list[Source]:
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[Signal, tuple[WindowRow, ...], str]]] = {}
+    fits = {}
+    for row in ctx.rows:
+        s = row.signal
+        if s.kind is not SignalKind.DISTRIBUTION_DRIFT or s.direction is not Direction.ABOVE:
+            continue
+        key = (s.metric, tuple(sorted((*ctx.spec.prometheus.selector, *s.matchers))))
+        groups.setdefault(key, []).append((s, row.windows, row.tier))
+        fits.setdefault(key, row.fit)
+    out = []
+    for (metric, labels), sigs in groups.items():
+        fit = fits[(metric, labels)]
+        out.append(Source(metric, labels, fit.les, np.array(fit.probabilities), tuple(sigs)))
+    return out
+
+
+def _increments(shares: np.ndarray, per_min: int) -> np.ndarray:
+    """Integer per-minute bin increments with exactly ``per_min`` events."""
+    raw = shares / shares.sum() * per_min
+    out = np.floor(raw)
+    out[np.argmax(raw - out)] += per_min - out.sum()
+    return out
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Minutes of the simulation: long enough to fill the longest window after the onset."""
+
+    minutes: int
+    onset: int
+    restart: int
+
+    @staticmethod
+    def for_windows(longest: int) -> Timeline:
+        onset = max(60, longest + 10)
+        return Timeline(onset + max(60, longest + 10), onset, onset - 10)
+
+
+def _series(src: Source, version: str, v_label: str, tl: Timeline, before: np.ndarray,
+            after: np.ndarray | None = None, restart: bool = False) -> list[dict[str, str]]:
+    out = []
+    cum_before, cum_after = np.cumsum(before), np.cumsum(after if after is not None else before)
+    for i, le in enumerate(src.les):
+        a, b = int(cum_before[i]), int(cum_after[i])
+        if after is not None:
+            values = f"0+{a}x{tl.onset} {a * tl.onset + b}+{b}x{tl.minutes - tl.onset - 1}"
+        elif restart:
+            values = f"0+{a}x{tl.restart - 1} 0+{a}x{tl.minutes - tl.restart}"
+        else:
+            values = f"0+{a}x{tl.minutes}"
+        labels = ",".join(f'{k}="{val}"' for k, val in (*src.labels, ("le", le), (v_label, version),
+                                                        ("pod", f"{version}-0")))
+        out.append({"series": f"{src.metric}_bucket{{{labels}}}", "values": values})
+    return out
+
+
+def _stat(signal: Signal, bins: np.ndarray, q: np.ndarray) -> float:
+    return float(st.drift(signal.statistic, bins[None, :], q)[0])
+
+
+def _minutes(window: str) -> int:
+    from gen.validate.durations import parse_prom_duration
+
+    return int(parse_prom_duration(window) // 60)
+
+
+def _ambiguous(src: Source, per_min: int) -> tuple[np.ndarray, float] | None:
+    """A mixture ``(1-l) q + l * e_k`` whose statistics sit between every manual band and auto threshold."""
+    for k in np.argsort(src.q):
+        target = np.zeros(len(src.q))
+        target[k] = 1.0
+        for lam in np.linspace(0.002, 0.6, 300):
+            inc = _increments((1 - lam) * src.q / src.q.sum() + lam * target, per_min)
+            ok_all, any_manual = True, False
+            for signal, windows, tier in src.signals:
+                for w in windows:
+                    value = _stat(signal, inc * _minutes(w.window), src.q)
+                    limit = w.eff.auto if tier == "auto" else math.inf
+                    if value > limit or abs(value - w.eff.manual) < 1e-4 * w.eff.manual:
+                        ok_all = False
+                    any_manual |= value > w.eff.manual
+            if ok_all and any_manual:
+                return inc, float(lam)
+    return None
+
+
+def render_test(ctx: ModelContext, rules_file: str) -> str | None:
+    """The promtool test document for ``ctx``'s drift signals, or None when it has none."""
+    sources = _sources(ctx)
+    if not sources:
+        return None
+    v = ctx.spec.prometheus.version_label
+    wait = _minutes(alert_for(ctx.spec)) + 1
+    tl = Timeline.for_windows(max(_minutes(w.window) for src in sources for _, ws, _ in src.signals for w in ws))
+    end = tl.minutes - 1
+    series: list[dict[str, str]] = []
+    checks: list[dict[str, object]] = []
+    notes = []
+    for src in sources:
+        min_events = max(s.min_events for s, _, _ in src.signals)
+        fast = min(_minutes(w.window) for _, ws, _ in src.signals for w in ws)
+        per_min = max(200, math.ceil(4 * min_events / fast))
+        normal = _increments(src.q, per_min)
+        collapsed = np.zeros(len(src.q))
+        collapsed[int(np.argmin(src.q))] = per_min
+        quiet = np.zeros(len(src.q))
+        quiet[int(np.argmin(src.q))] = max(1, min_events // (4 * 60))
+        series += _series(src, "stable", v, tl, normal, restart=True)
+        series += _series(src, "collapse", v, tl, normal, collapsed)
+        series += _series(src, "quiet", v, tl, quiet)
+        amb = _ambiguous(src, per_min)
+        if amb is None:
+            notes.append(f"{src.metric}: no shift lies strictly between the manual and automatic bands of "
+                         f"every signal; the ambiguous case is omitted")
+        else:
+            series += _series(src, "ambiguous", v, tl, amb[0])
+        # Normal traffic and too-little traffic: silence at all times.
+        for t in sorted({20, tl.restart + 5, tl.onset + 30, end}):
+            checks.append({"expr": f'ALERTS{{alertname=~"{AUTO_ALERT}|{MANUAL_ALERT}",{v}=~"stable|quiet"}}',
+                           "eval_time": f"{t}m", "exp_samples": []})
+        # The collapse: first crossing on the fast window, plus for, plus one evaluation.
+        expect = []
+        latest = 0
+        for signal, windows, tier in src.signals:
+            w = next(w for w in windows if w.which == "fast")
+            m = _minutes(w.window)
+            threshold = w.eff.auto if tier == "auto" else w.eff.manual
+            cross = None
+            for k in range(1, m + 1):
+                bins = normal * (m - k) + collapsed * k
+                if _stat(signal, bins, src.q) > threshold:
+                    cross = k
+                    break
+            assert cross is not None, "a collapse must cross every threshold within one window"
+            latest = max(latest, cross + wait)
+            name = AUTO_ALERT if tier == "auto" else MANUAL_ALERT
+            expect.append((signal, name, tier))
+        at = tl.onset + latest
+        for signal, name, tier in expect:
+            checks.append({"expr": f'ALERTS{{alertname="{name}",alertstate="firing",{v}="collapse",'
+                                   f'signal="{signal.name}",window="fast"}}',
+                           "eval_time": f"{at}m",
+                           "exp_samples": [{"labels": _alert_labels(ctx, name, tier, signal.name, "fast", "collapse"),
+                                            "value": 1}]})
+            checks.append({"expr": f'ALERTS{{alertname="{name}",{v}="collapse",signal="{signal.name}"}}',
+                           "eval_time": f"{tl.onset - 1}m", "exp_samples": []})
+        if amb is not None:
+            inc = amb[0]
+            firing = []
+            for signal, windows, _tier in src.signals:
+                for w in windows:
+                    m = _minutes(w.window)
+                    value = _stat(signal, inc * m, src.q)
+                    if value > w.eff.manual:
+                        firing.append({"labels": _alert_labels(ctx, MANUAL_ALERT, "manual", signal.name, w.which,
+                                                               "ambiguous"), "value": 1})
+                    record = f"model_version:driftgate_{signal.name}:{signal.statistic.value}{w.window}"
+                    checks.append({
+                        "expr": f'abs({record}{{{v}="ambiguous"}} - {value!r}) < bool {TOLERANCE}',
+                        "eval_time": f"{end}m",
+                        "exp_samples": [{"labels": f'{{model="{ctx.spec.name}",{v}="ambiguous",'
+                                                   f'signal="{signal.name}"}}', "value": 1}]})
+            checks.append({"expr": f'ALERTS{{alertstate="firing",alertname=~"{AUTO_ALERT}|{MANUAL_ALERT}",'
+                                   f'{v}="ambiguous"}}',
+                           "eval_time": f"{end}m", "exp_samples": sorted(firing, key=lambda s: str(s))})
+    doc = {"rule_files": [rules_file], "evaluation_interval": "1m",
+           "tests": [{"name": f"{ctx.spec.name}: drift rules on synthetic versions", "interval": "1m",
+                      "input_series": series, "promql_expr_test": checks}]}
+    text = yaml.safe_dump(doc, sort_keys=False, width=1_000_000, default_flow_style=False)
+    return "".join(f"# {n}\n" for n in notes) + text
+
+
+def _alert_labels(ctx: ModelContext, name: str, tier: str, signal: str, window: str, version: str) -> str:
+    severity = "critical" if tier == "auto" else "warning"
+    labels = {"alertname": name, "alertstate": "firing", "model": ctx.spec.name, "namespace": ctx.spec.namespace,
+              "rollback": tier, ctx.spec.prometheus.version_label: version, "severity": severity, "signal": signal,
+              "team": ctx.spec.team.name, "window": window}
+    return "ALERTS{" + ",".join(f'{k}="{val}"' for k, val in sorted(labels.items())) + "}"

@@ -1,0 +1,172 @@
+"""Enforcement that cannot silently fail: shipped promtool tests, sabotage, the freeze gate, and
+broken templates caught before anything is written."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+import yaml
+
+from gen import pipeline
+from gen.errors import RenderError
+from gen.render import targets
+from tests.conftest import REPO, tool
+
+MODELS = ("fraud-scorer", "reco-ranker")
+
+
+def _promtool_test(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([tool("promtool"), "test", "rules", str(path)], capture_output=True, text=True,
+                          check=False)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_shipped_rule_tests_pass(model: str) -> None:
+    path = REPO / "generated/prometheus/tests" / f"{model}.test.yaml"
+    result = _promtool_test(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = path.read_text()
+    for version in ("stable", "collapse", "quiet", "ambiguous"):
+        assert f'rollouts_pod_template_hash="{version}"' in text, version
+    assert "< bool 1e-09" in text  # the statistic equals numpy's to 1e-9
+
+
+def _sabotaged(tmp_path: Path, model: str, old: str, new: str, count: int = -1) -> Path:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "tests").mkdir()
+    rules = (REPO / "generated/prometheus/rules" / f"{model}.rules.yaml").read_text()
+    assert old in rules
+    (tmp_path / "rules" / f"{model}.rules.yaml").write_text(rules.replace(old, new, count))
+    shutil.copy(REPO / "generated/prometheus/tests" / f"{model}.test.yaml", tmp_path / "tests")
+    return tmp_path / "tests" / f"{model}.test.yaml"
+
+
+SABOTAGE = [
+    ("smoothing changed", "reco-ranker", ", 0) + 0.5", ", 0) + 0.7"),
+    ("no clamp at zero", "reco-ranker", "clamp_min(", "abs("),
+    ("event guard dropped", "reco-ranker", ">= 500)", ">= 0)"),
+    ("automatic threshold 10x too high", "reco-ranker", "psi15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 0.",
+     "psi15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 10 * 0."),
+    ("fast window over the wrong range", "reco-ranker", 'namespace=\\"reco\\"}[15m]', 'namespace=\\"reco\\"}[20m]'),
+    ("manual alert lost", "fraud-scorer", "alert: \"DriftgateManualReview\"", "alert: \"DriftgateManualReviewX\""),
+]
+
+
+@pytest.mark.parametrize(("model", "old", "new"), [c[1:] for c in SABOTAGE], ids=[c[0] for c in SABOTAGE])
+def test_shipped_rule_tests_catch_a_broken_rule(tmp_path: Path, model: str, old: str, new: str) -> None:
+    result = _promtool_test(_sabotaged(tmp_path, model, old, new))
+    assert result.returncode != 0, result.stdout
+
+
+# --- the freeze gate -------------------------------------------------------------------------------
+
+def _render_variant(tmp_path: Path, edit: Callable[[str], str]) -> dict[str, str]:
+    for part in ("specs", "baselines"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    spec = tmp_path / "specs/reco-ranker.yaml"
+    spec.write_text(edit(spec.read_text()))
+    return pipeline.render_files(tmp_path, tmp_path / "specs", "reco-ranker")
+
+
+def _freeze_test(rules: str, tmp_path: Path, exp: list[tuple[str, list[Any]]]) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "r.yaml").write_text(rules)
+    gate = 'max(model:driftgate_freeze:active{model="reco-ranker"}) or on () vector(0)'
+    doc = {
+        "rule_files": ["r.yaml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "10m", "input_series": [
+            # The Argo Rollouts controller reports the aborted rollout from minute 20 to minute 60.
+            {"series": 'rollout_info{name="reco-ranker",namespace="reco",phase="Degraded"}',
+             "values": "_ _ 1 1 1 1 1 _ _ _ _ _"}],
+            "promql_expr_test": [{"expr": gate, "eval_time": t, "exp_samples": s} for t, s in exp]}],
+    }
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc))
+    return _promtool_test(tmp_path / "t.yaml")
+
+
+def test_freeze_gate_fails_inside_the_window_and_opens_after(tmp_path: Path) -> None:
+    files = _render_variant(tmp_path, lambda s: s.replace("window: 24h", "window: 3h"))
+    rules = files["generated/prometheus/rules/reco-ranker.rules.yaml"]
+    result = _freeze_test(rules, tmp_path, [("10m", [{"labels": "{}", "value": 0}]),
+                                           ("30m", [{"labels": "{}", "value": 1}]),
+                                           ("3h", [{"labels": "{}", "value": 1}]),
+                                           ("4h30m", [{"labels": "{}", "value": 0}])])
+    assert result.returncode == 0, result.stdout + result.stderr
+    (_, gate) = yaml.safe_load_all(files["generated/argo/reco-ranker.yaml"])
+    metric = gate["spec"]["metrics"][0]
+    assert metric["consecutiveErrorLimit"] == 0  # fail closed when Prometheus cannot answer
+    assert metric["failureCondition"].startswith("len(result) == 0 || isNaN(result[0]) ||")
+
+
+def test_freeze_lifted_by_the_rollback_authority(tmp_path: Path) -> None:
+    files = _render_variant(tmp_path, lambda s: s.replace(
+        "window: 24h", "window: 3h\n  lifted_until: 1970-01-01T01:00:00Z"))
+    rules = files["generated/prometheus/rules/reco-ranker.rules.yaml"]
+    result = _freeze_test(rules, tmp_path, [("30m", [{"labels": "{}", "value": 0}]),  # lifted
+                                           ("1h30m", [{"labels": "{}", "value": 1}])])  # lift expired
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- broken templates and rules never reach the tree -------------------------------------------------
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted((root / "generated").rglob("*"))
+            if p.is_file()}
+
+
+BREAKS = [
+    ("failure condition missing", lambda t: t.replace('      failureCondition: ', '      x-removed: ', 1),
+     "failureCondition"),
+    ("threshold missing", lambda t: t.replace("result[0] > 0.0210483", "result[0] > ", 1), "right-hand side"),
+    ("NaN path", lambda t: t.replace('!isNaN(result[0]) && result[0] > 0.0210483', '!(result[0] <= 0.0210483)', 1),
+     "NaN"),
+    ("empty result unguarded", lambda t: t.replace("len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0210483",
+                                                   "result[0] > 0.0210483", 1), "len(result)"),
+    ("bare isNaN on the vector", lambda t: t.replace("!isNaN(result[0]) && result[0] > 0.0210483",
+                                                     "!isNaN(result) && result[0] > 0.0210483", 1), "isNaN(result)"),
+]
+
+
+@pytest.mark.parametrize(("edit", "needle"), [b[1:] for b in BREAKS], ids=[b[0] for b in BREAKS])
+def test_broken_analysis_template_is_caught_before_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           edit: Callable[[str], str], needle: str) -> None:
+    root = tmp_path / "repo"
+    for part in ("specs", "baselines", "generated"):
+        shutil.copytree(REPO / part, root / part)
+    before = _tree(root)
+    original = targets.argo
+
+    def broken(env: jinja2.Environment, ctx: Any) -> dict[str, str]:
+        files = original(env, ctx)
+        return {k: edit(v) if ctx.spec.name == "reco-ranker" else v for k, v in files.items()}
+
+    monkeypatch.setitem(targets.RENDERERS, "argo", broken)
+    with pytest.raises(RenderError) as info:
+        pipeline.render(root, root / "specs")
+    assert needle in str(info.value)
+    assert _tree(root) == before
+
+
+def test_template_with_undefined_variable_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "repo"
+    for part in ("specs", "baselines", "generated"):
+        shutil.copytree(REPO / part, root / part)
+    before = _tree(root)
+    real = targets.environment
+
+    def env_with_typo() -> jinja2.Environment:
+        env = real()
+        source = env.loader.get_source(env, "argo/analysis-templates.yaml.j2")[0]  # type: ignore[union-attr]
+        typo = jinja2.DictLoader({"argo/analysis-templates.yaml.j2": source.replace("m.failure |", "m.falure |")})
+        env.loader = jinja2.ChoiceLoader([typo, env.loader])  # type: ignore[list-item]
+        return env
+
+    monkeypatch.setattr(targets, "environment", env_with_typo)
+    with pytest.raises(RenderError, match=r"templates/argo/analysis-templates.yaml.j2: UndefinedError"):
+        pipeline.render(root, root / "specs")
+    assert _tree(root) == before
