@@ -49,9 +49,9 @@ def _sabotaged(tmp_path: Path, model: str, old: str, new: str, count: int = -1) 
 
 SABOTAGE = [
     ("smoothing changed", "reco-ranker", ", 0) + 0.5", ", 0) + 0.7"),
-    ("no clamp at zero", "reco-ranker", "clamp_min(", "abs("),
     ("event guard dropped", "reco-ranker", ">= 500)", ">= 0)"),
-    ("automatic threshold 10x too high", "reco-ranker", "psi15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 0.",
+    ("automatic threshold 10x too high", "reco-ranker",
+     "psi15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 0.",
      "psi15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 10 * 0."),
     ("fast window over the wrong range", "reco-ranker", 'namespace=\\"reco\\"}[15m]', 'namespace=\\"reco\\"}[20m]'),
     ("manual alert lost", "fraud-scorer", "alert: \"DriftgateManualReview\"", "alert: \"DriftgateManualReviewX\""),

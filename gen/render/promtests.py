@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import yaml
 
+from gen.baseline import SignalFit
 from gen.fit import statistics as st
 from gen.model import Direction, Signal, SignalKind
 from gen.render.context import ModelContext, WindowRow
@@ -43,7 +44,7 @@ class Source:
 
 def _sources(ctx: ModelContext) -> list[Source]:
     groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[Signal, tuple[WindowRow, ...], str]]] = {}
-    fits = {}
+    fits: dict[tuple[str, tuple[tuple[str, str], ...]], SignalFit] = {}
     for row in ctx.rows:
         s = row.signal
         if s.kind is not SignalKind.DISTRIBUTION_DRIFT or s.direction is not Direction.ABOVE:
@@ -63,7 +64,8 @@ def _increments(shares: np.ndarray, per_min: int) -> np.ndarray:
     raw = shares / shares.sum() * per_min
     out = np.floor(raw)
     out[np.argmax(raw - out)] += per_min - out.sum()
-    return out
+    result: np.ndarray = out
+    return result
 
 
 @dataclass(frozen=True)
