@@ -182,6 +182,8 @@ def test_alerts_carry_routing_labels(rendered: dict[str, str], model: str) -> No
         assert labels["severity"] in {"critical", "warning", "info"}
         assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
     assert "{{ $labels.model }}" in rendered[f"generated/prometheus/{model}.yaml"]
+    assert "{{ .CommonLabels.model }}" in rendered["generated/alertmanager/alertmanager.yml"]
+    assert "{{ .CommonLabels.model }}" in rendered[f"generated/alertmanager/{model}.yaml"]
 
 
 def test_provisional_model_never_rolls_back_automatically(rendered: dict[str, str]) -> None:
@@ -220,17 +222,20 @@ def test_amtool_check_config(rendered: dict[str, str], tmp_path: Path) -> None:
     assert "SUCCESS" in result.stdout
 
 
-ROUTES = [
-    ({"model": "reco-ranker", "namespace": "reco", "rollback": "auto"}, "reco-ranker-freeze,reco-ranker-team"),
-    ({"model": "reco-ranker", "namespace": "reco", "rollback": "freeze"}, "reco-ranker-freeze,reco-ranker-team"),
-    ({"model": "reco-ranker", "namespace": "reco", "rollback": "manual"},
-     "reco-ranker-rollback-authority,reco-ranker-team"),
-    ({"model": "reco-ranker", "namespace": "reco", "rollback": "none"}, "reco-ranker-team"),
-    ({"model": "fraud-scorer", "namespace": "payments-risk", "rollback": "manual"},
-     "fraud-scorer-rollback-authority,fraud-scorer-team"),
-    ({"model": "fraud-scorer", "namespace": "reco", "rollback": "manual"}, "driftgate-default"),
-    ({"model": "other", "namespace": "reco", "rollback": "auto"}, "driftgate-default"),
-]
+def _routes() -> list[tuple[dict[str, str], str]]:
+    """Every (model, rollback tier) the specs declare, plus alerts that must not match any model."""
+    out = []
+    for spec in load_specs(REPO, REPO / "specs", check_exports=False):
+        m, ns = spec.name, spec.namespace
+        for tier, receivers in (("auto", f"{m}-freeze,{m}-team"), ("freeze", f"{m}-freeze,{m}-team"),
+                                ("manual", f"{m}-rollback-authority,{m}-team"), ("none", f"{m}-team")):
+            out.append(({"model": m, "namespace": ns, "rollback": tier}, receivers))
+        out.append(({"model": m, "namespace": "elsewhere", "rollback": "auto"}, "driftgate-default"))
+    out.append(({"model": "other", "namespace": "reco", "rollback": "auto"}, "driftgate-default"))
+    return out
+
+
+ROUTES = _routes()
 
 
 @pytest.mark.parametrize(("labels", "receivers"), ROUTES, ids=[f"{i}" for i in range(len(ROUTES))])

@@ -817,10 +817,8 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_fraud_scorer" {
       "route" = {
         "receiver" = "fraud-scorer-team"
         "groupBy" = [
-          "alertname",
           "model",
-          "signal",
-          "window",
+          "rollback",
         ]
         "groupWait"      = "30s"
         "groupInterval"  = "5m"
@@ -880,7 +878,7 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_fraud_scorer" {
           ]
           "equal" = [
             "model",
-            "signal",
+            "namespace",
           ]
         },
       ]

@@ -1421,10 +1421,8 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_reco_ranker" {
       "route" = {
         "receiver" = "reco-ranker-team"
         "groupBy" = [
-          "alertname",
           "model",
-          "signal",
-          "window",
+          "rollback",
         ]
         "groupWait"      = "30s"
         "groupInterval"  = "5m"
@@ -1484,7 +1482,7 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_reco_ranker" {
           ]
           "equal" = [
             "model",
-            "signal",
+            "namespace",
           ]
         },
       ]
