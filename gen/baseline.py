@@ -17,7 +17,7 @@ import yaml
 
 from gen.errors import BaselineError, Problem
 
-FIT_VERSION = 1
+FIT_VERSION = 2
 SIG_DIGITS = 6
 
 
@@ -37,6 +37,15 @@ class ThresholdFit:
 
 
 @dataclass(frozen=True)
+class Detection:
+    """How fast a reference shift is caught at the median event count (see :mod:`gen.fit.delay`)."""
+
+    shift: str  # e.g. "10% of mass into one bin", "error ratio x2"
+    size: float
+    delay_minutes: float | None  # None: never crosses the automatic threshold
+
+
+@dataclass(frozen=True)
 class WindowFit:
     window: str  # Prometheus duration, e.g. "15m"
     windows_total: int
@@ -44,11 +53,16 @@ class WindowFit:
     events_p05: float
     events_p50: float
     statistic_p50: float
-    statistic_p99: float
+    statistic_tail: float  # 99th percentile in the alerting direction (1st for direction: below)
     statistic_max: float
+    noise_coefficient: float  # b: thresholds apply to stat - b * events^-power (see gen.fit.noise)
+    noise_power: float
     auto: ThresholdFit
     manual: ThresholdFit
-
+    smallest_shift: float | None  # smallest reference shift the automatic threshold catches
+    detection: tuple[Detection, ...]
+    seasonality_hour_of_day: float  # share of the statistic's variance explained by the hour of day
+    seasonality_hour_of_week: float
 
 @dataclass(frozen=True)
 class SignalFit:
@@ -133,8 +147,9 @@ def _threshold(d: dict[str, Any]) -> ThresholdFit:
 
 
 def _window(d: dict[str, Any]) -> WindowFit:
-    fields = {k: d[k] for k in WindowFit.__dataclass_fields__ if k not in ("auto", "manual")}
-    return WindowFit(**fields, auto=_threshold(d["auto"]), manual=_threshold(d["manual"]))
+    fields = {k: d[k] for k in WindowFit.__dataclass_fields__ if k not in ("auto", "manual", "detection")}
+    detection = tuple(Detection(**x) for x in d["detection"])
+    return WindowFit(**fields, auto=_threshold(d["auto"]), manual=_threshold(d["manual"]), detection=detection)
 
 
 def _baseline(data: Any) -> Baseline:

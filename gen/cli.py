@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from gen import pipeline
-from gen.errors import EXIT_INTERNAL, EXIT_USER_ERROR, DriftgateError, ProblemsError
+from gen.errors import EXIT_INTERNAL, EXIT_USER_ERROR, DriftgateError, Problem, ProblemsError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,20 +64,37 @@ def main() -> None:
     """
 
 
+def _strict(fn: F) -> F:
+    return click.option("--strict", is_flag=True,
+                        help="Fail (exit 1) on warnings: thin or provisional history, spec naming.")(fn)
+
+
+def _warned(warnings: list[Problem], strict: bool, github: bool = False) -> int:
+    """Print warnings to stderr; under ``--strict`` they fail the command."""
+    for w in sorted(set(warnings)):
+        click.echo(w.format_github() if github else w.format(), err=not github)
+    if strict and warnings:
+        click.echo(f"driftgate: error: {len(set(warnings))} warning(s) and --strict", err=True)
+        return EXIT_USER_ERROR
+    return 0
+
+
 @main.command()
 @_common
+@_strict
 @click.option("--model", default=None, help="Only this model.")
 @click.option("--force", is_flag=True, help="Refit even when the inputs are unchanged.")
-def fit(root: Path, spec_dir: Path | None, model: str | None, force: bool) -> None:
+def fit(root: Path, spec_dir: Path | None, strict: bool, model: str | None, force: bool) -> None:
     """Fit baselines and thresholds from the exports."""
 
     def action() -> int:
-        for o in pipeline.fit(root, _spec_dir(root, spec_dir), model, force):
+        warnings: list[Problem] = []
+        for o in pipeline.fit(root, _spec_dir(root, spec_dir), model, force, warnings):
             state = "fitted" if o.refitted else "unchanged"
             note = " (PROVISIONAL: history shorter than history.minimum; manual rollback only)" \
                 if o.provisional else ""
             click.echo(f"{o.path}: {state}{note}")
-        return 0
+        return _warned(warnings, strict)
 
     _run(action)
 
@@ -95,50 +112,57 @@ def _report(diff: Any) -> None:
 
 @main.command()
 @_common
+@_strict
 @click.option("--model", default=None, help="Only this model.")
-def render(root: Path, spec_dir: Path | None, model: str | None) -> None:
+def render(root: Path, spec_dir: Path | None, strict: bool, model: str | None) -> None:
     """Render generated/ from specs and baselines (pure, no fitting)."""
 
     def action() -> int:
-        _report(pipeline.render(root, _spec_dir(root, spec_dir), model))
-        return 0
+        warnings: list[Problem] = []
+        _report(pipeline.render(root, _spec_dir(root, spec_dir), model, warnings))
+        return _warned(warnings, strict)
 
     _run(action)
 
 
 @main.command()
 @_common
+@_strict
 @click.option("--force", is_flag=True, help="Refit even when the inputs are unchanged.")
-@click.pass_context
-def gen(ctx: click.Context, root: Path, spec_dir: Path | None, force: bool) -> None:
+def gen(root: Path, spec_dir: Path | None, strict: bool, force: bool) -> None:
     """Fit (when inputs changed) and render."""
 
     def action() -> int:
-        for o in pipeline.fit(root, _spec_dir(root, spec_dir), None, force):
+        fit_warnings: list[Problem] = []
+        for o in pipeline.fit(root, _spec_dir(root, spec_dir), None, force, fit_warnings):
             click.echo(f"{o.path}: {'fitted' if o.refitted else 'unchanged'}")
-        _report(pipeline.render(root, _spec_dir(root, spec_dir)))
-        return 0
+        warnings: list[Problem] = []
+        _report(pipeline.render(root, _spec_dir(root, spec_dir), None, warnings))
+        return _warned(warnings, strict)
 
     _run(action)
 
 
 @main.command()
 @_common
+@_strict
 @click.option("--format", "fmt", type=click.Choice(["text", "github"]), default="text", show_default=True)
-def check(root: Path, spec_dir: Path | None, fmt: str) -> None:
+def check(root: Path, spec_dir: Path | None, strict: bool, fmt: str) -> None:
     """Render in memory; exit 1 listing every stale, missing or orphaned file."""
 
     def action() -> int:
-        diff = pipeline.check(root, _spec_dir(root, spec_dir))
+        warnings: list[Problem] = []
+        diff = pipeline.check(root, _spec_dir(root, spec_dir), warnings)
         for kind, items in (("missing", diff.missing), ("stale", diff.stale), ("orphaned", diff.orphaned)):
             for rel in items:
                 if fmt == "github":
                     click.echo(f"::error file={rel}::{kind}: run 'make gen' and commit the result")
                 else:
                     click.echo(f"{rel}: {kind}")
+        warned = _warned(warnings, strict, github=fmt == "github")
         if diff.clean:
             click.echo("generated/ is up to date")
-            return 0
+            return warned
         click.echo("generated/ is out of date: run 'make gen' and commit the result", err=True)
         return 1
 
@@ -147,13 +171,59 @@ def check(root: Path, spec_dir: Path | None, fmt: str) -> None:
 
 @main.command()
 @_common
+@_strict
 @click.option("--format", "fmt", type=click.Choice(["text", "github"]), default="text", show_default=True)
-def validate(root: Path, spec_dir: Path | None, fmt: str) -> None:
+def validate(root: Path, spec_dir: Path | None, strict: bool, fmt: str) -> None:
     """Validate specs and baselines without writing anything."""
 
     def action() -> int:
-        ctxs = pipeline.contexts(root, _spec_dir(root, spec_dir))
+        warnings: list[Problem] = []
+        ctxs = pipeline.contexts(root, _spec_dir(root, spec_dir), None, warnings)
         click.echo(f"{len(ctxs)} model(s) valid: {', '.join(c.spec.name for c in ctxs)}")
-        return 0
+        return _warned(warnings, strict, github=fmt == "github")
 
     _run(action, github=fmt == "github")
+
+
+@main.command()
+@_common
+@click.option("--model", default=None, help="Only this model [default: every model].")
+@click.option("--start", default="-28d", show_default=True,
+              help="RFC 3339 time (2026-10-01T00:00:00Z) or -<duration> before --end.")
+@click.option("--end", default="now", show_default=True, help="RFC 3339 time or 'now'.")
+@click.option("--step", default="1m", show_default=True, help="Resolution of the export: the scrape interval.")
+@click.option("--url", default=None, help="Prometheus base URL [default: the spec's prometheus.address], "
+                                          "e.g. http://127.0.0.1:9090 for a port-forward.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
+              help="Seconds per request (a timed-out request is retried).")
+@click.option("--points-per-chunk", type=click.IntRange(min=2, max=11000), default=11000, show_default=True,
+              help="Points per series per request (Prometheus allows at most 11000).")
+def export(root: Path, spec_dir: Path | None, model: str | None, start: str, end: str, step: str,
+           url: str | None, timeout: float, points_per_chunk: int) -> None:
+    """Fetch the history every signal needs from Prometheus into the spec's export files.
+
+    Writes the history.exports files and <dir>/manifest.json. An interrupted export resumes:
+    run it again with the same arguments and only the missing chunks are fetched.
+    """
+    from gen import export as history
+    from gen.exports.promhttp import rfc3339
+
+    def progress(p: history.Progress) -> None:
+        note = " (cached)" if p.cached else ""
+        span = f"{rfc3339(p.chunk.start)}..{rfc3339(p.chunk.end)}"
+        click.echo(f"{p.model}: chunk {p.done}/{p.total} {p.metric} {span}{note}", err=True)
+
+    def action() -> int:
+        results = history.export(root, _spec_dir(root, spec_dir), model, start, end, step, url=url, timeout=timeout,
+                                 points_per_chunk=points_per_chunk, progress=progress,
+                                 on_retry=lambda msg: click.echo(f"retrying: {msg}", err=True))
+        for r in results:
+            for f in r.files:
+                click.echo(f"{f.path}: {f.series} series, {f.samples} samples")
+            click.echo(f"{r.manifest}: {r.fetched} chunk(s) fetched, {r.cached} resumed")
+            for rel in r.unused:
+                click.echo(f"driftgate: warning: {rel}: listed in history.exports but no signal needs it; "
+                           f"left unchanged", err=True)
+        return 0
+
+    _run(action)

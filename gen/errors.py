@@ -4,7 +4,7 @@ Every error a user can cause is a :class:`DriftgateError`; the CLI prints it and
 Anything else that escapes is a bug in driftgate: the CLI prints the traceback and exits 3.
 
 Errors carry *where* (file, line, column, key path or series) and *what* (expected vs found),
-formatted the way yamllint does: ``specs/reco.yaml:14:5: error: signals[0].window: expected ...``.
+formatted the way yamllint does: ``specs/reco.yaml:14:5: error: signals[0].windows.fast: expected ...``.
 """
 
 from __future__ import annotations

@@ -155,11 +155,53 @@ class Analysis:
 
 
 @dataclass(frozen=True)
+class CredentialRef:
+    """Where ``driftgate export`` reads a secret at run time: exactly one of an environment variable or a file.
+
+    Only the *reference* lives in the spec (and in memory here); the secret itself is read when a
+    request is made and is never stored, rendered or logged.
+    """
+
+    env: str  # variable name, or "" when the secret is in a file
+    file: str  # path (relative paths are relative to --root), or "" when it is in a variable
+
+    def describe(self) -> str:
+        return f"environment variable {self.env}" if self.env else f"file {self.file}"
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    username: str  # not a secret
+    password: CredentialRef
+
+
+@dataclass(frozen=True)
+class PrometheusAuth:
+    """How ``driftgate export`` authenticates to Prometheus: at most one credential, plus plain headers.
+
+    ``headers`` (e.g. ``X-Scope-OrgID`` for a multi-tenant store) are *not* secret: they are recorded
+    in manifests. Credentials go in ``bearer_token`` or ``basic``.
+    """
+
+    bearer_token: CredentialRef | None = None
+    basic: BasicAuth | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # (name, value), sorted by name
+
+    @property
+    def kind(self) -> str:
+        return "bearer" if self.bearer_token else "basic" if self.basic else "none"
+
+
+NO_AUTH = PrometheusAuth()
+
+
+@dataclass(frozen=True)
 class PrometheusSource:
     address: str
     selector: tuple[tuple[str, str], ...]  # equality matchers common to every signal, sorted
     version_label: str
     evaluation_interval: Duration
+    auth: PrometheusAuth = NO_AUTH  # only ``driftgate export`` uses it; rendered config never does
 
 
 @dataclass(frozen=True)
@@ -179,6 +221,11 @@ class ModelSpec:
     analysis: Analysis
     runbook_base_url: str
     signals: tuple[Signal, ...] = field(default_factory=tuple)
+
+    @property
+    def alert_for_seconds(self) -> int:
+        """The alerts' ``for:``: two rule evaluations, and at least 2 minutes."""
+        return max(2 * self.prometheus.evaluation_interval.seconds, 120)
 
     def signal(self, name: str) -> Signal:
         for s in self.signals:

@@ -34,8 +34,9 @@ def baseline_path(spec: ModelSpec) -> str:
     return f"{BASELINES}/{spec.name}.yaml"
 
 
-def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False) -> list[FitOutcome]:
-    specs = load_specs(root, spec_dir, only, check_exports=True)
+def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False,
+        warnings: list[Problem] | None = None) -> list[FitOutcome]:
+    specs = load_specs(root, spec_dir, only, check_exports=True, warnings=warnings)
     outcomes = []
     texts: dict[str, str] = {}
     for spec in specs:
@@ -57,8 +58,9 @@ def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False
     return outcomes
 
 
-def contexts(root: Path, spec_dir: Path, only: str | None = None) -> list[ModelContext]:
-    specs = load_specs(root, spec_dir, only, check_exports=False)
+def contexts(root: Path, spec_dir: Path, only: str | None = None,
+             warnings: list[Problem] | None = None) -> list[ModelContext]:
+    specs = load_specs(root, spec_dir, only, check_exports=False, warnings=warnings)
     out, problems = [], []
     for spec in specs:
         rel = baseline_path(spec)
@@ -68,22 +70,28 @@ def contexts(root: Path, spec_dir: Path, only: str | None = None) -> list[ModelC
         except BaselineError as exc:
             problems.extend(exc.problems)
             continue
+        if base.provisional and warnings is not None:
+            warnings.append(Problem(rel, 0, 0, "", f"provisional: {base.history_days:.1f} days of history, the spec "
+                                                   f"asks for {base.minimum_days:g}; every signal routes to manual "
+                                                   f"rollback until a refit on enough history", "warning"))
         out.append(build(spec, base))
     if problems:
         raise BaselineError(list[Problem](problems))
     return out
 
 
-def render_files(root: Path, spec_dir: Path, only: str | None = None) -> dict[str, str]:
-    files = render_all(contexts(root, spec_dir, only), shared=only is None)
+def render_files(root: Path, spec_dir: Path, only: str | None = None,
+                 warnings: list[Problem] | None = None) -> dict[str, str]:
+    files = render_all(contexts(root, spec_dir, only, warnings), shared=only is None)
     verify(files)
     return files
 
 
-def render(root: Path, spec_dir: Path, only: str | None = None) -> output.Diff:
-    files = render_files(root, spec_dir, only)
+def render(root: Path, spec_dir: Path, only: str | None = None,
+           warnings: list[Problem] | None = None) -> output.Diff:
+    files = render_files(root, spec_dir, only, warnings)
     return output.write(root, files, prune=only is None)
 
 
-def check(root: Path, spec_dir: Path) -> output.Diff:
-    return output.diff(root, render_files(root, spec_dir))
+def check(root: Path, spec_dir: Path, warnings: list[Problem] | None = None) -> output.Diff:
+    return output.diff(root, render_files(root, spec_dir, None, warnings))

@@ -3,6 +3,7 @@ broken templates caught before anything is written."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -51,8 +52,8 @@ SABOTAGE = [
     ("smoothing changed", "reco-ranker", ", 0) + 0.5", ", 0) + 0.7"),
     ("event guard dropped", "reco-ranker", ">= 500)", ">= 0)"),
     ("automatic threshold 10x too high", "reco-ranker",
-     "psi15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 0.",
-     "psi15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 10 * 0."),
+     "psi_excess15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 0.",
+     "psi_excess15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 10 * 0."),
     ("fast window over the wrong range", "reco-ranker", 'namespace=\\"reco\\"}[15m]', 'namespace=\\"reco\\"}[20m]'),
     ("manual alert lost", "fraud-scorer", "alert: \"DriftgateManualReview\"", "alert: \"DriftgateManualReviewX\""),
 ]
@@ -119,16 +120,18 @@ def _tree(root: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
+def _sub(pattern: str, repl: str) -> Callable[[str], str]:
+    return lambda text: re.sub(pattern, repl, text, count=1)
+
+
+_FAIL = r"len\(result\) > 0 && !isNaN\(result\[0\]\) && result\[0\] > ([0-9.]+)"
 BREAKS = [
-    ("failure condition missing", lambda t: t.replace('      failureCondition: ', '      x-removed: ', 1),
-     "failureCondition"),
-    ("threshold missing", lambda t: t.replace("result[0] > 0.0210483", "result[0] > ", 1), "right-hand side"),
-    ("NaN path", lambda t: t.replace('!isNaN(result[0]) && result[0] > 0.0210483', '!(result[0] <= 0.0210483)', 1),
-     "NaN"),
-    ("empty result unguarded", lambda t: t.replace("len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0210483",
-                                                   "result[0] > 0.0210483", 1), "len(result)"),
-    ("bare isNaN on the vector", lambda t: t.replace("!isNaN(result[0]) && result[0] > 0.0210483",
-                                                     "!isNaN(result) && result[0] > 0.0210483", 1), "isNaN(result)"),
+    ("failure condition missing", _sub(r"      failureCondition: ", "      x-removed: "), "failureCondition"),
+    ("threshold missing", _sub(_FAIL, "len(result) > 0 && result[0] > "), "right-hand side"),
+    ("NaN path", _sub(_FAIL, r"len(result) > 0 && !(result[0] <= \1)"), "NaN"),
+    ("empty result unguarded", _sub(_FAIL, r"result[0] > \1"), "len(result)"),
+    ("bare isNaN on the vector", _sub(_FAIL, r"len(result) > 0 && !isNaN(result) && result[0] > \1"),
+     "isNaN(result)"),
 ]
 
 

@@ -18,9 +18,11 @@ from gen.baseline import FIT_VERSION, Baseline, SignalFit, ThresholdFit, WindowF
 from gen.errors import FitError
 from gen.exports.load import load_store
 from gen.exports.series import FloatArray, SeriesStore
-from gen.fit.signals import StatHistory, history, resolve
+from gen.fit.delay import detection, seasonality
+from gen.fit.noise import noise_for
+from gen.fit.signals import SignalData, StatHistory, history, resolve
 from gen.fit.thresholds import Threshold, episodes, fit_thresholds
-from gen.model import Direction, ModelSpec, Signal, Tier
+from gen.model import Direction, ModelSpec, Statistic, Tier
 
 
 def input_hash(root: Path, spec: ModelSpec) -> str:
@@ -52,13 +54,15 @@ def fit_model(root: Path, spec: ModelSpec) -> Baseline:
     auto_rate = spec.budget.rate_per_second / n_auto
     manual_rate = spec.manual_budget.rate_per_second / n_manual
     fits = []
+    for_minutes = spec.alert_for_seconds / 60
     for sig in spec.signals:
         data = resolve(spec, sig, store, start, end)
         windows = []
         for which, w in sig.windows.items():
             hist = history(data, float(w.seconds), start, end, step)
             what = f"{spec.spec_path}: signal '{sig.name}' window {which} ({w})"
-            windows.append(_window_fit(hist, sig, w.text, float(w.seconds), step, auto_rate, manual_rate, what))
+            windows.append(_window_fit(hist, data, w.text, float(w.seconds), step, auto_rate, manual_rate,
+                                       for_minutes, what))
         fits.append(SignalFit(
             name=sig.name, kind=sig.kind.value, statistic=sig.statistic.value,
             les=data.buckets.les if data.buckets is not None else (),
@@ -80,25 +84,39 @@ def _step(store: SeriesStore) -> float:
     return float(np.median(gaps))
 
 
-def _window_fit(hist: StatHistory, sig: Signal, text: str, window: float, step: float, auto_rate: float,
-                manual_rate: float, what: str) -> WindowFit:
+def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, step: float, auto_rate: float,
+                manual_rate: float, for_minutes: float, what: str) -> WindowFit:
+    sig = data.signal
     values = hist.value
     decided = np.isfinite(values)
     if not decided.any():
         raise FitError(f"{what}: no window in the history has {sig.min_events} events (min_events); "
                        f"lower min_events or use a longer window")
     below = sig.direction is Direction.BELOW
-    auto, manual = fit_thresholds(values, hist.t, window, step, [auto_rate, manual_rate], below, what)
+    sign = -1.0 if below else 1.0
+    r0 = float(np.nanmedian(values)) if sig.statistic is Statistic.RATIO else 0.0
+    bins = len(data.baseline_q)
+    noise = noise_for(sig, bins, min(auto_rate * window, 0.5), r0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        excess = values - sign * np.where(hist.events > 0, noise.coefficient / hist.events**noise.power, np.nan) \
+            if noise.coefficient else values
+    auto, manual = fit_thresholds(excess, hist.t, window, step, [auto_rate, manual_rate], below, what)
     manual_value = max(manual.value, auto.value) if below else min(manual.value, auto.value)
     span = float(hist.t[-1] - hist.t[0] + window)
     stride = max(1, round(window / step))
+    n50 = _q(hist.events, 0.5)
+    smallest, detected = detection(sig, data.baseline_q, r0, n50, noise, auto.value, for_minutes, window / 60)
+    by_day, by_week = seasonality(hist.t, values)
     return WindowFit(
         window=text, windows_total=int(values[::stride].size), windows_decided=int(decided[::stride].sum()),
-        events_p05=_q(hist.events, 0.05), events_p50=_q(hist.events, 0.5),
-        statistic_p50=_q(values, 0.5), statistic_p99=_q(values, 0.99),
+        events_p05=_q(hist.events, 0.05), events_p50=n50,
+        statistic_p50=_q(values, 0.5), statistic_tail=_q(values, 0.01 if below else 0.99),
         statistic_max=float(np.nanmax(values)) if not below else float(np.nanmin(values)),
-        auto=_result(auto, auto.value, values, below, auto_rate * span),
-        manual=_result(manual, manual_value, values, below, manual_rate * span))
+        noise_coefficient=noise.coefficient, noise_power=noise.power,
+        auto=_result(auto, auto.value, excess, below, auto_rate * span),
+        manual=_result(manual, manual_value, excess, below, manual_rate * span),
+        smallest_shift=smallest, detection=detected,
+        seasonality_hour_of_day=by_day, seasonality_hour_of_week=by_week)
 
 
 def _q(x: FloatArray, q: float) -> float:

@@ -20,7 +20,7 @@ Method, chosen by how much history there is (``n`` = non-overlapping windows wit
 A 1-day block bootstrap (days resampled with replacement, ``BOOTSTRAP_REPS`` draws, fixed seed)
 gives the threshold's 90% band. ``direction: below`` (a KPI that must not drop) fits the negated
 statistic. Example: 28 days of 1h windows, budget 1/quarter split over 8 configurations gives
-``p = 1.4e-4``, ``n = 672``: ``n * p = 0.09``, so the tail fit is used.
+``p = 5.8e-5``, ``n = 672``: ``n * p = 0.039``, so the tail fit is used.
 """
 
 from __future__ import annotations

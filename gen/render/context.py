@@ -14,6 +14,7 @@ from gen.baseline import Baseline, SignalFit, WindowFit
 from gen.errors import BaselineError, Problem
 from gen.model import Direction, ModelSpec, NoData, Signal
 from gen.render.promql import num, selector
+from gen.validate.durations import go_duration
 from gen.render.rules import (
     FREEZE_RECORD,
     Effective,
@@ -133,8 +134,8 @@ def conditions(signal: Signal, eff: Effective) -> tuple[str, str]:
     failure = f"{ok} && {fail_cmp}" if eff.tier == "auto" else "false"
     if signal.no_data is NoData.PASS:
         success = f"{missing} || ({success})"
-    elif signal.no_data is NoData.FAIL:
-        failure = f"{missing} || ({failure})" if eff.tier == "auto" else missing
+    elif signal.no_data is NoData.FAIL and eff.tier == "auto":
+        failure = f"{missing} || ({failure})"  # a manual-tier signal never fails on its own: no data pauses
     return success, failure
 
 
@@ -156,16 +157,17 @@ def build(spec: ModelSpec, baseline: Baseline) -> ModelContext:
         for which, w in signal.windows.items():
             wfit = fit.window(which)
             eff, pa, pm = effective(signal, wfit, tier)
-            s = builder.series(signal, fit, w.text)
+            s = builder.series(signal, fit, which, w.text)
             alerts.extend(decision_alerts(spec, signal, which, w.text, s, eff))
             if which == "slow":
                 alerts.extend(health_alerts(spec, signal, w.text, s))
             success, failure = conditions(signal, eff)
-            stat = selector(s.stat_name, [("model", spec.name), ("signal", signal.name),
-                                          (v, "{{args." + CANARY_ARG + "}}")])
+            stat = selector(s.decision_name, [("model", spec.name), ("signal", signal.name),
+                                              (v, "{{args." + CANARY_ARG + "}}")])
             query = f"max({stat} and on (model, {v}) ({s.events} >= {signal.min_events}))"
             metrics.append(Metric(
-                name=f"{signal.slug}-{which}", interval=a.interval.text, initial_delay=w.text, count=a.count,
+                name=f"{signal.slug}-{which}", interval=go_duration(a.interval.seconds),
+                initial_delay=go_duration(w.seconds), count=a.count,
                 failure_limit=a.failure_limit, inconclusive_limit=a.inconclusive_limit,
                 consecutive_error_limit=a.consecutive_error_limit, address=spec.prometheus.address,
                 query=query, success=success, failure=failure))

@@ -8,6 +8,8 @@ resolution for at least two hours (exact counter increments, so Prometheus and n
 * ``collapse``: the baseline until the onset, then all mass in the bin the baseline uses least (an
   embedding bug): the automatic alert (manual, for a manual-tier or provisional signal) fires on the
   fast window no later than the promised time (first crossing + ``for`` + one evaluation);
+* ``moderate_<signal>``: per signal, the smallest shift toward the most-used bin that clears its
+  thresholds by 5%: its automatic alert fires on both windows, so a threshold set too high fails;
 * ``ambiguous``: a shift between the manual band and the automatic threshold: only the manual alert;
 * ``quiet``: collapsed but with too few events: no decision, so no alert.
 
@@ -104,6 +106,13 @@ def _stat(signal: Signal, bins: np.ndarray, q: np.ndarray) -> float:
     return float(st.drift(signal.statistic, bins[None, :], q)[0])
 
 
+def _decision(signal: Signal, w: WindowRow, bins: np.ndarray, q: np.ndarray) -> float:
+    """What the alert compares: the statistic minus its count-aware noise term (gen.fit.noise)."""
+    n = float(bins.sum())
+    term = w.fit.noise_coefficient / n**w.fit.noise_power if w.fit.noise_coefficient and n > 0 else 0.0
+    return _stat(signal, bins, q) - term
+
+
 def _minutes(window: str) -> int:
     from gen.validate.durations import parse_prom_duration
 
@@ -120,13 +129,26 @@ def _ambiguous(src: Source, per_min: int) -> tuple[np.ndarray, float] | None:
             ok_all, any_manual = True, False
             for signal, windows, tier in src.signals:
                 for w in windows:
-                    value = _stat(signal, inc * _minutes(w.window), src.q)
+                    value = _decision(signal, w, inc * _minutes(w.window), src.q)
                     limit = w.eff.auto if tier == "auto" else math.inf
                     if value > limit or abs(value - w.eff.manual) < 1e-4 * w.eff.manual:
                         ok_all = False
                     any_manual |= value > w.eff.manual
             if ok_all and any_manual:
                 return inc, float(lam)
+    return None
+
+
+def _moderate(src: Source, signal: Signal, windows: tuple[WindowRow, ...], tier: str,
+              per_min: int) -> np.ndarray | None:
+    """The smallest shift toward the most-used bin that clears ``signal``'s thresholds by 5%."""
+    target = np.zeros(len(src.q))
+    target[int(np.argmax(src.q))] = 1.0
+    for lam in np.linspace(0.002, 1.0, 500):
+        inc = _increments((1 - lam) * src.q / src.q.sum() + lam * target, per_min)
+        if all(_decision(signal, w, inc * _minutes(w.window), src.q)
+               > 1.05 * (w.eff.auto if tier == "auto" else w.eff.manual) for w in windows):
+            return inc
     return None
 
 
@@ -154,6 +176,19 @@ def render_test(ctx: ModelContext, rules_file: str) -> str | None:
         series += _series(src, "stable", v, tl, normal, restart=True)
         series += _series(src, "collapse", v, tl, normal, collapsed)
         series += _series(src, "quiet", v, tl, quiet)
+        for signal, windows, tier in src.signals:
+            moderate = _moderate(src, signal, windows, tier, per_min)
+            if moderate is None:
+                notes.append(f"{signal.name}: no shift toward the most-used bin clears its thresholds")
+                continue
+            version = f"moderate_{signal.name}"
+            series += _series(src, version, v, tl, moderate)
+            name, level = (AUTO_ALERT, "auto") if tier == "auto" else (MANUAL_ALERT, "manual")
+            fire = [{"labels": _alert_labels(ctx, name, level, signal.name, w.which, version), "value": 1}
+                    for w in windows]
+            checks.append({"expr": f'ALERTS{{alertstate="firing",alertname="{name}",{v}="{version}",'
+                                   f'signal="{signal.name}"}}',
+                           "eval_time": f"{end}m", "exp_samples": fire})
         amb = _ambiguous(src, per_min)
         if amb is None:
             notes.append(f"{src.metric}: no shift lies strictly between the manual and automatic bands of "
@@ -174,7 +209,7 @@ def render_test(ctx: ModelContext, rules_file: str) -> str | None:
             cross = None
             for k in range(1, m + 1):
                 bins = normal * (m - k) + collapsed * k
-                if _stat(signal, bins, src.q) > threshold:
+                if _decision(signal, w, bins, src.q) > threshold:
                     cross = k
                     break
             assert cross is not None, "a collapse must cross every threshold within one window"
@@ -197,7 +232,7 @@ def render_test(ctx: ModelContext, rules_file: str) -> str | None:
                 for w in windows:
                     m = _minutes(w.window)
                     value = _stat(signal, inc * m, src.q)
-                    if value > w.eff.manual:
+                    if _decision(signal, w, inc * m, src.q) > w.eff.manual:
                         firing.append({"labels": _alert_labels(ctx, MANUAL_ALERT, "manual", signal.name, w.which,
                                                                "ambiguous"), "value": 1})
                     record = f"model_version:driftgate_{signal.name}:{signal.statistic.value}{w.window}"

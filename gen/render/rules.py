@@ -1,6 +1,6 @@
 """Recording and alerting rules that compute every signal inside Prometheus (no sidecar).
 
-Per histogram and window ``W`` (see DESIGN.md §3):
+Per histogram and window ``W``:
 
 1. ``model_version_le:<m>_bucket:increase<W>`` = ``sum by (le, <version>) (increase(<m>_bucket{sel}[W]))``
    (``increase`` per raw series first, so a pod restart is a counter reset, not a fake drop);
@@ -70,6 +70,8 @@ class SignalSeries:
     events: str  # selector of the event count
     stat_name: str
     events_name: str
+    decision: str  # selector of what thresholds compare: the statistic minus its noise term
+    decision_name: str
 
 
 def _rec(name: str, expr: str, labels: dict[str, str]) -> Rule:
@@ -99,7 +101,7 @@ class RuleBuilder:
     def _sel(self, signal: Signal) -> tuple[tuple[str, str], ...]:
         return tuple(sorted((*self.spec.prometheus.selector, *signal.matchers)))
 
-    def series(self, signal: Signal, fit: SignalFit, w: str) -> SignalSeries:
+    def series(self, signal: Signal, fit: SignalFit, which: str, w: str) -> SignalSeries:
         """Emit the recording rules of ``signal`` at window ``w``; return what decisions read."""
         own = self._own(signal)
         own_sel = list(own.items())
@@ -129,7 +131,17 @@ class RuleBuilder:
         else:
             expr = f"{selector(names[0], own_sel)} / {events}"
         self._add(_rec(stat_name, expr, labels))
-        return SignalSeries(selector(stat_name, sorted(labels.items())), events, stat_name, events_name)
+        stat = selector(stat_name, sorted(labels.items()))
+        wfit = fit.window(which)
+        decision_name, decision = stat_name, stat
+        if wfit.noise_coefficient:
+            decision_name = f"model_version:driftgate_{signal.name}:{signal.statistic.value}_excess{w}"
+            op = "-" if signal.direction is Direction.ABOVE else "+"
+            scale = events if wfit.noise_power == 1.0 else f"({events} ^ {num(wfit.noise_power)})"
+            self._add(_rec(decision_name, f"{stat} {op} on (model, {v}) ({num(wfit.noise_coefficient)} / {scale})",
+                           labels))
+            decision = selector(decision_name, sorted(labels.items()))
+        return SignalSeries(stat, events, stat_name, events_name, decision, decision_name)
 
     def _drift(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> str:
         bucket = f"model_version_le:{signal.metric}_bucket:increase{w}"
@@ -173,7 +185,7 @@ def comparison(direction: Direction, threshold: float) -> str:
 
 
 def alert_for(spec: ModelSpec) -> str:
-    return prom_duration(max(2 * spec.prometheus.evaluation_interval.seconds, 120))
+    return prom_duration(spec.alert_for_seconds)
 
 
 def decision_alerts(spec: ModelSpec, signal: Signal, which: str, w: str, s: SignalSeries,
@@ -190,7 +202,7 @@ def decision_alerts(spec: ModelSpec, signal: Signal, which: str, w: str, s: Sign
         action = ("Argo Rollouts aborts the canary automatically and rollouts freeze for "
                   f"{spec.freeze.window}." if tier == "auto" else
                   f"{spec.authority.name} decides: promote or abort the paused rollout.")
-        out.append(Rule("", name, f"({s.stat} {comparison(signal.direction, threshold)}) {guard}",
+        out.append(Rule("", name, f"({s.decision} {comparison(signal.direction, threshold)}) {guard}",
                         alert_for(spec),
                         tuple(sorted({**common, "severity": severity, "rollback": tier}.items())),
                         (("description", f"{signal.statistic.value} over the {w} window is {word} the "

@@ -8,6 +8,7 @@ format is documented in ``docs/spec.md``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -48,7 +49,7 @@ MAX_SIGNALS = 20
 
 
 def load_specs(root: Path, spec_dir: Path, only: str | None = None,
-               check_exports: bool = True) -> list[m.ModelSpec]:
+               check_exports: bool = True, warnings: list[Problem] | None = None) -> list[m.ModelSpec]:
     """Load every ``*.yaml`` spec under ``spec_dir``; raise :class:`SpecError` listing all problems."""
     problems: list[Problem] = []
     files = sorted([*spec_dir.glob("*.yaml"), *spec_dir.glob("*.yml")])
@@ -70,6 +71,8 @@ def load_specs(root: Path, spec_dir: Path, only: str | None = None,
         specs.append(spec)
     if any(p.level == "error" for p in problems):
         raise SpecError(problems)
+    if warnings is not None:
+        warnings.extend(p for p in problems if p.level != "error" and (only is None or only in p.file))
     if only is not None:
         specs = [s for s in specs if s.name == only]
         if not specs:
@@ -208,9 +211,12 @@ def _matchers(r: Reader, value: Any, path: KeyPath) -> tuple[tuple[str, str], ..
 
 
 def _prometheus(r: Reader, value: Any, path: KeyPath) -> m.PrometheusSource | None:
-    d = r.mapping(value, path, {"address", "selector", "version_label", "evaluation_interval"},
+    d = r.mapping(value, path, {"address", "selector", "version_label", "evaluation_interval", "auth"},
                   {"address", "selector"})
     address = r.string(d, path, "address", pattern=names.URL)
+    if "selector" in d and not isinstance(d["selector"], dict):
+        r.error((*path, "selector"), f"expected a mapping of label matchers (e.g. job: my-model), "
+                                     f"got {show(d['selector'])}")
     selector = _matchers(r, d.get("selector"), (*path, "selector"))
     if isinstance(d.get("selector"), dict) and not d["selector"]:
         r.error((*path, "selector"), "expected at least one label matcher (e.g. job: my-model)")
@@ -219,9 +225,122 @@ def _prometheus(r: Reader, value: Any, path: KeyPath) -> m.PrometheusSource | No
     if version in names.RESERVED_LABELS:
         r.error((*path, "version_label"), f"label '{version}' is reserved by driftgate")
     interval = _duration(r, d, path, "evaluation_interval", "1m", minimum=1)
-    if not (address and selector and interval):
+    auth = _prom_auth(r, d["auth"], (*path, "auth")) if "auth" in d else m.NO_AUTH
+    if not (address and selector and interval and auth):
         return None
-    return m.PrometheusSource(address, selector, version, interval)
+    return m.PrometheusSource(address, selector, version, interval, auth)
+
+
+# Environment variable names and HTTP header names (RFC 9110 tokens) for ``prometheus.auth``.
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$")
+# Credentials have their own keys (and are read from the environment or a file); these headers
+# would put a literal secret in the spec, or are set by the HTTP client itself.
+FORBIDDEN_HEADERS = {"authorization": "use prometheus.auth.bearer_token or prometheus.auth.basic",
+                     "proxy-authorization": "credentials are never written in a spec",
+                     "cookie": "credentials are never written in a spec",
+                     "host": "the HTTP client sets it", "content-length": "the HTTP client sets it",
+                     "content-type": "the HTTP client sets it", "connection": "the HTTP client sets it",
+                     "transfer-encoding": "the HTTP client sets it"}
+
+
+def _prom_auth(r: Reader, value: Any, path: KeyPath) -> m.PrometheusAuth | None:
+    """``prometheus.auth``: at most one of ``bearer_token`` / ``basic``, plus optional plain ``headers``."""
+    d = r.mapping(value, path, {"bearer_token", "basic", "headers"}, set())
+    if not d:
+        if isinstance(value, dict):
+            r.error(path, "expected at least one of bearer_token, basic or headers")
+        return None
+    if "bearer_token" in d and "basic" in d:
+        r.error(path, "expected exactly one of bearer_token or basic, got both")
+        return None
+    ok = True
+    bearer = basic = None
+    if "bearer_token" in d:
+        bearer = _credential(r, d["bearer_token"], (*path, "bearer_token"))
+        ok = bearer is not None
+    if "basic" in d:
+        basic = _basic(r, d["basic"], (*path, "basic"))
+        ok = basic is not None
+    headers = _headers(r, d["headers"], (*path, "headers")) if "headers" in d else ()
+    if not ok or headers is None:
+        return None
+    return m.PrometheusAuth(bearer, basic, headers)
+
+
+def _credential(r: Reader, value: Any, path: KeyPath) -> m.CredentialRef | None:
+    if isinstance(value, str):
+        r.error(path, "expected a credential reference {env: NAME} or {file: path}, got a literal string; "
+                      "secrets are referenced, never inlined")
+        return None
+    d = r.mapping(value, path, {"env", "file"}, set())
+    if not d:
+        if isinstance(value, dict):
+            r.error(path, "expected a credential reference {env: NAME} or {file: path}, got an empty mapping")
+        return None
+    if len(d) != 1:
+        r.error(path, "expected exactly one of env or file, got both")
+        return None
+    if "env" in d:
+        name = d["env"]
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            r.error((*path, "env"), f"expected an environment variable name matching [A-Za-z_][A-Za-z0-9_]*, "
+                                    f"got {show(name)}")
+            return None
+        return m.CredentialRef(name, "")
+    file = d["file"]
+    if not isinstance(file, str) or not file.strip() or "\0" in file:
+        r.error((*path, "file"), f"expected a file path, got {show(file)}")
+        return None
+    return m.CredentialRef("", file)
+
+
+def _basic(r: Reader, value: Any, path: KeyPath) -> m.BasicAuth | None:
+    d = r.mapping(value, path, {"username", "password"}, {"username", "password"})
+    username = r.string(d, path, "username", check=names.check_text)
+    if username and ":" in username:
+        r.error((*path, "username"), f"a basic-auth username cannot contain ':', got {show(username)}")
+        username = ""
+    password = _credential(r, d["password"], (*path, "password")) if "password" in d else None
+    return m.BasicAuth(username, password) if username and password else None
+
+
+def _headers(r: Reader, value: Any, path: KeyPath) -> tuple[tuple[str, str], ...] | None:
+    if not isinstance(value, dict) or not value:
+        r.error(path, f"expected a mapping of header names to values (e.g. X-Scope-OrgID: team-a), "
+                      f"got {show(value)}")
+        return None
+    out: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    ok = True
+    for name in sorted(value, key=str):
+        where = (*path, name)
+        v = value[name]
+        if not isinstance(name, str) or not HEADER_NAME.match(name):
+            r.error(where, f"expected an HTTP header name (letters, digits and !#$%&'*+-.^_`|~), got {show(name)}")
+            ok = False
+            continue
+        low = name.lower()
+        if low in FORBIDDEN_HEADERS:
+            r.error(where, f"header '{name}' is not allowed here: {FORBIDDEN_HEADERS[low]}")
+            ok = False
+            continue
+        if low in seen:
+            r.error(where, f"header '{name}' is already given as '{seen[low]}' (header names ignore case)")
+            ok = False
+            continue
+        seen[low] = name
+        if not isinstance(v, str) or not v:
+            r.error(where, f"expected a non-empty string header value (header values are not secret), got {show(v)}")
+            ok = False
+            continue
+        msg = names.check_text(v)
+        if msg:
+            r.error(where, msg)
+            ok = False
+            continue
+        out.append((name, v))
+    return tuple(out) if ok else None
 
 
 def parse_budget(value: Any) -> m.Budget:
@@ -319,6 +438,8 @@ def _analysis(r: Reader, value: Any, path: KeyPath) -> m.Analysis | None:
     if count is not None and failure is not None and count < failure + 1:
         r.error((*path, "count"), f"expected count >= failure_limit + 1 = {int(failure) + 1} so that a "
                                   f"failure can be decided, got {int(count)}")
+    if count is not None and inconclusive is not None and count < inconclusive:
+        r.error((*path, "inconclusive_limit"), f"expected at most count ({int(count)}), got {int(inconclusive)}")
     if interval is None or None in (count, failure, inconclusive, errors):
         return None
     assert count is not None and failure is not None and inconclusive is not None and errors is not None

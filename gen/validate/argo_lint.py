@@ -2,7 +2,7 @@
 
 The API server does not validate an AnalysisTemplate beyond its (pruning) schema; Argo Rollouts checks
 the metrics when an AnalysisRun is created from it, that is, during a rollout, and several mistakes are
-not errors at all but silently change what the gate does (see DESIGN.md section 4):
+not errors at all but silently change what the gate does :
 
 * a metric with no conditions *passes*; with only one, NaN or an empty result silently becomes a
   pass or a failure instead of Inconclusive: both ``successCondition`` and ``failureCondition``;

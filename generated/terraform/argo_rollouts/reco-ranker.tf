@@ -26,13 +26,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0180179"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0210483"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0168348"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0198516"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_drift:psi15m{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500))"
+          query   = "max(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500))"
         }
       }
     }
@@ -45,13 +45,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0154413"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0182526"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0150405"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0177846"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_drift:psi1h{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500))"
+          query   = "max(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500))"
         }
       }
     }
@@ -64,13 +64,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0642985"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0715025"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0482093"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0556539"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_shift:tvd15m{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500))"
+          query   = "max(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500))"
         }
       }
     }
@@ -83,13 +83,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0582747"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0648822"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0512566"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0583989"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_shift:tvd1h{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500))"
+          query   = "max(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500))"
         }
       }
     }
@@ -140,13 +140,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00471981"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00507019"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00407757"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00446563"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_error_ratio:ratio15m{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000))"
+          query   = "max(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000))"
         }
       }
     }
@@ -159,13 +159,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00434428"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00464112"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0039888"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00427564"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_error_ratio:ratio1h{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000))"
+          query   = "max(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000))"
         }
       }
     }
@@ -178,13 +178,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0420827"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0431814"
       failure_condition       = "false"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_ctr:ratio30m{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000))"
+          query   = "max(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000))"
         }
       }
     }
@@ -197,13 +197,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.040029"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0401599"
       failure_condition       = "false"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_ctr:ratio2h{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000))"
+          query   = "max(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000))"
         }
       }
     }

@@ -34,12 +34,12 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00381371"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000673168"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:js30m{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200))"
+              "query"   = "max(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200))"
             }
           }
         },
@@ -51,12 +51,12 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00118771"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000684045"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:js3h{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200))"
+              "query"   = "max(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200))"
             }
           }
         },
@@ -102,12 +102,12 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0102103"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00631839"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_error_ratio:ratio30m{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200))"
+              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200))"
             }
           }
         },
@@ -119,12 +119,12 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00613582"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0047832"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_error_ratio:ratio3h{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200))"
+              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200))"
             }
           }
         },
@@ -362,6 +362,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               }
             },
             {
+              "record" = "model_version:driftgate_score_drift:js_excess30m"
+              "expr"   = "model_version:driftgate_score_drift:js30m{model=\"fraud-scorer\",signal=\"score_drift\"} - on (model, rollouts_pod_template_hash) (5.7925 / model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"})"
+              "labels" = {
+                "model"  = "fraud-scorer"
+                "signal" = "score_drift"
+              }
+            },
+            {
               "record" = "model_version_le:fraud_score_bucket:increase3h"
               "expr"   = "sum by (le, rollouts_pod_template_hash) (increase(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]))"
               "labels" = {
@@ -462,6 +470,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               }
             },
             {
+              "record" = "model_version:driftgate_score_drift:js_excess3h"
+              "expr"   = "model_version:driftgate_score_drift:js3h{model=\"fraud-scorer\",signal=\"score_drift\"} - on (model, rollouts_pod_template_hash) (5.02722 / model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"})"
+              "labels" = {
+                "model"  = "fraud-scorer"
+                "signal" = "score_drift"
+              }
+            },
+            {
               "record" = "model_version_le:fraud_request_duration_seconds_bucket:increase30m"
               "expr"   = "sum by (le, rollouts_pod_template_hash) (increase(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]))"
               "labels" = {
@@ -528,6 +544,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               }
             },
             {
+              "record" = "model_version:driftgate_error_ratio:ratio_excess30m"
+              "expr"   = "model_version:driftgate_error_ratio:ratio30m{model=\"fraud-scorer\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.257348 / (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "fraud-scorer"
+                "signal" = "error_ratio"
+              }
+            },
+            {
               "record" = "model_version:fraud_request_errors_total:increase3h"
               "expr"   = "sum by (rollouts_pod_template_hash) (increase(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]))"
               "labels" = {
@@ -550,6 +574,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               }
             },
             {
+              "record" = "model_version:driftgate_error_ratio:ratio_excess3h"
+              "expr"   = "model_version:driftgate_error_ratio:ratio3h{model=\"fraud-scorer\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.230382 / (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "fraud-scorer"
+                "signal" = "error_ratio"
+              }
+            },
+            {
               "record" = "model:driftgate_freeze:active"
               "expr"   = "max(max_over_time(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"fraud-scorer\"}[72h])) or max(max_over_time(rollout_info{name=\"fraud-scorer\",namespace=\"payments-risk\",phase=\"Degraded\"}[72h]))"
               "labels" = {
@@ -564,7 +596,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
           "rules" = [
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:js30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.00381371) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200)"
+              "expr"  = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000673168) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -575,14 +607,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "js over the 30m window is above the manual threshold 0.00381371 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "js over the 30m window is above the manual threshold 0.000673168 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:js3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.00118771) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200)"
+              "expr"  = "(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000684045) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -593,7 +625,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "js over the 3h window is above the manual threshold 0.00118771 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "js over the 3h window is above the manual threshold 0.000684045 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -708,7 +740,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio30m{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.0102103) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200)"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00631839) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -719,14 +751,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 30m window is above the manual threshold 0.0102103 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "ratio over the 30m window is above the manual threshold 0.00631839 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio3h{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00613582) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200)"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.0047832) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -737,7 +769,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 3h window is above the manual threshold 0.00613582 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "ratio over the 3h window is above the manual threshold 0.0047832 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }

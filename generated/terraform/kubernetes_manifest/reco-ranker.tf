@@ -34,12 +34,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0180179"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0210483"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0168348"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0198516"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:psi15m{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500))"
+              "query"   = "max(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500))"
             }
           }
         },
@@ -51,12 +51,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0154413"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0182526"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0150405"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0177846"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:psi1h{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500))"
+              "query"   = "max(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500))"
             }
           }
         },
@@ -68,12 +68,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0642985"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0715025"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0482093"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0556539"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_shift:tvd15m{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500))"
+              "query"   = "max(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500))"
             }
           }
         },
@@ -85,12 +85,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0582747"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0648822"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0512566"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0583989"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_shift:tvd1h{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500))"
+              "query"   = "max(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500))"
             }
           }
         },
@@ -136,12 +136,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00471981"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00507019"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00407757"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00446563"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_error_ratio:ratio15m{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000))"
+              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000))"
             }
           }
         },
@@ -153,12 +153,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00434428"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00464112"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0039888"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00427564"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_error_ratio:ratio1h{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000))"
+              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000))"
             }
           }
         },
@@ -170,12 +170,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0420827"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0431814"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_ctr:ratio30m{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000))"
+              "query"   = "max(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000))"
             }
           }
         },
@@ -187,12 +187,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.040029"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0401599"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_ctr:ratio2h{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000))"
+              "query"   = "max(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000))"
             }
           }
         },
@@ -481,6 +481,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model_version:driftgate_score_drift:psi_excess15m"
+              "expr"   = "model_version:driftgate_score_drift:psi15m{model=\"reco-ranker\",signal=\"score_drift\"} - on (model, rollouts_pod_template_hash) (40.3894 / model_version:reco_score_count:increase15m{model=\"reco-ranker\"})"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "score_drift"
+              }
+            },
+            {
               "record" = "model_version_le:reco_score_bucket:increase1h"
               "expr"   = "sum by (le, rollouts_pod_template_hash) (increase(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]))"
               "labels" = {
@@ -605,6 +613,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model_version:driftgate_score_drift:psi_excess1h"
+              "expr"   = "model_version:driftgate_score_drift:psi1h{model=\"reco-ranker\",signal=\"score_drift\"} - on (model, rollouts_pod_template_hash) (36.944 / model_version:reco_score_count:increase1h{model=\"reco-ranker\"})"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "score_drift"
+              }
+            },
+            {
               "record" = "model_signal_le:driftgate_baseline:share"
               "expr"   = "vector(0.0807326)"
               "labels" = {
@@ -719,6 +735,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model_version:driftgate_score_shift:tvd_excess15m"
+              "expr"   = "model_version:driftgate_score_shift:tvd15m{model=\"reco-ranker\",signal=\"score_shift\"} - on (model, rollouts_pod_template_hash) (3.17763 / (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "score_shift"
+              }
+            },
+            {
               "record" = "model_version_le:driftgate_score_shift_baseline:share1h"
               "expr"   = "model_version_le:reco_score_bin:share1h{model=\"reco-ranker\"} * 0 + on (le) group_left () model_signal_le:driftgate_baseline:share{model=\"reco-ranker\",signal=\"score_shift\"}"
               "labels" = {
@@ -728,6 +752,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             {
               "record" = "model_version:driftgate_score_shift:tvd1h"
               "expr"   = "0.5 * sum without (le) (abs(model_version_le:reco_score_bin:share1h{model=\"reco-ranker\"} - model_version_le:driftgate_score_shift_baseline:share1h{model=\"reco-ranker\"}))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "score_shift"
+              }
+            },
+            {
+              "record" = "model_version:driftgate_score_shift:tvd_excess1h"
+              "expr"   = "model_version:driftgate_score_shift:tvd1h{model=\"reco-ranker\",signal=\"score_shift\"} - on (model, rollouts_pod_template_hash) (3.03908 / (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "score_shift"
@@ -800,6 +832,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model_version:driftgate_error_ratio:ratio_excess15m"
+              "expr"   = "model_version:driftgate_error_ratio:ratio15m{model=\"reco-ranker\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.235662 / (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "error_ratio"
+              }
+            },
+            {
               "record" = "model_version:reco_request_errors_total:increase1h"
               "expr"   = "sum by (rollouts_pod_template_hash) (increase(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]))"
               "labels" = {
@@ -816,6 +856,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             {
               "record" = "model_version:driftgate_error_ratio:ratio1h"
               "expr"   = "model_version:reco_request_errors_total:increase1h{model=\"reco-ranker\"} / model_version:reco_requests_total:increase1h{model=\"reco-ranker\"}"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "error_ratio"
+              }
+            },
+            {
+              "record" = "model_version:driftgate_error_ratio:ratio_excess1h"
+              "expr"   = "model_version:driftgate_error_ratio:ratio1h{model=\"reco-ranker\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.216816 / (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "error_ratio"
@@ -844,6 +892,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model_version:driftgate_ctr:ratio_excess30m"
+              "expr"   = "model_version:driftgate_ctr:ratio30m{model=\"reco-ranker\",signal=\"ctr\"} + on (model, rollouts_pod_template_hash) (0.8762 / (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "ctr"
+              }
+            },
+            {
               "record" = "model_version:reco_clicks_total:increase2h"
               "expr"   = "sum by (rollouts_pod_template_hash) (increase(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]))"
               "labels" = {
@@ -866,6 +922,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model_version:driftgate_ctr:ratio_excess2h"
+              "expr"   = "model_version:driftgate_ctr:ratio2h{model=\"reco-ranker\",signal=\"ctr\"} + on (model, rollouts_pod_template_hash) (0.802851 / (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "ctr"
+              }
+            },
+            {
               "record" = "model:driftgate_freeze:active"
               "expr"   = "max(max_over_time(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"reco-ranker\"}[24h])) or max(max_over_time(rollout_info{name=\"reco-ranker\",namespace=\"reco\",phase=\"Degraded\"}[24h]))"
               "labels" = {
@@ -880,7 +944,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
           "rules" = [
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_drift:psi15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0210483) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0198516) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -891,14 +955,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "psi over the 15m window is above the auto threshold 0.0210483 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "psi over the 15m window is above the auto threshold 0.0198516 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:psi15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0180179) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0168348) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -909,14 +973,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "psi over the 15m window is above the manual threshold 0.0180179 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "psi over the 15m window is above the manual threshold 0.0168348 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_drift:psi1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0182526) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0177846) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -927,14 +991,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "psi over the 1h window is above the auto threshold 0.0182526 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "psi over the 1h window is above the auto threshold 0.0177846 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:psi1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0154413) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0150405) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -945,7 +1009,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "psi over the 1h window is above the manual threshold 0.0154413 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "psi over the 1h window is above the manual threshold 0.0150405 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -988,7 +1052,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0715025) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0556539) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -999,14 +1063,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "tvd over the 15m window is above the auto threshold 0.0715025 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "tvd over the 15m window is above the auto threshold 0.0556539 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_shift:tvd15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0642985) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0482093) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1017,14 +1081,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "tvd over the 15m window is above the manual threshold 0.0642985 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "tvd over the 15m window is above the manual threshold 0.0482093 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0648822) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0583989) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1035,14 +1099,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "tvd over the 1h window is above the auto threshold 0.0648822 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "tvd over the 1h window is above the auto threshold 0.0583989 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_shift:tvd1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0582747) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0512566) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1053,7 +1117,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "tvd over the 1h window is above the manual threshold 0.0582747 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "tvd over the 1h window is above the manual threshold 0.0512566 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -1204,7 +1268,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00507019) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000)"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00446563) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1215,14 +1279,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 15m window is above the auto threshold 0.00507019 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "ratio over the 15m window is above the auto threshold 0.00446563 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00471981) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000)"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00407757) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1233,14 +1297,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 15m window is above the manual threshold 0.00471981 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 15m window is above the manual threshold 0.00407757 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00464112) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000)"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00427564) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1251,14 +1315,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 1h window is above the auto threshold 0.00464112 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "ratio over the 1h window is above the auto threshold 0.00427564 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00434428) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000)"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.0039888) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1269,7 +1333,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 1h window is above the manual threshold 0.00434428 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 1h window is above the manual threshold 0.0039888 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -1312,7 +1376,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_ctr:ratio30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0420827) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000)"
+              "expr"  = "(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0431814) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1323,14 +1387,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 30m window is below the manual threshold 0.0420827 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 30m window is below the manual threshold 0.0431814 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_ctr:ratio2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.040029) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000)"
+              "expr"  = "(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.0401599) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1341,7 +1405,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 2h window is below the manual threshold 0.040029 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 2h window is below the manual threshold 0.0401599 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (2h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
