@@ -17,7 +17,7 @@ import yaml
 
 from gen.errors import BaselineError, Problem
 
-FIT_VERSION = 2
+FIT_VERSION = 3
 SIG_DIGITS = 6
 
 

@@ -187,6 +187,22 @@ def validate(root: Path, spec_dir: Path | None, strict: bool, fmt: str) -> None:
 
 @main.command()
 @_common
+@click.argument("base")
+@click.option("--fail-on-loosen", is_flag=True, help="Exit 1 when a change loosens enforcement.")
+def review(root: Path, spec_dir: Path | None, base: str, fail_on_loosen: bool) -> None:
+    """Markdown summary of enforcement changes since git ref BASE (for a PR comment)."""
+    from gen.review import review as run_review
+
+    def action() -> int:
+        text, changes = run_review(root, _spec_dir(root, spec_dir), base)
+        click.echo(text, nl=False)
+        return 1 if fail_on_loosen and any(c.loosens for c in changes) else 0
+
+    _run(action)
+
+
+@main.command()
+@_common
 @click.option("--model", default=None, help="Only this model [default: every model].")
 @click.option("--start", default="-28d", show_default=True,
               help="RFC 3339 time (2026-10-01T00:00:00Z) or -<duration> before --end.")

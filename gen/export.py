@@ -192,13 +192,15 @@ def plan(spec: ModelSpec) -> tuple[list[Target], list[str]]:
         matchers = frozenset((*spec.prometheus.selector, *signal.matchers))
         for metric in _needs(signal):
             wanted.setdefault(metric, []).append((matchers, signal.name))
+    listed = {PurePosixPath(rel).as_posix(): rel for rel in spec.exports}  # "./x.json" is "x.json"
     targets, missing = [], []
     for metric, uses in wanted.items():
-        rel = (directory / f"{metric}.json").as_posix()
+        want = (directory / f"{metric}.json").as_posix()
         users = tuple(dict.fromkeys(name for _, name in uses))
-        if rel not in spec.exports:
-            missing.append(f"{rel} (for {metric}, needed by signal {', '.join(users)})")
+        if want not in listed:
+            missing.append(f"{want} (for {metric}, needed by signal {', '.join(users)})")
             continue
+        rel = listed[want]
         # A query whose matchers include another query's matchers selects a subset of it: drop it.
         sets = list(dict.fromkeys(m for m, _ in uses))
         kept = [m for m in sets if not any(o < m for o in sets)]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from gen import baseline as bl
 from gen.errors import BaselineError, Problem
-from gen.fit.run import fit_model, input_hash
+from gen.fit import evidence as ev
+from gen.fit.run import fit_model_full, input_hash
 from gen.model import ModelSpec
 from gen.render import output
 from gen.render.context import ModelContext, build, check_baseline
@@ -34,11 +35,15 @@ def baseline_path(spec: ModelSpec) -> str:
     return f"{BASELINES}/{spec.name}.yaml"
 
 
+def evidence_path(spec: ModelSpec) -> str:
+    return f"{BASELINES}/{spec.name}.evidence.json"
+
+
 def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False,
         warnings: list[Problem] | None = None) -> list[FitOutcome]:
     specs = load_specs(root, spec_dir, only, check_exports=True, warnings=warnings)
     outcomes = []
-    texts: dict[str, str] = {}
+    texts: dict[str, str | bytes] = {}
     for spec in specs:
         rel = baseline_path(spec)
         path = root / rel
@@ -50,9 +55,10 @@ def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False
             if old is not None and old.input_hash == input_hash(root, spec):
                 outcomes.append(FitOutcome(spec.name, rel, False, old.provisional))
                 continue
-        fitted = fit_model(root, spec)
+        fitted, evidence = fit_model_full(root, spec)
         texts[rel] = bl.dumps(fitted, header([spec.spec_path, *spec.exports]).replace(
             "run 'make gen'", "run 'make gen' to refit"))
+        texts[evidence_path(spec)] = ev.dumps(evidence)
         outcomes.append(FitOutcome(spec.name, rel, True, fitted.provisional))
     output.write(root, texts, prune=False)
     return outcomes
@@ -74,14 +80,18 @@ def contexts(root: Path, spec_dir: Path, only: str | None = None,
             warnings.append(Problem(rel, 0, 0, "", f"provisional: {base.history_days:.1f} days of history, the spec "
                                                    f"asks for {base.minimum_days:g}; every signal routes to manual "
                                                    f"rollback until a refit on enough history", "warning"))
-        out.append(build(spec, base))
+        evidence = ev.load(root / evidence_path(spec), evidence_path(spec))
+        if evidence is None and warnings is not None:
+            warnings.append(Problem(evidence_path(spec), 0, 0, "", "no evidence file: the plan has no pictures; "
+                                    "run 'driftgate fit --force'", "warning"))
+        out.append(build(spec, base, evidence))
     if problems:
         raise BaselineError(list[Problem](problems))
     return out
 
 
 def render_files(root: Path, spec_dir: Path, only: str | None = None,
-                 warnings: list[Problem] | None = None) -> dict[str, str]:
+                 warnings: list[Problem] | None = None) -> dict[str, str | bytes]:
     files = render_all(contexts(root, spec_dir, only, warnings), shared=only is None)
     verify(files)
     return files

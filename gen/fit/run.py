@@ -19,10 +19,12 @@ from gen.errors import FitError
 from gen.exports.load import load_store
 from gen.exports.series import FloatArray, SeriesStore
 from gen.fit.delay import detection, seasonality
+from gen.fit.evidence import Evidence, SignalEvidence, hourly
+from gen.fit.histogram import bins_from_cumulative, windowed_cumulative
 from gen.fit.noise import noise_for
 from gen.fit.signals import SignalData, StatHistory, history, resolve
 from gen.fit.thresholds import Threshold, episodes, fit_thresholds
-from gen.model import Direction, ModelSpec, Statistic, Tier
+from gen.model import Direction, ModelSpec, SignalKind, Statistic, Tier
 
 
 def input_hash(root: Path, spec: ModelSpec) -> str:
@@ -32,6 +34,7 @@ def input_hash(root: Path, spec: ModelSpec) -> str:
         "selector": spec.prometheus.selector,
         "budget": [spec.budget.text, spec.manual_budget.text],
         "minimum": spec.min_history.seconds,
+        "alert_for": spec.alert_for_seconds,  # the detection delays include the alerts' for:
         "signals": [[s.name, s.kind.value, s.statistic.value, s.metric, s.denominator, s.quantile,
                      s.matchers, s.windows.fast.seconds, s.windows.slow.seconds, s.direction.value,
                      s.tier.value, s.min_events] for s in spec.signals],
@@ -46,6 +49,11 @@ def input_hash(root: Path, spec: ModelSpec) -> str:
 
 
 def fit_model(root: Path, spec: ModelSpec) -> Baseline:
+    return fit_model_full(root, spec)[0]
+
+
+def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
+    """The baseline and the evidence the plan's pictures are drawn from."""
     store = load_store(root, spec)
     start, end = store.time_range()
     step = _step(store)
@@ -54,26 +62,36 @@ def fit_model(root: Path, spec: ModelSpec) -> Baseline:
     auto_rate = spec.budget.rate_per_second / n_auto
     manual_rate = spec.manual_budget.rate_per_second / n_manual
     fits = []
+    evidence = Evidence(spec.name)
     for_minutes = spec.alert_for_seconds / 60
     for sig in spec.signals:
         data = resolve(spec, sig, store, start, end)
         windows = []
+        traces = []
         for which, w in sig.windows.items():
-            hist = history(data, float(w.seconds), start, end, step)
             what = f"{spec.spec_path}: signal '{sig.name}' window {which} ({w})"
-            windows.append(_window_fit(hist, data, w.text, float(w.seconds), step, auto_rate, manual_rate,
-                                       for_minutes, what))
+            hist = history(data, float(w.seconds), start, end, step, what)
+            wfit, decision = _window_fit(hist, data, w.text, float(w.seconds), step, auto_rate, manual_rate,
+                                         for_minutes, what)
+            windows.append(wfit)
+            traces.append(hourly(hist.t, decision, sig.direction is Direction.BELOW))
+        recent: tuple[float, ...] = ()
+        if data.buckets is not None and sig.kind is SignalKind.DISTRIBUTION_DRIFT:
+            cum, _ = windowed_cumulative(data.buckets, np.array([end]), float(sig.windows.slow.seconds))
+            recent = tuple(float(b) for b in bins_from_cumulative(cum)[0])
+        evidence.signals[sig.name] = SignalEvidence(traces[0], traces[1], recent)
         fits.append(SignalFit(
             name=sig.name, kind=sig.kind.value, statistic=sig.statistic.value,
             les=data.buckets.les if data.buckets is not None else (),
             probabilities=tuple(float(x) for x in data.baseline_q), fast=windows[0], slow=windows[1]))
     days = (end - start) / 86400.0
-    return Baseline(
+    baseline = Baseline(
         model=spec.name, spec=spec.spec_path, input_hash=input_hash(root, spec), fit_version=FIT_VERSION,
         history_start=rfc3339(start), history_end=rfc3339(end), history_days=days, step_seconds=int(step),
         minimum_days=spec.min_history.seconds / 86400.0, provisional=end - start < spec.min_history.seconds,
         budget_auto=spec.budget.text, budget_manual=spec.manual_budget.text,
         auto_configurations=n_auto, manual_configurations=n_manual, signals=tuple(fits))
+    return baseline, evidence
 
 
 def _step(store: SeriesStore) -> float:
@@ -85,7 +103,7 @@ def _step(store: SeriesStore) -> float:
 
 
 def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, step: float, auto_rate: float,
-                manual_rate: float, for_minutes: float, what: str) -> WindowFit:
+                manual_rate: float, for_minutes: float, what: str) -> tuple[WindowFit, FloatArray]:
     sig = data.signal
     values = hist.value
     decided = np.isfinite(values)
@@ -107,7 +125,7 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     n50 = _q(hist.events, 0.5)
     smallest, detected = detection(sig, data.baseline_q, r0, n50, noise, auto.value, for_minutes, window / 60)
     by_day, by_week = seasonality(hist.t, values)
-    return WindowFit(
+    wfit = WindowFit(
         window=text, windows_total=int(values[::stride].size), windows_decided=int(decided[::stride].sum()),
         events_p05=_q(hist.events, 0.05), events_p50=n50,
         statistic_p50=_q(values, 0.5), statistic_tail=_q(values, 0.01 if below else 0.99),
@@ -117,6 +135,7 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
         manual=_result(manual, manual_value, excess, below, manual_rate * span),
         smallest_shift=smallest, detection=detected,
         seasonality_hour_of_day=by_day, seasonality_hour_of_week=by_week)
+    return wfit, excess
 
 
 def _q(x: FloatArray, q: float) -> float:

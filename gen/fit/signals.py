@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gen.baseline import rounded
 from gen.errors import FitError
 from gen.exports.series import FloatArray, Series, SeriesStore
 from gen.fit import statistics as st
@@ -67,7 +68,9 @@ def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, e
             if totals.sum() <= 0:
                 raise FitError(f"{spec.spec_path}: {where}: {signal.metric}_bucket never increased in the "
                                f"history; there is no distribution to learn")
-            q = st.baseline_probabilities(totals)
+            # Rounded exactly as the baseline file and the rendered constants carry them, so the fitted
+            # history is the statistic Prometheus will compute, not a 1e-4-relative neighbour of it.
+            q = np.array([rounded(float(x)) for x in st.baseline_probabilities(totals)])
         return SignalData(signal, buckets, q, [], [])
     num = store.select(signal.metric, sel)
     den = store.select(signal.denominator, sel)
@@ -78,11 +81,13 @@ def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, e
     return SignalData(signal, None, np.zeros(0), num, den)
 
 
-def history(data: SignalData, window: float, start: float, end: float, step: float) -> StatHistory:
+def history(data: SignalData, window: float, start: float, end: float, step: float,
+            what: str = "") -> StatHistory:
     sig = data.signal
     t = eval_grid(start, end, step, window)
     if t.size == 0:
-        raise FitError(f"signal '{sig.name}': the history ({(end - start) / 3600:.1f}h) is shorter than one "
+        where = what or f"signal '{sig.name}'"
+        raise FitError(f"{where}: the history ({(end - start) / 3600:.1f}h) is shorter than one "
                        f"{window / 60:g}m window")
     if data.buckets is not None:
         cum, _ = windowed_cumulative(data.buckets, t, window)

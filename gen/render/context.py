@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from gen.baseline import Baseline, SignalFit, WindowFit
 from gen.errors import BaselineError, Problem
+from gen.fit.evidence import Evidence
 from gen.model import Direction, ModelSpec, NoData, Signal
 from gen.render.promql import num, selector
-from gen.validate.durations import go_duration
 from gen.render.rules import (
     FREEZE_RECORD,
     Effective,
@@ -26,6 +26,7 @@ from gen.render.rules import (
     freeze_rules,
     health_alerts,
 )
+from gen.validate.durations import go_duration
 
 CANARY_ARG = "canary-hash"
 
@@ -83,6 +84,7 @@ class ModelContext:
     groups: tuple[Group, ...]
     rows: tuple[SignalRow, ...]
     alert_for: str
+    evidence: Evidence | None = None  # the fit's history traces, for the pictures
 
     @property
     def criteria_name(self) -> str:
@@ -139,7 +141,7 @@ def conditions(signal: Signal, eff: Effective) -> tuple[str, str]:
     return success, failure
 
 
-def build(spec: ModelSpec, baseline: Baseline) -> ModelContext:
+def build(spec: ModelSpec, baseline: Baseline, evidence: Evidence | None = None) -> ModelContext:
     builder = RuleBuilder(spec, baseline)
     a = spec.analysis
     metrics: list[Metric] = []
@@ -189,4 +191,4 @@ def build(spec: ModelSpec, baseline: Baseline) -> ModelContext:
         Template(f"{spec.name}-rollback-criteria", (CANARY_ARG,), tuple(metrics)),
         Template(f"{spec.name}-freeze-gate", (), (gate,)),
     )
-    return ModelContext(spec, baseline, templates, groups, tuple(rows), alert_for(spec))
+    return ModelContext(spec, baseline, templates, groups, tuple(rows), alert_for(spec), evidence)

@@ -97,6 +97,19 @@ def code(value: str) -> str:
     return f"{ticks}{md(value).replace('&lt;', '<')}{ticks}"
 
 
+def delays(fit: Any) -> str:
+    """Alert delays for the strongest and a moderate reference shift, as a table cell."""
+    det = list(fit.detection)
+    if not det:
+        return "—"
+    out = []
+    for d in (det[-1], det[1] if len(det) > 1 else None):
+        if d is not None:
+            when = "never" if d.delay_minutes is None else f"{d.delay_minutes:.0f} min"
+            out.append(f"{when} ({d.shift})")
+    return " / ".join(out)
+
+
 def header(sources: list[str], comment: str = "#") -> str:
     text = f"{HEADER_MARK} from {', '.join(sources)}. DO NOT EDIT: change the spec and run 'make gen'."
     if comment == "<!--":
@@ -122,6 +135,7 @@ def environment() -> jinja2.Environment:
     filters: dict[str, Any] = {"yq": yq, "hcl": hcl, "hcl_str": hcl_str, "md": md, "code": code, "num": num}
     env.filters.update(filters)
     env.globals["code"] = code
+    env.globals["delays"] = delays
     return env
 
 

@@ -32,12 +32,23 @@ class Diff:
         return not (self.missing or self.stale or self.orphaned)
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+Content = str | bytes
+
+
 def is_generated(path: Path) -> bool:
+    """The marker is on the first line of text files, and in a tEXt chunk near the start of a PNG."""
     try:
-        with path.open("r", encoding="utf-8", errors="replace") as fh:
-            return HEADER_MARK in fh.readline()
+        with path.open("rb") as fh:
+            head = fh.read(4096)
     except OSError:
         return False
+    where = head if head.startswith(PNG_SIGNATURE) else head.split(b"\n", 1)[0]
+    return HEADER_MARK.encode() in where
+
+
+def _bytes(content: Content) -> bytes:
+    return content if isinstance(content, bytes) else content.encode("utf-8")
 
 
 def _existing(root: Path) -> set[str]:
@@ -49,24 +60,24 @@ def _existing(root: Path) -> set[str]:
     return found
 
 
-def diff(root: Path, files: dict[str, str]) -> Diff:
+def diff(root: Path, files: dict[str, Content]) -> Diff:
     missing, stale = [], []
     for rel, text in files.items():
         path = root / rel
         if not path.is_file():
             missing.append(rel)
-        elif path.read_bytes() != text.encode("utf-8"):
+        elif path.read_bytes() != _bytes(text):
             stale.append(rel)
     orphaned = [rel for rel in sorted(_existing(root) - set(files)) if is_generated(root / rel)]
     return Diff(tuple(missing), tuple(stale), tuple(orphaned))
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: Content) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(_bytes(text))
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
@@ -76,7 +87,7 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def write(root: Path, files: dict[str, str], prune: bool = True) -> Diff:
+def write(root: Path, files: dict[str, Content], prune: bool = True) -> Diff:
     """Bring the tree in line with ``files``; return what changed."""
     foreign = [rel for rel in files if (root / rel).exists() and not is_generated(root / rel)]
     if foreign:
@@ -86,7 +97,8 @@ def write(root: Path, files: dict[str, str], prune: bool = True) -> Diff:
     changes = diff(root, files)
     for rel in (*changes.missing, *changes.stale):
         atomic_write(root / rel, files[rel])
-    if prune:
-        for rel in changes.orphaned:
-            (root / rel).unlink()
+    if not prune:  # a partial render (one model): other files are not orphans, leave and do not report them
+        return Diff(changes.missing, changes.stale, ())
+    for rel in changes.orphaned:
+        (root / rel).unlink()
     return changes

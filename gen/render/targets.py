@@ -13,12 +13,14 @@ import jinja2
 import yaml
 
 from gen.errors import RenderError
+from gen.render.audit import audit
 from gen.render.context import ModelContext
 from gen.render.env import environment, header
+from gen.render.plots import picture_path, render_pictures
 from gen.render.promtests import render_test
 
 OUT = "generated"
-Files = dict[str, str]
+Files = dict[str, str | bytes]
 SECRETS_DIR = "/etc/alertmanager/secrets"
 
 
@@ -117,8 +119,12 @@ def alertmanager(env: jinja2.Environment, ctx: ModelContext) -> Files:
 
 
 def plan(env: jinja2.Environment, ctx: ModelContext) -> Files:
-    text = _render(env, "plan/plan.md.j2", ctx=ctx, header=header(_sources(ctx), "<!--").rstrip("\n"))
-    return {f"{OUT}/plans/{ctx.spec.name}.md": text}
+    pictures = render_pictures(ctx, ctx.evidence)
+    links = {row.signal.name: picture_path(ctx.spec.name, row.signal.name).removeprefix(f"{OUT}/plans/")
+             for row in ctx.rows if picture_path(ctx.spec.name, row.signal.name) in pictures}
+    text = _render(env, "plan/plan.md.j2", ctx=ctx, pictures=links, audit=audit(ctx),
+                   header=header(_sources(ctx), "<!--").rstrip("\n"))
+    return {f"{OUT}/plans/{ctx.spec.name}.md": text, **pictures}
 
 
 def alertmanager_config(env: jinja2.Environment, contexts: list[ModelContext]) -> Files:

@@ -14,7 +14,7 @@ from gen.errors import RenderError
 from gen.validate import argo_lint, crd
 
 
-def verify(files: dict[str, str], require_crds: bool = False) -> None:
+def verify(files: dict[str, str | bytes], require_crds: bool = False) -> None:
     problems: list[str] = []
     try:
         crd.reference_dir()
@@ -24,6 +24,10 @@ def verify(files: dict[str, str], require_crds: bool = False) -> None:
             raise
         have_crds = False
     for rel, text in files.items():
+        if isinstance(text, bytes):
+            if rel.endswith(".png") and not text.startswith(b"\x89PNG\r\n\x1a\n"):
+                problems.append(f"{rel}: not a PNG")
+            continue
         if not text.endswith("\n"):
             problems.append(f"{rel}: does not end with a newline")
         if rel.endswith((".yaml", ".yml")):

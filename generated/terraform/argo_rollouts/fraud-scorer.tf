@@ -26,7 +26,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000673168"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000673293"
       failure_condition       = "false"
 
       provider {
@@ -45,7 +45,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000684045"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000684037"
       failure_condition       = "false"
 
       provider {

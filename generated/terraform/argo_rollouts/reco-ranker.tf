@@ -26,8 +26,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0168348"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0198516"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0168349"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0198517"
 
       provider {
         prometheus {
@@ -45,8 +45,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0150405"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0177846"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.015041"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0177853"
 
       provider {
         prometheus {
@@ -64,8 +64,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0482093"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0556539"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0482096"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0556542"
 
       provider {
         prometheus {
@@ -83,8 +83,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0512566"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0583989"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0512569"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0583992"
 
       provider {
         prometheus {

@@ -34,7 +34,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000673168"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000673293"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
@@ -51,7 +51,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000684045"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000684037"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
@@ -596,7 +596,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
           "rules" = [
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000673168) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200)"
+              "expr"  = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000673293) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -607,14 +607,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "js over the 30m window is above the manual threshold 0.000673168 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "js over the 30m window is above the manual threshold 0.000673293 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000684045) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200)"
+              "expr"  = "(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000684037) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -625,7 +625,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "js over the 3h window is above the manual threshold 0.000684045 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "js over the 3h window is above the manual threshold 0.000684037 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }

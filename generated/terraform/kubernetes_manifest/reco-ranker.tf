@@ -34,8 +34,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0168348"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0198516"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0168349"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0198517"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -51,8 +51,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0150405"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0177846"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.015041"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0177853"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -68,8 +68,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0482093"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0556539"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0482096"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0556542"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -85,8 +85,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0512566"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0583989"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0512569"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0583992"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -944,7 +944,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
           "rules" = [
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0198516) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0198517) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -955,14 +955,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "psi over the 15m window is above the auto threshold 0.0198516 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "psi over the 15m window is above the auto threshold 0.0198517 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0168348) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0168349) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -973,14 +973,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "psi over the 15m window is above the manual threshold 0.0168348 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "psi over the 15m window is above the manual threshold 0.0168349 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0177846) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0177853) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -991,14 +991,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "psi over the 1h window is above the auto threshold 0.0177846 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "psi over the 1h window is above the auto threshold 0.0177853 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0150405) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.015041) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1009,7 +1009,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "psi over the 1h window is above the manual threshold 0.0150405 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "psi over the 1h window is above the manual threshold 0.015041 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -1052,7 +1052,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0556539) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0556542) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1063,14 +1063,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "tvd over the 15m window is above the auto threshold 0.0556539 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "tvd over the 15m window is above the auto threshold 0.0556542 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0482093) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0482096) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1081,14 +1081,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "tvd over the 15m window is above the manual threshold 0.0482093 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "tvd over the 15m window is above the manual threshold 0.0482096 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0583989) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0583992) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1099,14 +1099,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "tvd over the 1h window is above the auto threshold 0.0583989 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "tvd over the 1h window is above the auto threshold 0.0583992 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0512566) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0512569) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1117,7 +1117,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "tvd over the 1h window is above the manual threshold 0.0512566 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "tvd over the 1h window is above the manual threshold 0.0512569 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }

@@ -1,0 +1,45 @@
+"""Numbers the monitoring plan answers audit questions with, computed from the baseline.
+
+The implied false-rollback rate is the backtest: would-have-fired automatic episodes over the fitted
+history, scaled to a quarter, with a one-sided 90% Poisson upper bound (``chi2.ppf(0.9, 2k+2) / 2``
+events), side by side with what the budget promised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scipy import stats
+
+from gen.render.context import ModelContext
+
+QUARTER_DAYS = 90.0
+
+
+@dataclass(frozen=True)
+class Audit:
+    auto_configurations: int
+    backtest_auto: int  # would-have-fired automatic episodes over the history (auto-tier signals)
+    backtest_manual: int
+    history_days: float
+    implied_per_quarter: float
+    upper90_per_quarter: float
+    promised_per_quarter: float
+    last_rollback_query: str
+    last_abort_query: str
+
+
+def audit(ctx: ModelContext) -> Audit:
+    auto = [w for row in ctx.rows if row.tier == "auto" for w in row.windows]
+    k = sum(w.fit.auto.backtest_alerts for w in auto)
+    manual = sum(w.fit.manual.backtest_alerts for row in ctx.rows for w in row.windows)
+    days = max(ctx.baseline.history_days, 1e-9)
+    upper = float(stats.chi2.ppf(0.9, 2 * k + 2)) / 2.0
+    budget = ctx.spec.budget
+    promised = budget.events / (budget.period_seconds / 86400.0) * QUARTER_DAYS
+    name, ns, rollout = ctx.spec.name, ctx.spec.namespace, ctx.spec.rollout
+    last = (f'max_over_time(timestamp(ALERTS{{alertname="DriftgateAutoRollback",alertstate="firing",'
+            f'model="{name}"}})[90d:1m])')
+    aborted = f'max_over_time(timestamp(rollout_info{{namespace="{ns}",name="{rollout}",phase="Degraded"}})[90d:1m])'
+    return Audit(len(auto), k, manual, days, k / days * QUARTER_DAYS, upper / days * QUARTER_DAYS, promised,
+                 last, aborted)

@@ -1,0 +1,221 @@
+"""A real Prometheus for tests: backfilled history, a bounded start, a guaranteed stop.
+
+Why: the export client, the fitter's ``increase()`` and the generated rules all claim to agree with
+Prometheus; the only convincing check is a Prometheus. This helper
+
+* turns ``query_range`` documents (from :mod:`gen.synth`) into OpenMetrics text and backfills them
+  with ``promtool tsdb create-blocks-from openmetrics`` into a fresh data directory (blocks are
+  loaded when the server starts, so the backfill happens first);
+* starts ``prometheus`` on 127.0.0.1 with a free port, waits for ``/-/ready`` (at most 30 s), and
+  always stops it (terminate, then kill);
+* inlines a chain of recording rules into one PromQL expression, so that a statistic can be
+  evaluated at *past* instants of the backfilled range (a loaded rule file only ever evaluates at
+  wall-clock time).
+
+OpenMetrics notes for promtool 2.42: samples of a ``counter`` family must be named ``<family>_total``
+and histograms expect ``_count``/``_sum``, so every family is declared ``unknown``, which the
+parser accepts for any sample name; timestamps are in seconds; the file ends with ``# EOF``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def openmetrics(docs: dict[str, dict[str, Any]]) -> Iterator[str]:
+    """Lines of an OpenMetrics exposition holding every sample of every series in ``docs``."""
+    for name, doc in docs.items():
+        yield f"# TYPE {name} unknown\n"
+        for item in doc["data"]["result"]:
+            labels = {k: v for k, v in item["metric"].items() if k != "__name__"}
+            inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+            head = f"{name}{{{inner}}}"
+            for t, v in item["values"]:
+                yield f"{head} {v} {t}\n"
+    yield "# EOF\n"
+
+
+def backfill(promtool: str, docs: dict[str, dict[str, Any]], data_dir: Path, work: Path) -> None:
+    """Write ``docs`` as TSDB blocks into ``data_dir`` (which the server then opens)."""
+    work.mkdir(parents=True, exist_ok=True)
+    source = work / "history.om"
+    with source.open("w", encoding="utf-8") as fh:
+        fh.writelines(openmetrics(docs))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(source), str(data_dir)],
+                   check=True, capture_output=True, text=True, timeout=120)
+
+
+@dataclass
+class PrometheusServer:
+    """One ``prometheus`` process; use as a context manager."""
+
+    binary: str
+    data_dir: Path
+    config: Path
+    log: Path
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> PrometheusServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.port = self.port or free_port()
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [self.binary, f"--config.file={self.config}", f"--storage.tsdb.path={self.data_dir}",
+                 f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=100y",
+                 "--log.level=warn"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + READY_TIMEOUT
+        try:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n{self.log_text()}")
+                try:
+                    with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as resp:
+                        if resp.status == 200:
+                            return
+                except (urllib.error.URLError, OSError):
+                    pass
+                time.sleep(0.1)
+            raise RuntimeError(f"prometheus not ready after {READY_TIMEOUT:g}s:\n{self.log_text()}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
+
+    def reload(self) -> None:
+        """Re-read the configuration and rule files (SIGHUP)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as resp:
+            doc = json.loads(resp.read())
+        assert doc["status"] == "success", doc
+        return doc["data"]
+
+
+# --------------------------------------------------------------------------------------------
+# Recording-rule chains as one expression
+
+_SELECTOR = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}')
+_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+def _unquote(value: str) -> str:
+    return re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), value)
+
+
+def _quote(value: str) -> str:
+    return '"' + _escape(value) + '"'
+
+
+def _matchers(text: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
+    while pos < len(text):
+        m = _MATCHER.match(text, pos)
+        if m is None:
+            raise ValueError(f"only equality matchers can be inlined, got {{{text}}}")
+        out.append((m.group(1), _unquote(m.group(2))))
+        pos = m.end()
+    return out
+
+
+@dataclass(frozen=True)
+class RecordingRule:
+    record: str
+    expr: str
+    labels: tuple[tuple[str, str], ...]
+
+
+def recording_rules(rule_file: dict[str, Any]) -> list[RecordingRule]:
+    return [RecordingRule(r["record"], r["expr"], tuple(sorted((r.get("labels") or {}).items())))
+            for g in rule_file["groups"] for r in g["rules"] if "record" in r]
+
+
+def inline(expr: str, rules: list[RecordingRule], depth: int = 0) -> str:
+    """``expr`` with every selector of a recorded series replaced by the rules that record it.
+
+    A rule's static labels are applied with ``label_replace`` (rule labels override, as in a rule
+    evaluation); matchers on static labels pick the rules, matchers on other labels filter the
+    result with ``and on (label) <one series carrying the value>``. Several rules recording the same
+    name (one per ``le`` bin) are joined with ``or``.
+    """
+    if depth > 20:
+        raise ValueError("recording rules nest too deep (a cycle?)")
+    recorded = {r.record for r in rules}
+
+    def replace(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in recorded:
+            return m.group(0)
+        wanted = _matchers(m.group(2))
+        parts = []
+        for rule in (r for r in rules if r.record == name):
+            static = dict(rule.labels)
+            if any(k in static and static[k] != v for k, v in wanted):
+                continue
+            out = f"({inline(rule.expr, rules, depth + 1)})"
+            for k, v in rule.labels:
+                out = f'label_replace({out}, "{k}", {_quote(v)}, "", "")'
+            for k, v in wanted:
+                if k not in static:
+                    out = f'({out} and on ({k}) label_replace(vector(1), "{k}", {_quote(v)}, "", ""))'
+            parts.append(out)
+        if not parts:
+            raise ValueError(f"no recording rule matches {m.group(0)}")
+        return "(" + " or ".join(parts) + ")"
+
+    return _SELECTOR.sub(replace, expr)

@@ -1,0 +1,96 @@
+"""The monitoring plan answers the audit questions with the baseline's real numbers; pictures are stable."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gen import pipeline
+from gen.render.audit import audit
+from gen.render.plots import render_pictures
+from gen.render.promql import num
+from tests.conftest import REPO
+
+MODELS = ("fraud-scorer", "reco-ranker")
+
+
+@pytest.fixture(scope="module")
+def contexts() -> dict[str, pipeline.ModelContext]:
+    return {c.spec.name: c for c in pipeline.contexts(REPO, REPO / "specs")}
+
+
+def _section(text: str, number: int) -> str:
+    match = re.search(rf"^## {number}\. .*?(?=^## )", text, re.S | re.M)
+    assert match, f"section {number} missing"
+    return match.group(0)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_audit_questions_answered_with_real_numbers(contexts: dict[str, pipeline.ModelContext], model: str) -> None:
+    ctx = contexts[model]
+    plan = (REPO / "generated/plans" / f"{model}.md").read_text()
+    one = _section(plan, 1)
+    assert one.startswith("## 1. What is the automatic rollback threshold for each signal?")
+    for row in ctx.rows:
+        for w in row.windows:
+            line = next(x for x in one.splitlines() if f"**{row.signal.name}**, {w.window} window" in x)
+            if row.tier == "auto":
+                assert f"**{num(w.eff.auto)}**" in line
+                assert num(w.eff.auto) == num(ctx.baseline.signal(row.signal.name).window(w.which).auto.value) \
+                    or w.pinned_auto
+            else:
+                assert "**no automatic rollback**" in line and num(w.eff.manual) in line
+    two = _section(plan, 2)
+    assert "When did the last automatic rollback fire?" in two
+    assert f'model="{model}"' in two and "/api/v1/query" in two and "kubectl argo rollouts get rollout" in two
+    three = _section(plan, 3)
+    a = audit(ctx)
+    assert ctx.baseline.history_start in three and ctx.baseline.history_end in three
+    assert ctx.baseline.input_hash in three
+    assert f"**{a.backtest_auto}** would-have-fired" in three
+    assert f"{a.promised_per_quarter:.2f} per quarter" in three
+    four = _section(plan, 4)
+    assert ctx.spec.authority.name in four and ctx.spec.authority.contact in four
+    for verb in ("abort", "promote", "undo"):
+        assert f"kubectl argo rollouts {verb}" in four
+    assert "freeze.lifted_until" in four
+    five = _section(plan, 5)
+    rows = [x for x in five.splitlines() if x.startswith("| ") and not x.startswith("| signal")]
+    assert len(rows) == 2 * len(ctx.rows)
+    assert "## 6. NIST AI RMF: MANAGE 4.1" in plan
+    for element in ("Appeal and override", "Decommissioning", "Incident response", "Recovery", "Change management",
+                    "Input from users and other AI actors"):
+        assert f"| {element} |" in plan
+
+
+def test_provisional_status_is_explicit() -> None:
+    plan = (REPO / "generated/plans/fraud-scorer.md").read_text()
+    assert "**PROVISIONAL**" in plan and "**no automatic rollback** (provisional" in plan
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_pictures_exist_are_linked_and_byte_stable(contexts: dict[str, pipeline.ModelContext], model: str) -> None:
+    ctx = contexts[model]
+    plan = (REPO / "generated/plans" / f"{model}.md").read_text()
+    first = render_pictures(ctx, ctx.evidence)
+    second = render_pictures(ctx, ctx.evidence)
+    assert first == second
+    assert set(first) == {f"generated/plans/{model}/{row.signal.name}.png" for row in ctx.rows}
+    for rel, data in first.items():
+        assert (REPO / rel).read_bytes() == data
+        assert f"({Path(rel).relative_to('generated/plans').as_posix()})" in plan
+        assert b"Matplotlib" not in data  # no software version or timestamp in the metadata
+
+
+def test_no_evidence_means_no_pictures_and_a_warning(tmp_path: Path) -> None:
+    import shutil
+
+    for part in ("specs", "baselines"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    (tmp_path / "baselines/reco-ranker.evidence.json").unlink()
+    warnings: list = []
+    files = pipeline.render_files(tmp_path, tmp_path / "specs", "reco-ranker", warnings)
+    assert not any(k.endswith(".png") for k in files)
+    assert any("no evidence file" in w.message for w in warnings)

@@ -1,0 +1,76 @@
+"""``driftgate review``: enforcement changes since a git ref, loosening flagged."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gen.cli import main
+from gen.review import review
+from tests.conftest import REPO
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def infra(tmp_path: Path) -> Path:
+    root = tmp_path / "infra"
+    for part in ("specs", "baselines"):
+        shutil.copytree(REPO / part, root / part)
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", ".")
+    _git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
+    return root
+
+
+def test_nothing_changed(infra: Path) -> None:
+    text, changes = review(infra, infra / "specs", "main")
+    assert changes == []
+    assert "No change to rollback enforcement." in text
+
+
+def test_loosened_threshold_and_tier_are_flagged(infra: Path) -> None:
+    spec = infra / "specs/reco-ranker.yaml"
+    text = spec.read_text()
+    text = text.replace("    statistic: psi\n", "    statistic: psi\n    threshold: {auto: 0.5}\n", 1)
+    text = text.replace("    min_events: 1000\n", "    min_events: 1000\n    tier: manual\n", 1)
+    spec.write_text(text)
+    md, changes = review(infra, infra / "specs", "main")
+    loose = {(c.model, c.what) for c in changes if c.loosens}
+    assert ("reco-ranker", "score_drift (fast 15m): automatic threshold") in loose
+    assert ("reco-ranker", "score_drift (slow 1h): automatic threshold") in loose
+    assert ("reco-ranker", "error_ratio: tier") in loose
+    assert any(c.what.startswith("alert DriftgateAutoRollback (error_ratio") for c in changes if c.loosens)
+    assert "LOOSEN enforcement" in md
+    row = next(line for line in md.splitlines() if "score_drift (fast 15m): automatic threshold" in line)
+    assert "| 0.5 |" in row and "**LOOSENS**" in row
+    result = CliRunner().invoke(main, ["review", "main", "--root", str(infra), "--fail-on-loosen"])
+    assert result.exit_code == 1, result.output
+    assert "LOOSENS" in result.output
+
+
+def test_tightening_is_not_flagged(infra: Path) -> None:
+    spec = infra / "specs/reco-ranker.yaml"
+    tighter = spec.read_text().replace("    statistic: psi\n", "    statistic: psi\n    threshold: {auto: 0.001}\n", 1)
+    spec.write_text(tighter)
+    md, changes = review(infra, infra / "specs", "main")
+    assert changes and not any(c.loosens for c in changes)
+    assert "No change loosens enforcement." in md
+
+
+def test_removed_model_is_flagged(infra: Path) -> None:
+    (infra / "specs/fraud-scorer.yaml").unlink()
+    _, changes = review(infra, infra / "specs", "main")
+    assert [(c.model, c.what, c.after, c.loosens) for c in changes] == [("fraud-scorer", "model", "removed", True)]
+
+
+def test_unknown_ref_is_a_clear_error(infra: Path) -> None:
+    result = CliRunner().invoke(main, ["review", "no-such-ref", "--root", str(infra)])
+    assert result.exit_code == 1
+    assert "git rev-parse" in result.output or "git rev-parse" in str(result.stderr_bytes)
