@@ -184,9 +184,29 @@ def _needs(signal: Signal) -> list[str]:
     return [signal.metric, signal.denominator]
 
 
-def plan(spec: ModelSpec) -> tuple[list[Target], list[str]]:
+def _provided_elsewhere(root: Path | None, spec: ModelSpec) -> set[str]:
+    """Metrics that non-JSON exports already provide: a prediction log's sidecar names its histogram.
+
+    Long-format CSV/Parquet files may hold any metric; their metrics are not exported again when no
+    ``<metric>.json`` is listed (the fit reads them from the CSV/Parquet file).
+    """
+    out: set[str] = set()
+    for rel in spec.exports:
+        low = rel.lower()
+        if low.endswith((".predictions.csv", ".predictions.parquet")) and root is not None:
+            from gen.exports.predictions import read_sidecar, sidecar_path
+
+            out.add(f"{read_sidecar(sidecar_path(root / rel), rel + '.meta.json').metric}_bucket")
+        elif low.endswith((".csv", ".parquet")):
+            out.add("*")
+    return out
+
+
+def plan(spec: ModelSpec, root: Path | None = None) -> tuple[list[Target], list[str]]:
     """The export files to write and their queries; plus the listed exports no signal needs."""
-    directory = PurePosixPath(spec.exports[0]).parent
+    json_exports = [rel for rel in spec.exports if rel.lower().endswith(".json")]
+    directory = PurePosixPath((json_exports or spec.exports)[0]).parent
+    elsewhere = _provided_elsewhere(root, spec)
     wanted: dict[str, list[tuple[frozenset[tuple[str, str]], str]]] = {}
     for signal in spec.signals:
         matchers = frozenset((*spec.prometheus.selector, *signal.matchers))
@@ -198,6 +218,8 @@ def plan(spec: ModelSpec) -> tuple[list[Target], list[str]]:
         want = (directory / f"{metric}.json").as_posix()
         users = tuple(dict.fromkeys(name for _, name in uses))
         if want not in listed:
+            if metric in elsewhere or "*" in elsewhere:
+                continue  # read from a prediction log or a long-format file instead
             missing.append(f"{want} (for {metric}, needed by signal {', '.join(users)})")
             continue
         rel = listed[want]
@@ -213,7 +235,7 @@ def plan(spec: ModelSpec) -> tuple[list[Target], list[str]]:
             hint=f"each metric is exported to <metric>.json in {directory}/ (the directory of the first "
                  f"history.exports entry); add the files to history.exports so that the fit reads them")
     used = {t.path for t in targets}
-    return targets, [rel for rel in spec.exports if rel not in used]
+    return targets, [rel for rel in spec.exports if rel not in used and rel.lower().endswith(".json")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,7 +348,9 @@ def export_model(root: Path, spec: ModelSpec, rng: TimeRange, client: Client,
                  points_per_chunk: int = MAX_POINTS, progress: Callable[[Progress], None] | None = None
                  ) -> ExportResult:
     """Fetch, merge, check and write every export file of ``spec``, then its manifest."""
-    targets, unused = plan(spec)
+    targets, unused = plan(spec, root)
+    if not targets:
+        raise ExportCommandError(f"{spec.spec_path}: every metric comes from non-JSON exports; nothing to export")
     directory = PurePosixPath(targets[0].path).parent
     parts = chunks(rng, points_per_chunk)
     cache = ChunkCache(root / directory / PARTIAL / spec.name, client.address)
@@ -400,7 +424,7 @@ def export(root: Path, spec_dir: Path, only: str | None, start: str, end: str, s
     chunks(rng, points_per_chunk)  # validates points_per_chunk
     clients = []
     for spec in specs:
-        plan(spec)
+        plan(spec, root)
         creds = resolve_credentials(spec.prometheus.auth, root, spec.spec_path, environ)
         clients.append(Client(url or spec.prometheus.address, creds, timeout=timeout, tries=tries,
                               backoff=backoff, sleep=sleep, on_retry=on_retry))

@@ -51,7 +51,6 @@ import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -59,6 +58,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from scipy import signal, special
+
+from gen.exports.goformat import format_le as prom_float  # re-exported: the Go client's le spelling
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -312,33 +313,6 @@ def _check_bounds(bounds: tuple[float, ...], what: str) -> None:
 
 # --------------------------------------------------------------------------------------------
 # Formatting
-
-
-def prom_float(x: float) -> str:
-    """Format a float as Go's ``strconv.FormatFloat(x, 'g', -1, 64)`` (the Prometheus clients' ``le``).
-
-    Shortest round-trip digits; exponent form when the decimal exponent is < -4 or >= 6 (Go's rule
-    for the shortest format), so ``0.1``, ``1``, ``2.5``, ``100000``, ``1e+06``, ``1e-05``, ``+Inf``.
-    """
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    if x == 0:
-        return "-0" if math.copysign(1.0, x) < 0 else "0"
-    sign, digit_tuple, exponent = Decimal(repr(x)).normalize().as_tuple()
-    assert isinstance(exponent, int)
-    digits = "".join(map(str, digit_tuple))
-    exp10 = len(digits) + exponent - 1  # decimal exponent of the first digit
-    prefix = "-" if sign else ""
-    if exp10 < -4 or exp10 >= 6:
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{prefix}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
-    if exp10 < 0:
-        return f"{prefix}0.{'0' * (-exp10 - 1)}{digits}"
-    if exp10 + 1 >= len(digits):
-        return f"{prefix}{digits}{'0' * (exp10 + 1 - len(digits))}"
-    return f"{prefix}{digits[:exp10 + 1]}.{digits[exp10 + 1:]}"
 
 
 def safe_string(text: str, length: int) -> str:

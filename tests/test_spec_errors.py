@@ -147,3 +147,15 @@ def test_all_problems_reported_at_once(write_tree: Callable[[dict[str, str]], Pa
 def test_not_yaml(write_tree: Callable[[dict[str, str]], Path]) -> None:
     found = problems(write_tree, "model: [unclosed\n")
     assert found[0].startswith("specs/demo.yaml:2:1: error:")
+
+
+def test_prediction_log_needs_its_sidecar(write_tree: Callable[[dict[str, str]], Path]) -> None:
+    text = GOOD.replace("exports: [exports/demo.json]", "exports: [exports/demo.json, exports/p.predictions.csv]")
+    root = write_tree({"specs/demo.yaml": text, "exports/demo.json": "{}", "exports/p.predictions.csv": "x\n"})
+    with pytest.raises(SpecError) as info:
+        load_specs(root, root / "specs")
+    assert [p.format() for p in info.value.problems] == [
+        "specs/demo.yaml:18:32: error: history.exports[1]: a prediction log needs its sidecar "
+        "exports/p.predictions.csv.meta.json (metric, buckets, step); see docs/exports.md"]
+    (root / "exports/p.predictions.csv.meta.json").write_text("{}")
+    assert load_specs(root, root / "specs")[0].exports[1] == "exports/p.predictions.csv"

@@ -1,4 +1,8 @@
-"""Read all export files of one model into a :class:`SeriesStore`, by file type."""
+"""Read all export files of one model into a :class:`SeriesStore`, by file type.
+
+The reader is chosen by the longest registered suffix the file name ends with (case-insensitive),
+so ``x.predictions.csv`` is a prediction log while ``x.csv`` is a long-format CSV.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,34 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gen.errors import ExportError
+from gen.exports.predictions import read_predictions
 from gen.exports.promjson import read_query_range
 from gen.exports.series import Series, SeriesStore
+from gen.exports.tabular import read_long_csv, read_long_parquet
 from gen.model import ModelSpec
 
 READERS: dict[str, Callable[[Path, str], list[Series]]] = {
     ".json": read_query_range,
+    ".csv": read_long_csv,
+    ".parquet": read_long_parquet,
+    ".predictions.csv": read_predictions,
+    ".predictions.parquet": read_predictions,
 }
+
+
+def reader_for(rel: str) -> Callable[[Path, str], list[Series]]:
+    """The reader registered for the longest suffix ``rel`` ends with; an error naming the file otherwise."""
+    name = Path(rel).name.lower()
+    matches = [suffix for suffix in READERS if name.endswith(suffix) and len(name) > len(suffix)]
+    if not matches:
+        suffix = Path(rel).suffix.lower()
+        raise ExportError(f"{rel}: unsupported export type {suffix!r}; expected one of "
+                          f"{', '.join(sorted(READERS))}")
+    return READERS[max(matches, key=len)]
 
 
 def load_store(root: Path, spec: ModelSpec) -> SeriesStore:
     series: list[Series] = []
     for rel in spec.exports:
-        suffix = Path(rel).suffix.lower()
-        reader = READERS.get(suffix)
-        if reader is None:
-            raise ExportError(f"{rel}: unsupported export type {suffix!r}; expected one of "
-                              f"{', '.join(sorted(READERS))}")
-        series.extend(reader(root / rel, rel))
+        series.extend(reader_for(rel)(root / rel, rel))
     return SeriesStore(series)

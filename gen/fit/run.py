@@ -17,6 +17,7 @@ import numpy as np
 from gen.baseline import FIT_VERSION, Baseline, SignalFit, ThresholdFit, WindowFit, rfc3339
 from gen.errors import FitError
 from gen.exports.load import load_store
+from gen.exports.predictions import sidecar_path
 from gen.exports.series import FloatArray, SeriesStore
 from gen.fit.delay import detection, seasonality
 from gen.fit.evidence import Evidence, SignalEvidence, hourly
@@ -41,10 +42,14 @@ def input_hash(root: Path, spec: ModelSpec) -> str:
     }
     h = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode())
     for rel in spec.exports:
-        h.update(rel.encode() + b"\0")
-        with (root / rel).open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        # A prediction log's sidecar (bucket bounds, step) is part of the input too.
+        for path in (root / rel, sidecar_path(root / rel)):
+            if path != root / rel and not path.is_file():
+                continue
+            h.update(path.name.encode() + b"\0")
+            with path.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
     return "sha256:" + h.hexdigest()
 
 

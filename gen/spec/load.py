@@ -389,11 +389,16 @@ def _history(r: Reader, root: Path, value: Any, path: KeyPath,
             r.error(where, f"the path escapes the repository through a symlink: {show(item)}")
             continue
         if check_exports and not target.is_file():
-            r.error(where, f"file not found: {item} (export it from Prometheus with a query_range request; "
-                           f"see docs/spec.md)")
+            r.error(where, f"file not found: {item} (run 'driftgate export', or see docs/exports.md for the "
+                           f"formats)")
             continue
         if item in exports:
             r.error(where, f"duplicate export file {show(item)}")
+            continue
+        if check_exports and item.lower().endswith((".predictions.csv", ".predictions.parquet")) and \
+                not (root / f"{item}.meta.json").is_file():
+            r.error(where, f"a prediction log needs its sidecar {item}.meta.json (metric, buckets, step); "
+                           f"see docs/exports.md")
             continue
         exports.append(item)
     return minimum, exports
