@@ -18,7 +18,7 @@ import pytest
 
 from gen import synth
 from gen.errors import ExportError
-from gen.exports import tabular
+from gen.exports import series
 from gen.exports.load import READERS, reader_for
 from gen.exports.predictions import read_predictions
 from gen.exports.promjson import parse_query_range, read_query_range
@@ -307,7 +307,7 @@ def test_file_level_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert error_of(tmp_path / "junk.parquet").startswith("junk.parquet: not a readable Parquet file (")
     assert error_of(tmp_path / "junk.parquet").endswith(
         f"); expected a long-format Parquet file with columns {EXPECTED}")
-    monkeypatch.setattr(tabular, "MAX_EXPORT_BYTES", 10)
+    monkeypatch.setattr(series, "MAX_EXPORT_BYTES", 10)
     assert error_of(csv_file(tmp_path, HEAD + "0,x,a,1\n")) == "m.csv: the export is 41 bytes; the limit is 10"
 
 

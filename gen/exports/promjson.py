@@ -20,20 +20,11 @@ from typing import Any
 import numpy as np
 
 from gen.errors import ExportError
-from gen.exports.series import Series, checked_series
-
-MAX_EXPORT_BYTES = 2_000_000_000
+from gen.exports.series import Series, check_size, checked_series
 
 
 def read_query_range(path: Path, display: str) -> list[Series]:
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ExportError(f"{display}: cannot read export: {exc.strerror}") from exc
-    if size == 0:
-        raise ExportError(f"{display}: the export is empty; expected a Prometheus query_range JSON response")
-    if size > MAX_EXPORT_BYTES:
-        raise ExportError(f"{display}: the export is {size} bytes; the limit is {MAX_EXPORT_BYTES}")
+    check_size(path, display, "a Prometheus query_range JSON response")
     try:
         with path.open("rb") as fh:
             doc = json.load(fh)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -10,6 +11,7 @@ import numpy.typing as npt
 from gen.errors import ExportError
 
 FloatArray = npt.NDArray[np.float64]
+MAX_EXPORT_BYTES = 2_000_000_000  # per export file; documented in docs/exports.md
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,15 @@ class SeriesStore:
         if not starts:
             raise ExportError("the exports contain no samples")
         return min(starts), max(ends)
+
+
+def check_size(path: Path, display: str, what: str) -> None:
+    """Raise unless ``path`` exists, is not empty and is at most :data:`MAX_EXPORT_BYTES`."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ExportError(f"{display}: cannot read export: {exc.strerror}") from exc
+    if size == 0:
+        raise ExportError(f"{display}: the export is empty; expected {what}")
+    if size > MAX_EXPORT_BYTES:
+        raise ExportError(f"{display}: the export is {size} bytes; the limit is {MAX_EXPORT_BYTES}")

@@ -53,12 +53,11 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from gen.errors import ExportError
-from gen.exports.series import FloatArray, Series, checked_series
+from gen.exports.series import FloatArray, Series, check_size, checked_series
 from gen.spec.names import LABEL_NAME, METRIC_NAME, describe_grammar
 
 IntArray = npt.NDArray[np.int64]
 
-MAX_EXPORT_BYTES = 2_000_000_000
 MAX_HEADER_BYTES = 1_000_000
 # Unix seconds at or above this (year 5138) are almost certainly milliseconds or nanoseconds.
 MAX_UNIX_SECONDS = 1e11
@@ -77,18 +76,6 @@ RFC3339 = _RFC3339_BODY + r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 
 # --------------------------------------------------------------------------------------------
 # Files
-
-
-def check_size(path: Path, display: str, what: str) -> None:
-    """Raise unless ``path`` exists, is not empty and is at most :data:`MAX_EXPORT_BYTES`."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ExportError(f"{display}: cannot read export: {exc.strerror}") from exc
-    if size == 0:
-        raise ExportError(f"{display}: the export is empty; expected {what}")
-    if size > MAX_EXPORT_BYTES:
-        raise ExportError(f"{display}: the export is {size} bytes; the limit is {MAX_EXPORT_BYTES}")
 
 
 def read_csv_table(path: Path, display: str, what: str, include: Collection[str] | None = None,
