@@ -17,7 +17,7 @@ import yaml
 
 from gen.errors import BaselineError, Problem
 
-FIT_VERSION = 3
+FIT_VERSION = 4
 SIG_DIGITS = 6
 
 
@@ -69,6 +69,7 @@ class SignalFit:
     name: str
     kind: str
     statistic: str
+    compare_with: str  # drift: "baseline" or "last_week"
     les: tuple[str, ...]  # histogram kinds: bucket bounds as spelled in the exports
     probabilities: tuple[float, ...]  # distribution_drift: baseline share of each bin
     fast: WindowFit
@@ -158,7 +159,8 @@ def _baseline(data: Any) -> Baseline:
     if data["fit_version"] != FIT_VERSION:
         raise ValueError(f"fit_version {data['fit_version']} is not {FIT_VERSION}")
     signals = tuple(
-        SignalFit(name=s["name"], kind=s["kind"], statistic=s["statistic"], les=tuple(s["les"]),
+        SignalFit(name=s["name"], kind=s["kind"], statistic=s["statistic"], compare_with=s["compare_with"],
+                  les=tuple(s["les"]),
                   probabilities=tuple(float(x) for x in s["probabilities"]), fast=_window(s["fast"]),
                   slow=_window(s["slow"]))
         for s in data["signals"])

@@ -108,6 +108,7 @@ class Signal:
     no_data: NoData
     pinned: PinnedThreshold
     description: str
+    compare_with: str = "baseline"  # drift only: "baseline" (fitted constants) or "last_week" (offset 1w)
 
     @property
     def is_histogram(self) -> bool:

@@ -173,3 +173,64 @@ def test_template_with_undefined_variable_is_a_clear_error(tmp_path: Path, monke
     with pytest.raises(RenderError, match=r"templates/argo/analysis-templates.yaml.j2: UndefinedError"):
         pipeline.render(root, root / "specs")
     assert _tree(root) == before
+
+
+# --- compare_with: last_week ------------------------------------------------------------------------
+
+def test_last_week_comparison_in_prometheus(tmp_path: Path) -> None:
+    """score_shift compares each version with the whole model one week earlier (offset 1w)."""
+    import numpy as np
+
+    from gen import baseline as bl
+    from gen.fit import statistics as st
+    from gen.model import Statistic
+
+    base = bl.load(REPO / "baselines/reco-ranker.yaml", "b")
+    fit = base.signal("score_shift")
+    assert fit.compare_with == "last_week"
+    rules = (REPO / "generated/prometheus/rules/reco-ranker.rules.yaml").read_text()
+    assert "offset 1w" in rules
+    # Evaluate every 5 minutes instead of every minute: a week of history stays cheap to test.
+    (tmp_path / "r.yaml").write_text(rules.replace('interval: "1m"', 'interval: "5m"'))
+    k = len(fit.les)
+    a = np.round(np.array(fit.probabilities) / sum(fit.probabilities) * 500)  # per 5 minutes
+    b = a.copy()
+    b[int(np.argmax(a))] += 300  # the canary: 300 extra scores in the busiest bin
+    week, end = 7 * 24 * 12, 7 * 24 * 12 + 24  # steps of 5m: one week, then two hours
+    series = []
+
+    def put(version: str, inc: np.ndarray, first: int, last: int) -> None:
+        cum = np.cumsum(inc)
+        for i, le in enumerate(fit.les):
+            step = int(cum[i])
+            values = " ".join(["_"] * first + [f"0+{step}x{last - first}"])
+            labels = (f'job="reco-ranker",namespace="reco",le="{le}",rollouts_pod_template_hash="{version}",'
+                      f'pod="{version}"')
+            series.append({"series": f"reco_score_bucket{{{labels}}}", "values": values})
+
+    put("old", a, 0, week + 4)       # last week: the old version only
+    put("stable", a, week, end)      # this week: the same distribution
+    put("canary", b, week, end)      # this week: shifted
+    bins_now, bins_then = b * 3, a * 3  # 15 minutes = 3 steps
+    tvd = float(st.drift(Statistic.TVD, bins_now[None, :], st.smoothed(bins_then)[None, :])[0])
+    t_eval = f"{(end - 1) * 5}m"
+    alerts = [{"labels": (f'ALERTS{{alertname="DriftgateAutoRollback",alertstate="firing",model="reco-ranker",'
+                          f'namespace="reco",rollback="auto",rollouts_pod_template_hash="canary",severity="critical",'
+                          f'signal="score_shift",team="ranking",window="{w}"}}'), "value": 1} for w in ("fast", "slow")]
+    doc = {"rule_files": ["r.yaml"], "evaluation_interval": "5m", "tests": [{
+        "interval": "5m", "input_series": series, "promql_expr_test": [
+            {"expr": 'abs(model_version:driftgate_score_shift:tvd15m{rollouts_pod_template_hash="canary"} - '
+                     f'{tvd!r}) < bool 1e-9', "eval_time": t_eval,
+             "exp_samples": [{"labels": '{model="reco-ranker",rollouts_pod_template_hash="canary",'
+                                        'signal="score_shift"}', "value": 1}]},
+            {"expr": 'model_version:driftgate_score_shift:tvd15m{rollouts_pod_template_hash="stable"}',
+             "eval_time": t_eval,
+             "exp_samples": [{"labels": 'model_version:driftgate_score_shift:tvd15m{model="reco-ranker",'
+                                        'rollouts_pod_template_hash="stable",signal="score_shift"}', "value": 0}]},
+            {"expr": 'ALERTS{alertname="DriftgateAutoRollback",alertstate="firing",signal="score_shift"}',
+             "eval_time": t_eval, "exp_samples": alerts},
+        ]}]}
+    assert k == len(a)
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc, width=1_000_000))
+    result = _promtool_test(tmp_path / "t.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr

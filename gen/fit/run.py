@@ -38,7 +38,7 @@ def input_hash(root: Path, spec: ModelSpec) -> str:
         "alert_for": spec.alert_for_seconds,  # the detection delays include the alerts' for:
         "signals": [[s.name, s.kind.value, s.statistic.value, s.metric, s.denominator, s.quantile,
                      s.matchers, s.windows.fast.seconds, s.windows.slow.seconds, s.direction.value,
-                     s.tier.value, s.min_events] for s in spec.signals],
+                     s.tier.value, s.min_events, s.compare_with] for s in spec.signals],
     }
     h = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode())
     for rel in spec.exports:
@@ -86,7 +86,7 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
             recent = tuple(float(b) for b in bins_from_cumulative(cum)[0])
         evidence.signals[sig.name] = SignalEvidence(traces[0], traces[1], recent)
         fits.append(SignalFit(
-            name=sig.name, kind=sig.kind.value, statistic=sig.statistic.value,
+            name=sig.name, kind=sig.kind.value, statistic=sig.statistic.value, compare_with=sig.compare_with,
             les=data.buckets.les if data.buckets is not None else (),
             probabilities=tuple(float(x) for x in data.baseline_q), fast=windows[0], slow=windows[1]))
     days = (end - start) / 86400.0

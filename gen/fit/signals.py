@@ -81,6 +81,9 @@ def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, e
     return SignalData(signal, None, np.zeros(0), num, den)
 
 
+WEEK = 7 * 86400.0
+
+
 def history(data: SignalData, window: float, start: float, end: float, step: float,
             what: str = "") -> StatHistory:
     sig = data.signal
@@ -92,7 +95,13 @@ def history(data: SignalData, window: float, start: float, end: float, step: flo
     if data.buckets is not None:
         cum, _ = windowed_cumulative(data.buckets, t, window)
         events = cum[:, -1]
-        if sig.kind is SignalKind.DISTRIBUTION_DRIFT:
+        if sig.kind is SignalKind.DISTRIBUTION_DRIFT and sig.compare_with == "last_week":
+            # The same window one week earlier, all versions together, smoothed like the rules do.
+            before, _ = windowed_cumulative(data.buckets, t - WEEK, window)
+            q = st.smoothed(bins_from_cumulative(before))
+            value = st.drift(sig.statistic, bins_from_cumulative(cum), q)
+            value = np.where(t - WEEK - window >= start, value, np.nan)  # no week before: no decision
+        elif sig.kind is SignalKind.DISTRIBUTION_DRIFT:
             value = st.drift(sig.statistic, bins_from_cumulative(cum), data.baseline_q)
         else:
             value = st.histogram_quantile(sig.quantile, cum, data.buckets.bounds)

@@ -35,7 +35,7 @@ def baseline_probabilities(total_bins: FloatArray) -> FloatArray:
 
 
 def drift(stat: Statistic, bins: FloatArray, q: FloatArray) -> FloatArray:
-    """Drift of each row of ``bins`` (``[time, bin]``) from ``q``."""
+    """Drift of each row of ``bins`` (``[time, bin]``) from ``q`` (one distribution, or one per row)."""
     p = smoothed(bins)
     out: FloatArray
     if stat is Statistic.PSI:

@@ -110,6 +110,8 @@ def check_baseline(spec: ModelSpec, baseline: Baseline, display: str) -> None:
         s, f = want[name], have[name]
         if (s.kind.value, s.statistic.value) != (f.kind, f.statistic):
             problems.append(f"signal '{name}' changed kind or statistic since the fit")
+        if s.compare_with != f.compare_with:
+            problems.append(f"signal '{name}' changed compare_with since the fit")
         if (s.windows.fast.text, s.windows.slow.text) != (f.fast.window, f.slow.window):
             problems.append(f"signal '{name}' changed windows since the fit")
     if problems:

@@ -51,6 +51,8 @@ def _sources(ctx: ModelContext) -> list[Source]:
         s = row.signal
         if s.kind is not SignalKind.DISTRIBUTION_DRIFT or s.direction is not Direction.ABOVE:
             continue
+        if s.compare_with != "baseline":  # last week's traffic: checked against a real server instead
+            continue
         key = (s.metric, tuple(sorted((*ctx.spec.prometheus.selector, *s.matchers))))
         groups.setdefault(key, []).append((s, row.windows, row.tier))
         fits.setdefault(key, row.fit)

@@ -160,12 +160,15 @@ class RuleBuilder:
             lo = le
         b = selector(bins, own_sel)
         self._add(_rec(share, f"{b} / ignoring (le) group_left () sum without (le) ({b})", own))
-        base = "model_signal_le:driftgate_baseline:share"
-        for le, share_q in zip(fit.les, fit.probabilities, strict=True):
-            labels = {"model": self.spec.name, "signal": signal.name, "le": le}
-            self._add(_rec(base, f"vector({num(share_q)})", labels))
+        if signal.compare_with == "last_week":
+            qsel = f"({self._model_share(signal, fit, w, own)} offset 1w)"
+        else:
+            base = "model_signal_le:driftgate_baseline:share"
+            for le, share_q in zip(fit.les, fit.probabilities, strict=True):
+                labels = {"model": self.spec.name, "signal": signal.name, "le": le}
+                self._add(_rec(base, f"vector({num(share_q)})", labels))
+            qsel = selector(base, [("model", self.spec.name), ("signal", signal.name)])
         broadcast = f"model_version_le:driftgate_{signal.name}_baseline:share{w}"
-        qsel = selector(base, [("model", self.spec.name), ("signal", signal.name)])
         p = selector(share, own_sel)
         self._add(_rec(broadcast, f"{p} * 0 + on (le) group_left () {qsel}", own))
         q = selector(broadcast, own_sel)
@@ -175,6 +178,26 @@ class RuleBuilder:
             return f"0.5 * sum without (le) (abs({p} - {q}))"
         return (f"sum without (le) (0.5 * {p} * log2(2 * {p} / ({p} + {q}))"
                 f" + 0.5 * {q} * log2(2 * {q} / ({p} + {q})))")
+
+    def _model_share(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> str:
+        """The whole model's smoothed bin shares over ``w`` (all versions): what last week looked like."""
+        bucket = f"model_version_le:{signal.metric}_bucket:increase{w}"
+        bins = f"model_le:{signal.metric}_bin:increase{w}"
+        share = f"model_le:{signal.metric}_bin:share{w}"
+        own_sel = list(own.items())
+        lo = None
+        for le in fit.les:
+            hi_sel = f"sum without ({self.v}) ({selector(bucket, [*own_sel, ('le', le)])})"
+            if lo is None:
+                expr = f"clamp_min({hi_sel}, 0) + {SMOOTHING}"
+            else:
+                lo_sel = f"sum without ({self.v}) ({selector(bucket, [*own_sel, ('le', lo)])})"
+                expr = f"clamp_min({hi_sel} - ignoring (le) {lo_sel}, 0) + {SMOOTHING}"
+            self._add(_rec(bins, expr, {**own, "le": le}))
+            lo = le
+        b = selector(bins, own_sel)
+        self._add(_rec(share, f"{b} / ignoring (le) group_left () sum without (le) ({b})", own))
+        return selector(share, own_sel)
 
     def recording(self) -> tuple[Rule, ...]:
         return tuple(self._records.values())

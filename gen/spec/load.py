@@ -34,7 +34,7 @@ TOP_REQUIRED = {"model", "namespace", "rollout", "team", "rollback_authority", "
 COMMON_SIGNAL_KEYS = {"name", "kind", "labels", "windows", "direction", "tier", "min_events", "no_data",
                       "threshold", "description"}
 KIND_KEYS: dict[m.SignalKind, set[str]] = {
-    m.SignalKind.DISTRIBUTION_DRIFT: {"metric", "statistic"},
+    m.SignalKind.DISTRIBUTION_DRIFT: {"metric", "statistic", "compare_with"},
     m.SignalKind.LATENCY_QUANTILE: {"metric", "quantile"},
     m.SignalKind.ERROR_RATIO: {"numerator", "denominator"},
     m.SignalKind.KPI_RATIO: {"numerator", "denominator"},
@@ -46,6 +46,9 @@ KIND_REQUIRED: dict[m.SignalKind, set[str]] = {
     m.SignalKind.KPI_RATIO: {"numerator", "denominator"},
 }
 MAX_SIGNALS = 20
+# What a drift signal compares each window with: the fitted baseline distribution, or the whole
+# model's distribution over the same window one week earlier (removes hour-of-week seasonality).
+COMPARE_WITH = ("baseline", "last_week")
 
 
 def load_specs(root: Path, spec_dir: Path, only: str | None = None,
@@ -511,13 +514,15 @@ def _signal(r: Reader, value: Any, path: KeyPath, prom: m.PrometheusSource | Non
     no_data = m.NoData(r.choice(d, path, "no_data", [x.value for x in m.NoData], m.NoData.INCONCLUSIVE.value))
     pinned = _pinned(r, d.get("threshold"), (*path, "threshold"), statistic, direction)
     description = r.string(d, path, "description", default="", check=names.check_text)
+    compare_with = r.choice(d, path, "compare_with", list(COMPARE_WITH), "baseline") or "baseline"
     if not (name and metric and windows and pinned) or min_events is None:
         return None
     if kind in (m.SignalKind.ERROR_RATIO, m.SignalKind.KPI_RATIO) and not denominator:
         return None
     return m.Signal(name=name, kind=kind, statistic=statistic, metric=metric, denominator=denominator,
                     quantile=quantile, matchers=matchers, windows=windows, direction=direction, tier=tier,
-                    min_events=int(min_events), no_data=no_data, pinned=pinned, description=description)
+                    min_events=int(min_events), no_data=no_data, pinned=pinned, description=description,
+                    compare_with=compare_with)
 
 
 def _windows(r: Reader, value: Any, path: KeyPath) -> m.Windows | None:

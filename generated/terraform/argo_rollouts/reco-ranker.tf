@@ -64,8 +64,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0482096"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0556542"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00266244"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00488545"
 
       provider {
         prometheus {
@@ -83,8 +83,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0512569"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0583992"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000435558"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00131665"
 
       provider {
         prometheus {

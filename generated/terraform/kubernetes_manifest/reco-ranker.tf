@@ -68,8 +68,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0482096"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0556542"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00266244"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00488545"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -85,8 +85,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0512569"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0583992"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000435558"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00131665"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -621,107 +621,103 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
-              "record" = "model_signal_le:driftgate_baseline:share"
-              "expr"   = "vector(0.0807326)"
+              "record" = "model_le:reco_score_bin:increase15m"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.1\"}), 0) + 0.5"
               "labels" = {
-                "le"     = "0.1"
-                "model"  = "reco-ranker"
-                "signal" = "score_shift"
+                "le"    = "0.1"
+                "model" = "reco-ranker"
               }
             },
             {
-              "record" = "model_signal_le:driftgate_baseline:share"
-              "expr"   = "vector(0.149007)"
+              "record" = "model_le:reco_score_bin:increase15m"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.2\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.1\"}), 0) + 0.5"
               "labels" = {
-                "le"     = "0.2"
-                "model"  = "reco-ranker"
-                "signal" = "score_shift"
+                "le"    = "0.2"
+                "model" = "reco-ranker"
               }
             },
             {
-              "record" = "model_signal_le:driftgate_baseline:share"
-              "expr"   = "vector(0.141854)"
+              "record" = "model_le:reco_score_bin:increase15m"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.3\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.2\"}), 0) + 0.5"
               "labels" = {
-                "le"     = "0.3"
-                "model"  = "reco-ranker"
-                "signal" = "score_shift"
+                "le"    = "0.3"
+                "model" = "reco-ranker"
               }
             },
             {
-              "record" = "model_signal_le:driftgate_baseline:share"
-              "expr"   = "vector(0.116202)"
+              "record" = "model_le:reco_score_bin:increase15m"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.4\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.3\"}), 0) + 0.5"
               "labels" = {
-                "le"     = "0.4"
-                "model"  = "reco-ranker"
-                "signal" = "score_shift"
+                "le"    = "0.4"
+                "model" = "reco-ranker"
               }
             },
             {
-              "record" = "model_signal_le:driftgate_baseline:share"
-              "expr"   = "vector(0.0985421)"
+              "record" = "model_le:reco_score_bin:increase15m"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.5\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.4\"}), 0) + 0.5"
               "labels" = {
-                "le"     = "0.5"
-                "model"  = "reco-ranker"
-                "signal" = "score_shift"
+                "le"    = "0.5"
+                "model" = "reco-ranker"
               }
             },
             {
-              "record" = "model_signal_le:driftgate_baseline:share"
-              "expr"   = "vector(0.0938691)"
+              "record" = "model_le:reco_score_bin:increase15m"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.6\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.5\"}), 0) + 0.5"
               "labels" = {
-                "le"     = "0.6"
-                "model"  = "reco-ranker"
-                "signal" = "score_shift"
+                "le"    = "0.6"
+                "model" = "reco-ranker"
               }
             },
             {
-              "record" = "model_signal_le:driftgate_baseline:share"
-              "expr"   = "vector(0.0946768)"
+              "record" = "model_le:reco_score_bin:increase15m"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.7\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.6\"}), 0) + 0.5"
               "labels" = {
-                "le"     = "0.7"
-                "model"  = "reco-ranker"
-                "signal" = "score_shift"
+                "le"    = "0.7"
+                "model" = "reco-ranker"
               }
             },
             {
-              "record" = "model_signal_le:driftgate_baseline:share"
-              "expr"   = "vector(0.092726)"
+              "record" = "model_le:reco_score_bin:increase15m"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.8\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.7\"}), 0) + 0.5"
               "labels" = {
-                "le"     = "0.8"
-                "model"  = "reco-ranker"
-                "signal" = "score_shift"
+                "le"    = "0.8"
+                "model" = "reco-ranker"
               }
             },
             {
-              "record" = "model_signal_le:driftgate_baseline:share"
-              "expr"   = "vector(0.0840618)"
+              "record" = "model_le:reco_score_bin:increase15m"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.9\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.8\"}), 0) + 0.5"
               "labels" = {
-                "le"     = "0.9"
-                "model"  = "reco-ranker"
-                "signal" = "score_shift"
+                "le"    = "0.9"
+                "model" = "reco-ranker"
               }
             },
             {
-              "record" = "model_signal_le:driftgate_baseline:share"
-              "expr"   = "vector(0.0483279)"
+              "record" = "model_le:reco_score_bin:increase15m"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"1\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.9\"}), 0) + 0.5"
               "labels" = {
-                "le"     = "1"
-                "model"  = "reco-ranker"
-                "signal" = "score_shift"
+                "le"    = "1"
+                "model" = "reco-ranker"
               }
             },
             {
-              "record" = "model_signal_le:driftgate_baseline:share"
-              "expr"   = "vector(0.00000000276615)"
+              "record" = "model_le:reco_score_bin:increase15m"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"+Inf\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"1\"}), 0) + 0.5"
               "labels" = {
-                "le"     = "+Inf"
-                "model"  = "reco-ranker"
-                "signal" = "score_shift"
+                "le"    = "+Inf"
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_le:reco_score_bin:share15m"
+              "expr"   = "model_le:reco_score_bin:increase15m{model=\"reco-ranker\"} / ignoring (le) group_left () sum without (le) (model_le:reco_score_bin:increase15m{model=\"reco-ranker\"})"
+              "labels" = {
+                "model" = "reco-ranker"
               }
             },
             {
               "record" = "model_version_le:driftgate_score_shift_baseline:share15m"
-              "expr"   = "model_version_le:reco_score_bin:share15m{model=\"reco-ranker\"} * 0 + on (le) group_left () model_signal_le:driftgate_baseline:share{model=\"reco-ranker\",signal=\"score_shift\"}"
+              "expr"   = "model_version_le:reco_score_bin:share15m{model=\"reco-ranker\"} * 0 + on (le) group_left () (model_le:reco_score_bin:share15m{model=\"reco-ranker\"} offset 1w)"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -743,8 +739,103 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model_le:reco_score_bin:increase1h"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.1\"}), 0) + 0.5"
+              "labels" = {
+                "le"    = "0.1"
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_le:reco_score_bin:increase1h"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.2\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.1\"}), 0) + 0.5"
+              "labels" = {
+                "le"    = "0.2"
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_le:reco_score_bin:increase1h"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.3\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.2\"}), 0) + 0.5"
+              "labels" = {
+                "le"    = "0.3"
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_le:reco_score_bin:increase1h"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.4\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.3\"}), 0) + 0.5"
+              "labels" = {
+                "le"    = "0.4"
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_le:reco_score_bin:increase1h"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.5\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.4\"}), 0) + 0.5"
+              "labels" = {
+                "le"    = "0.5"
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_le:reco_score_bin:increase1h"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.6\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.5\"}), 0) + 0.5"
+              "labels" = {
+                "le"    = "0.6"
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_le:reco_score_bin:increase1h"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.7\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.6\"}), 0) + 0.5"
+              "labels" = {
+                "le"    = "0.7"
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_le:reco_score_bin:increase1h"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.8\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.7\"}), 0) + 0.5"
+              "labels" = {
+                "le"    = "0.8"
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_le:reco_score_bin:increase1h"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.9\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.8\"}), 0) + 0.5"
+              "labels" = {
+                "le"    = "0.9"
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_le:reco_score_bin:increase1h"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"1\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.9\"}), 0) + 0.5"
+              "labels" = {
+                "le"    = "1"
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_le:reco_score_bin:increase1h"
+              "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"+Inf\"}) - ignoring (le) sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"1\"}), 0) + 0.5"
+              "labels" = {
+                "le"    = "+Inf"
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_le:reco_score_bin:share1h"
+              "expr"   = "model_le:reco_score_bin:increase1h{model=\"reco-ranker\"} / ignoring (le) group_left () sum without (le) (model_le:reco_score_bin:increase1h{model=\"reco-ranker\"})"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+            },
+            {
               "record" = "model_version_le:driftgate_score_shift_baseline:share1h"
-              "expr"   = "model_version_le:reco_score_bin:share1h{model=\"reco-ranker\"} * 0 + on (le) group_left () model_signal_le:driftgate_baseline:share{model=\"reco-ranker\",signal=\"score_shift\"}"
+              "expr"   = "model_version_le:reco_score_bin:share1h{model=\"reco-ranker\"} * 0 + on (le) group_left () (model_le:reco_score_bin:share1h{model=\"reco-ranker\"} offset 1w)"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1052,7 +1143,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0556542) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00488545) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1063,14 +1154,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "tvd over the 15m window is above the auto threshold 0.0556542 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "tvd over the 15m window is above the auto threshold 0.00488545 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0482096) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00266244) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1081,14 +1172,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "tvd over the 15m window is above the manual threshold 0.0482096 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "tvd over the 15m window is above the manual threshold 0.00266244 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0583992) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00131665) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1099,14 +1190,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "tvd over the 1h window is above the auto threshold 0.0583992 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "tvd over the 1h window is above the auto threshold 0.00131665 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0512569) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.000435558) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1117,7 +1208,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "tvd over the 1h window is above the manual threshold 0.0512569 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "tvd over the 1h window is above the manual threshold 0.000435558 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
