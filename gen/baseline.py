@@ -17,7 +17,7 @@ import yaml
 
 from gen.errors import BaselineError, Problem
 
-FIT_VERSION = 4
+FIT_VERSION = 5
 SIG_DIGITS = 6
 
 

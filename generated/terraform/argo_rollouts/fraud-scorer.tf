@@ -26,7 +26,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000673293"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000362224"
       failure_condition       = "false"
 
       provider {
@@ -64,7 +64,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.174701"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.173641"
       failure_condition       = "false"
 
       provider {
@@ -102,7 +102,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00631839"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00508489"
       failure_condition       = "false"
 
       provider {

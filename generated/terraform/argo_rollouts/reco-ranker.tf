@@ -26,8 +26,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0168349"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0198517"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0154163"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0179253"
 
       provider {
         prometheus {
@@ -45,8 +45,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.015041"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0177853"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0131965"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0151036"
 
       provider {
         prometheus {
@@ -64,8 +64,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00266244"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00488545"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00195012"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00391819"
 
       provider {
         prometheus {
@@ -83,8 +83,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000435558"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00131665"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000155214"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.000909074"
 
       provider {
         prometheus {
@@ -102,8 +102,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.245916"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.246679"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.245305"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245849"
 
       provider {
         prometheus {
@@ -121,8 +121,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244869"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245346"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244557"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.244892"
 
       provider {
         prometheus {
@@ -140,8 +140,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00407757"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00446563"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00390654"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00423337"
 
       provider {
         prometheus {
@@ -159,8 +159,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0039888"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00427564"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00380634"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00401037"
 
       provider {
         prometheus {
@@ -178,7 +178,7 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0431814"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0437753"
       failure_condition       = "false"
 
       provider {
@@ -197,7 +197,7 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0401599"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0428718"
       failure_condition       = "false"
 
       provider {
