@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from gen.errors import FitError
 from gen.exports.series import FloatArray
@@ -105,7 +104,7 @@ def gpd_fit(excess: FloatArray) -> tuple[float, float]:
         return xi, -n * np.log(xi / theta) - n * (1.0 + xi)
 
     grid = np.logspace(-4, 4, 161) / mean
-    xis, lls = profile(grid)
+    _, lls = profile(grid)
     i = int(np.argmax(lls))
     if lls[i] > best_ll:
         lo, hi = np.log(grid[max(i - 1, 0)]), np.log(grid[min(i + 1, grid.size - 1)])
