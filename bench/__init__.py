@@ -1,0 +1,1 @@
+"""Benchmarks of driftgate's fit: threshold quality (``bench/quality.py``) and speed (``bench/perf.py``)."""

@@ -1,0 +1,80 @@
+"""The benchmarks import and run at their smallest size; only the shape of the output is checked.
+
+No timing or quality number is asserted here (issue 3: numbers do not go in timed tests); the real
+runs are ``python bench/quality.py`` and ``python bench/perf.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from bench import common, perf, quality
+
+
+def test_quality_tiny_job_has_every_section() -> None:
+    result = quality.run_job(quality.Job("low", 0, quality.TINY))
+    assert result["level"] == "low" and result["model"] == "fraud-scorer"
+    assert set(result["fitted"]) == {k for k in result["groups"] if not k.startswith("psi_peer")}
+    for fit in result["fitted"].values():
+        assert math.isfinite(fit["auto"]) and fit["band"][0] <= fit["band"][1]
+        assert fit["rate_lo"] <= fit["rate_hi"]
+    assert set(result["thresholds"]) == set(quality.RULES)
+    for name in (*quality.RULES, "driftgate_manual"):
+        assert result["heldout"][name]["union"] >= 0
+    (incident,) = result["incidents"]
+    assert incident["kind"] == "embedding_bug" and set(incident["rules"]) == set(quality.RULES)
+    assert len(result["healthy"]) == 1 and len(result["grid"]) == 1
+
+    text, targets = quality.summarize([result], seeds=1)
+    for heading in ("## 1. Held-out", "## 1b.", "## 2. Injected", "## 3. Side by side", "## 4. Smallest"):
+        assert heading in text
+    assert targets and all(isinstance(v, bool) for v in targets.values())
+
+
+def test_quality_helpers() -> None:
+    hot = np.array([False, True, True, False, True, False, True, True, True])
+    t = np.arange(hot.size) * 60.0
+    assert common.upcrossings(hot) == 3
+    assert common.first_firing(hot, t, 120, 60) == 480.0  # true at 6, 7, 8 min: for 2m
+    assert quality.retuned(np.array([1.0, 3.0, 2.0, np.nan]), 0.2) == 3.0  # < 1 episode: the maximum
+    assert common.poisson_band(0.0) == (0, 0)
+    lo, hi = common.poisson_interval(0)
+    assert lo == 0.0 and hi > 0
+    assert quality.q_delay([1.0, None, 3.0], 0.5) == 3.0
+    assert math.isinf(quality.q_delay([None, None, 3.0], 0.5))
+
+
+def test_bench_statistic_is_the_fitters(tmp_path: Path) -> None:
+    """The benchmark's per-version statistic is gen.fit.signals.history on the same data, for every
+    signal of the reco spec (including a compare_with: last_week one) and the peer PSI."""
+    from gen import synth
+    from gen.exports.load import load_store
+    from gen.fit.signals import history, resolve
+
+    level = common.HIGH
+    docs = synth.generate(level.service, common.START, 8, 600, 3)
+    spec = common.write_repo(tmp_path, level.model, common.spec_text(level.spec_file), docs)
+    store = load_store(tmp_path, spec)
+    start, end = store.time_range()
+    defs = common.stat_defs(spec, manual_tier=True)
+    data = {d.key: resolve(spec, d.signal, store, start, end) for d in defs}
+    q = {d.signal.metric: data[d.key].baseline_q for d in defs if d.group == "score"}
+    series = common.to_series(docs)
+    for d in defs:
+        mine = common.compute_stats(series, [d], q, start + d.window, end, 600, data_start=start)[d.key]
+        ref = history(data[d.key], d.window, start, end, 600)
+        assert np.array_equal(mine.t, ref.t), d.key
+        np.testing.assert_allclose(mine.raw, ref.value, rtol=1e-12, err_msg=d.key)
+        assert np.isfinite(ref.value).any(), d.key
+
+
+def test_perf_repo_and_child_measurement(tmp_path: Path) -> None:
+    info = perf.make_repo(tmp_path, 1, 600, 1, ("drift", "drift+ratio"))
+    assert info["bytes"] > 0 and Path(info["score_file"]).is_file()
+    js = perf.child("json", "", info["score_file"])
+    assert set(js) == {"seconds", "rss_before", "rss_peak"}
+    fit = perf.child("fit", info["root"], "drift+ratio", "3")
+    assert fit["seconds"] > 0 and fit["rss_peak"] >= fit["rss_before"]
