@@ -178,6 +178,19 @@ def onset_time(level: c.Level, label: str, seed: int, rng: np.random.Generator, 
 
 
 def run_job(job: Job) -> dict[str, Any]:
+    """One (traffic level, seed) job. A smaller bootstrap (``Settings.bootstrap_reps``) applies to this
+    job only: the fitter's module setting is restored afterwards, so an in-process caller (the smoke
+    test, then a real fit) never inherits it."""
+    old = th.BOOTSTRAP_REPS
+    if job.settings.bootstrap_reps is not None:
+        th.BOOTSTRAP_REPS = job.settings.bootstrap_reps
+    try:
+        return _run_job(job)
+    finally:
+        th.BOOTSTRAP_REPS = old
+
+
+def _run_job(job: Job) -> dict[str, Any]:
     s = job.settings
     level = c.LEVELS[job.level]
     svc = level.service
@@ -186,8 +199,6 @@ def run_job(job: Job) -> dict[str, Any]:
     days = s.train_days + s.heldout_days
     train_end = c.START + s.train_days * c.DAY
     end = c.START + days * c.DAY
-    if s.bootstrap_reps is not None:
-        th.BOOTSTRAP_REPS = s.bootstrap_reps
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()

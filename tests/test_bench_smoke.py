@@ -15,7 +15,14 @@ from bench import common, perf, quality
 
 
 def test_quality_tiny_job_has_every_section() -> None:
+    from gen.fit import thresholds
+
+    reps = thresholds.BOOTSTRAP_REPS
+    assert quality.TINY.bootstrap_reps not in (None, reps)
     result = quality.run_job(quality.Job("low", 0, quality.TINY))
+    # The job's small bootstrap must not leak into later fits in this process (it once changed every
+    # band of a forced refit in CI, where this test runs before test_generated).
+    assert reps == thresholds.BOOTSTRAP_REPS
     assert result["level"] == "low" and result["model"] == "fraud-scorer"
     assert set(result["fitted"]) == {k for k in result["groups"] if not k.startswith("psi_peer")}
     for fit in result["fitted"].values():
