@@ -8,7 +8,11 @@ Floats are rounded to 6 significant digits and keys are sorted, so an unchanged 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
+import types
+import typing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ import yaml
 
 from gen.errors import BaselineError, Problem
 
-FIT_VERSION = 5
+FIT_VERSION = 6
 SIG_DIGITS = 6
 
 
@@ -128,41 +132,104 @@ def dumps(baseline: Baseline, header: str) -> str:
     return header + body
 
 
+REFIT = "refit with 'driftgate fit --force'"
+
+
 def load(path: Path, display: str) -> Baseline:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BaselineError([Problem(display, 0, 0, "", "no baseline; run 'driftgate fit' (or 'make gen')")]) \
-            from None
-    except yaml.YAMLError as exc:
-        raise BaselineError([Problem(display, 0, 0, "", f"not valid YAML: {exc}")]) from None
-    try:
-        return _baseline(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BaselineError([Problem(display, 0, 0, "", f"malformed baseline ({exc!r}); "
-                                     f"refit with 'driftgate fit --force'")]) from None
+    """Read and check a baseline file; every problem names its key path (``signals[0].fast.auto.value``).
+
+    The file is read like a spec (:func:`gen.spec.yamlload.load_yaml`: size, nesting and alias limits,
+    duplicate keys are errors) and checked against the dataclasses above, field by field: a value of the
+    wrong type, NaN or infinite, a missing or unknown key would otherwise reach the renderers and end
+    in a traceback, or in a rule that can never fire.
+    """
+    from gen.spec.reader import Reader
+    from gen.spec.yamlload import load_yaml
+
+    if not path.is_file():
+        raise BaselineError([Problem(display, 0, 0, "", "no baseline; run 'driftgate fit' (or 'make gen')")])
+    problems: list[Problem] = []
+    data, marks = load_yaml(path, display, problems)
+    if problems:
+        raise BaselineError(problems, hint=REFIT)
+    r = Reader(marks)
+    if isinstance(data, dict) and "fit_version" in data and data["fit_version"] != FIT_VERSION:
+        r.error(("fit_version",), f"written by another version of driftgate (fit_version {data['fit_version']!r}, "
+                                  f"this one reads {FIT_VERSION})")
+        raise BaselineError(r.problems, hint=REFIT)
+    baseline = _convert(Baseline, data, (), r)
+    if isinstance(baseline, Baseline):
+        _check_signals(baseline, r)
+    if r.problems or not isinstance(baseline, Baseline):
+        raise BaselineError(r.problems, hint=REFIT)
+    return baseline
 
 
-def _threshold(d: dict[str, Any]) -> ThresholdFit:
-    return ThresholdFit(**{k: d[k] for k in ThresholdFit.__dataclass_fields__})
+_BAD = object()  # a value that failed its check (the problem is already recorded)
 
 
-def _window(d: dict[str, Any]) -> WindowFit:
-    fields = {k: d[k] for k in WindowFit.__dataclass_fields__ if k not in ("auto", "manual", "detection")}
-    detection = tuple(Detection(**x) for x in d["detection"])
-    return WindowFit(**fields, auto=_threshold(d["auto"]), manual=_threshold(d["manual"]), detection=detection)
+def _convert(tp: Any, value: Any, path: tuple[str | int, ...], r: Any) -> Any:
+    """``value`` as the annotated type ``tp`` (a dataclass, ``tuple[X, ...]``, ``X | None``, or a scalar)."""
+    from gen.spec.reader import show
+
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            r.error(path, f"expected a mapping, got {show(value)}")
+            return _BAD
+        hints = typing.get_type_hints(tp)
+        names = [f.name for f in dataclasses.fields(tp)]
+        for key in sorted(set(value) - set(names), key=str):
+            r.error((*path, key), f"unknown key '{key}' (not written by this version of driftgate)")
+        out = {}
+        for name in names:
+            if name not in value:
+                r.error(path, f"missing required key '{name}'")
+                out[name] = _BAD
+            else:
+                out[name] = _convert(hints[name], value[name], (*path, name), r)
+        if any(v is _BAD for v in out.values()) or set(value) - set(names):
+            return _BAD
+        return tp(**out)  # type: ignore[operator]  # tp is a dataclass type here
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is tuple:
+        if not isinstance(value, list):
+            r.error(path, f"expected a list, got {show(value)}")
+            return _BAD
+        items = [_convert(args[0], v, (*path, i), r) for i, v in enumerate(value)]
+        return _BAD if any(v is _BAD for v in items) else tuple(items)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, path, r)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            r.error(path, f"expected a number, got {show(value)}")
+            return _BAD
+        if not math.isfinite(value):  # a NaN threshold never fires; an infinite one cannot be rendered
+            r.error(path, f"expected a finite number, got {value!r}")
+            return _BAD
+        return float(value)
+    for scalar, word in ((bool, "true or false"), (int, "an integer"), (str, "a string")):
+        if tp is scalar:
+            if not isinstance(value, scalar) or (scalar is int and isinstance(value, bool)):
+                r.error(path, f"expected {word}, got {show(value)}")
+                return _BAD
+            return value
+    return value  # an annotation this loader does not know: passed through unchecked
 
 
-def _baseline(data: Any) -> Baseline:
-    if not isinstance(data, dict):
-        raise TypeError("expected a mapping")
-    if data["fit_version"] != FIT_VERSION:
-        raise ValueError(f"fit_version {data['fit_version']} is not {FIT_VERSION}")
-    signals = tuple(
-        SignalFit(name=s["name"], kind=s["kind"], statistic=s["statistic"], compare_with=s["compare_with"],
-                  les=tuple(s["les"]),
-                  probabilities=tuple(float(x) for x in s["probabilities"]), fast=_window(s["fast"]),
-                  slow=_window(s["slow"]))
-        for s in data["signals"])
-    fields = {k: data[k] for k in Baseline.__dataclass_fields__ if k != "signals"}
-    return Baseline(**fields, signals=signals)
+def _check_signals(baseline: Baseline, r: Any) -> None:
+    """What the rules need of a histogram fit: bucket bounds ending with +Inf, one share per bin."""
+    for i, s in enumerate(baseline.signals):
+        where: tuple[str | int, ...] = ("signals", i)
+        if s.les and s.les[-1] != "+Inf":
+            r.error((*where, "les"), f"expected bucket bounds ending with '+Inf', got {list(s.les)!r}")
+        if s.probabilities and len(s.probabilities) != len(s.les):
+            r.error((*where, "probabilities"), f"expected one share per bucket ({len(s.les)}), "
+                                               f"got {len(s.probabilities)}")
+        for j, q in enumerate(s.probabilities):
+            if not 0.0 < q <= 1.0:  # the drift rules divide by it and take its logarithm
+                r.error((*where, "probabilities", j), f"expected a share in (0, 1], got {q!r}")
+        if s.kind == "distribution_drift" and not s.probabilities:
+            r.error((*where, "probabilities"), "expected the baseline shares of a distribution_drift signal")

@@ -257,7 +257,7 @@ class ChunkCache:
         path = self._path(query, chunk, step)
         try:
             doc = json.loads(path.read_bytes())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # unreadable: fetch the chunk again
             return None
         if not isinstance(doc, dict) or [doc.get("server"), doc.get("query"), doc.get("start"), doc.get("end"),
                                          doc.get("step")] != [self.server, query, chunk.start, chunk.end, step]:

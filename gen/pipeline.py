@@ -67,7 +67,7 @@ def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False
 def contexts(root: Path, spec_dir: Path, only: str | None = None,
              warnings: list[Problem] | None = None) -> list[ModelContext]:
     specs = load_specs(root, spec_dir, only, check_exports=False, warnings=warnings)
-    out, problems = [], []
+    out, problems, hints = [], [], []
     for spec in specs:
         rel = baseline_path(spec)
         try:
@@ -75,6 +75,7 @@ def contexts(root: Path, spec_dir: Path, only: str | None = None,
             check_baseline(spec, base, rel)
         except BaselineError as exc:
             problems.extend(exc.problems)
+            hints.append(exc.hint)  # e.g. "refit with 'driftgate fit --force'" for a malformed file
             continue
         if base.provisional and warnings is not None:
             warnings.append(Problem(rel, 0, 0, "", f"provisional: {base.history_days:.1f} days of history, the spec "
@@ -86,7 +87,7 @@ def contexts(root: Path, spec_dir: Path, only: str | None = None,
                                     "run 'driftgate fit --force'", "warning"))
         out.append(build(spec, base, evidence))
     if problems:
-        raise BaselineError(list[Problem](problems))
+        raise BaselineError(list[Problem](problems), hint=next((h for h in hints if h), ""))
     return out
 
 

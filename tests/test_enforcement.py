@@ -56,6 +56,7 @@ SABOTAGE = [
      "psi_excess15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 10 * 0."),
     ("fast window over the wrong range", "reco-ranker", 'namespace=\\"reco\\"}[15m]', 'namespace=\\"reco\\"}[20m]'),
     ("manual alert lost", "fraud-scorer", "alert: \"DriftgateManualReview\"", "alert: \"DriftgateManualReviewX\""),
+    ("young-version guard dropped", "reco-ranker", "), 5))", "), 1))"),
 ]
 
 
@@ -234,3 +235,4 @@ def test_last_week_comparison_in_prometheus(tmp_path: Path) -> None:
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc, width=1_000_000))
     result = _promtool_test(tmp_path / "t.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
+

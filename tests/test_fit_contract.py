@@ -512,11 +512,13 @@ def test_bootstrap_band_over_several_days() -> None:
     n, step, window = 4 * 24 * 6, 600.0, 4800.0  # 4 days every 10 minutes, 80-minute windows: 72 thinned
     x = rng.exponential(1.0, n)
     t = np.asarray(END + np.arange(n) * step, dtype=np.float64)
-    (fit,) = th.fit_thresholds(x, t, window, step, [0.1 / window], False, "test")
+    # iid values: an excursion lasts one step, so p = 0.1 and 72 windows expect 7.2 exceedances
+    (fit,) = th.fit_thresholds(x, t, window, step, [0.1 / step], False, "test")
+    assert th.episode_seconds(x, t, step, window) == step
     assert fit.method == "empirical"
     assert fit.band[0] < fit.band[1]
     assert fit.band[0] <= fit.value * 1.5 and fit.band[1] >= fit.value / 1.5
-    again = th.fit_thresholds(x, t, window, step, [0.1 / window], False, "test")[0]
+    again = th.fit_thresholds(x, t, window, step, [0.1 / step], False, "test")[0]
     assert again == fit, "the bootstrap is seeded"
 
 
@@ -548,3 +550,19 @@ def test_episodes_counts_upcrossings() -> None:
     assert th.episodes(v, 1.0, False) == 3
     assert th.episodes(-v, -1.0, True) == 3
     assert th.episodes(np.array([2.0, 0.0]), 1.0, False) == 1
+
+
+def test_episode_duration_is_measured_not_assumed() -> None:
+    """False rollbacks are episodes: p = rate * d with d the measured excursion length, not the window."""
+    rng = np.random.default_rng(4)
+    step, window = 60.0, 3600.0
+    held = np.repeat(rng.exponential(1.0, 2_000), 6)  # each value held for 6 evaluations
+    t = np.arange(held.size) * step
+    assert th.episode_seconds(held, t, step, window) == pytest.approx(6 * step)
+    assert th.episode_seconds(held[::6], t[::6], step * 6, window) == pytest.approx(6 * step)
+    # clamped to [step, window]; a gap in the grid or a NaN ends an excursion
+    assert th.episode_seconds(held, t, step, 120.0) == 120.0
+    holes = held.copy()
+    holes[3::6] = np.nan
+    assert th.episode_seconds(holes, t, step, window) == pytest.approx(3 * step, rel=0.2)
+    assert th.episode_seconds(held[:5], t[:5], step, window) == window  # too little history: the window

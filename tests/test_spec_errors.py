@@ -66,7 +66,7 @@ CASES = [
      "specs/demo.yaml:4:1: error: rolout: unknown key 'rolout' (did you mean 'rollout'?)"),
     ("model name not a DNS label",
      ("model: demo\n", "model: Demo_Model\n"),
-     "specs/demo.yaml:1:1: error: model: expected a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters), got 'Demo_Model'"),
+     "specs/demo.yaml:1:1: error: model: expected a DNS-1123 label that starts with a letter (lowercase letters, digits and '-', at most 63 characters; it also names Terraform resources), got 'Demo_Model'"),
     ("missing required key",
      ("rollout: demo\n", ""),
      "specs/demo.yaml:1:1: error: missing required key 'rollout'"),

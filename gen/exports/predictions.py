@@ -190,6 +190,9 @@ def read_sidecar(path: Path, display: str) -> Binning:
     except json.JSONDecodeError as exc:
         raise ExportError(f"{shown}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); expected an object "
                           f"like {SIDECAR_EXAMPLE}") from exc
+    except RecursionError:  # deeply nested JSON: a clear error, not a traceback
+        raise ExportError(f"{shown}: the JSON nests too deeply; expected an object like {SIDECAR_EXAMPLE}") \
+            from None
     if not isinstance(doc, dict):
         raise ExportError(f"{shown}: expected a JSON object like {SIDECAR_EXAMPLE}, got {_show(doc)}")
     allowed = ("metric", "buckets", "step", "labels")

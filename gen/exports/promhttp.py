@@ -208,7 +208,7 @@ class Client:
             raise _Retryable(f"connection failed: {type(exc).__name__} {exc}", None) from None
         try:
             doc = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # (deep nesting recurses)
             raise PrometheusError(self.credentials.redact(
                 f"{self.address}: {what}: the response is not JSON: {_short(raw[:200].decode('utf-8', 'replace'))}"),
                 hint="is the address a Prometheus server (not its UI behind a login page)?") from None
@@ -236,7 +236,7 @@ def _server_error(raw: bytes) -> str:
     """``errorType: error`` from a Prometheus error body, else the start of the body."""
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         doc = None
     if isinstance(doc, dict) and (doc.get("error") or doc.get("errorType")):
         kind = doc.get("errorType") or "error"

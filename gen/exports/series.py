@@ -47,6 +47,9 @@ def checked_series(name: str, labels: dict[str, str], t: FloatArray, v: FloatArr
     keep = ~np.isnan(v)
     if np.any(np.isinf(v[keep])):
         raise ExportError(f"{source}: series {desc}: infinite sample value")
+    if not keep.any():  # (an empty series used to reach the fit and fail there with an IndexError)
+        raise ExportError(f"{source}: series {desc}: every sample is NaN (stale); export a range in which "
+                          f"the series has data, or leave the series out")
     return Series(name, tuple(sorted(labels.items())), t[keep], v[keep], source)
 
 
@@ -59,7 +62,8 @@ class SeriesStore:
         for s in series:
             key = (s.name, s.labels)
             if key in seen:
-                raise ExportError(f"{s.source}: series {s.describe()} also appears in {seen[key]}")
+                where = "appears twice in this file" if seen[key] == s.source else f"also appears in {seen[key]}"
+                raise ExportError(f"{s.source}: series {s.describe()} {where}")
             seen[key] = s.source
             self._by_name.setdefault(s.name, []).append(s)
         for items in self._by_name.values():

@@ -142,13 +142,18 @@ def read_parquet_table(path: Path, display: str, what: str, include: Collection[
     try:
         names = list(pq.read_schema(path).names)
     except (pa.ArrowException, OSError) as exc:
-        raise ExportError(f"{display}: not a readable Parquet file ({exc}); expected {what}") from exc
+        raise ExportError(f"{display}: not a readable Parquet file ({_one_line(exc)}); expected {what}") from exc
     _check_unique(names, display)
     _check_required(names, require, display, what)
     try:
         return pq.read_table(path, columns=None if include is None else [n for n in names if n in include])
     except (pa.ArrowException, OSError) as exc:
-        raise ExportError(f"{display}: not a readable Parquet file ({exc}); expected {what}") from exc
+        raise ExportError(f"{display}: not a readable Parquet file ({_one_line(exc)}); expected {what}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    """Arrow's messages may span lines ("Invalid data\\nDeserializing page header failed."): keep one."""
+    return " ".join(str(exc).split())
 
 
 def _check_required(names: Sequence[str], require: Collection[str], display: str, what: str) -> None:
@@ -476,6 +481,8 @@ def _parse_labels(text: str) -> tuple[str, dict[str, str]]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         return f"not valid JSON ({exc.msg} at character {exc.pos + 1}); expected an object of string labels", {}
+    except RecursionError:  # deeply nested JSON: a clear error, not a traceback
+        return "the JSON nests too deeply; expected an object of string labels", {}
     if not isinstance(doc, dict):
         return "expected a JSON object of string labels such as {\"pod\": \"a\"}", {}
     for key, value in doc.items():

@@ -78,16 +78,47 @@ def dumps(ev: Evidence) -> str:
 def load(path: Path, display: str) -> Evidence | None:
     """The evidence file, or None when it does not exist (plots are then left out)."""
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ValueError(f"the file is {path.stat().st_size} bytes; the limit is {MAX_BYTES}")
         doc: Any = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(doc, dict) or not isinstance(doc.get("signals"), dict):
+            raise ValueError("expected an object with a 'signals' object")
         signals = {
             name: SignalEvidence(
-                fast=WindowEvidence(float(s["fast"]["start"]), tuple(s["fast"]["values"])),
-                slow=WindowEvidence(float(s["slow"]["start"]), tuple(s["slow"]["values"])),
-                recent_bins=tuple(float(b) for b in s["recent_bins"]))
+                fast=WindowEvidence(_number(s["fast"]["start"], f"signals.{name}.fast.start"),
+                                    _values(s["fast"]["values"], f"signals.{name}.fast.values")),
+                slow=WindowEvidence(_number(s["slow"]["start"], f"signals.{name}.slow.start"),
+                                    _values(s["slow"]["values"], f"signals.{name}.slow.values")),
+                recent_bins=tuple(_number(b, f"signals.{name}.recent_bins[{i}]")
+                                  for i, b in enumerate(s["recent_bins"])))
             for name, s in doc["signals"].items()}
         return Evidence(str(doc["model"]), signals)
     except FileNotFoundError:
         return None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BaselineError([Problem(display, 0, 0, "", f"malformed evidence file ({exc!r}); "
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        if isinstance(exc, json.JSONDecodeError):
+            detail = f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        elif isinstance(exc, RecursionError):
+            detail = "the JSON nests too deeply"
+        elif isinstance(exc, KeyError):
+            detail = f"missing key {exc}"
+        else:
+            detail = str(exc)
+        raise BaselineError([Problem(display, 0, 0, "", f"malformed evidence file ({detail}); "
                                      f"refit with 'driftgate fit --force'")]) from None
+
+
+MAX_BYTES = 20_000_000  # hourly values of 20 signals x 2 windows over years fit in a fraction of it
+
+
+def _number(value: Any, where: str) -> float:
+    # The pictures are drawn from these: a string or NaN here used to end in a traceback in matplotlib.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{where}: expected a finite number, got {json.dumps(value)}")
+    return float(value)
+
+
+def _values(values: Any, where: str) -> tuple[float | None, ...]:
+    if not isinstance(values, list):
+        raise ValueError(f"{where}: expected a list, got {json.dumps(values)[:40]}")
+    return tuple(None if v is None else _number(v, f"{where}[{i}]") for i, v in enumerate(values))

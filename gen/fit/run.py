@@ -61,7 +61,7 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
     """The baseline and the evidence the plan's pictures are drawn from."""
     store = load_store(root, spec)
     start, end = store.time_range()
-    step = _step(store)
+    step = _step(store, spec.spec_path)
     n_auto = 2 * max(1, sum(1 for s in spec.signals if s.tier is Tier.AUTO))
     n_manual = 2 * len(spec.signals)
     auto_rate = spec.budget.rate_per_second / n_auto
@@ -99,11 +99,12 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
     return baseline, evidence
 
 
-def _step(store: SeriesStore) -> float:
+def _step(store: SeriesStore, where: str) -> float:
     gaps = [float(np.median(np.diff(s.t))) for name in store.names for s in store.select(name, ())
             if s.t.size > 1]
     if not gaps:
-        raise FitError("the exports have no series with two or more samples")
+        raise FitError(f"{where}: history.exports: no series has two or more samples, so no increase can be "
+                       f"computed; export a longer range")
     return float(np.median(gaps))
 
 
@@ -113,7 +114,9 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     values = hist.value
     decided = np.isfinite(values)
     if not decided.any():
-        raise FitError(f"{what}: no window in the history has {sig.min_events} events (min_events); "
+        most = float(np.max(hist.events)) if hist.events.size else 0.0  # how far off min_events is
+        raise FitError(f"{what}: no window in the history has {sig.min_events} events (min_events; the most in "
+                       f"any window is {most:.0f}); "
                        f"lower min_events or use a longer window")
     below = sig.direction is Direction.BELOW
     sign = -1.0 if below else 1.0

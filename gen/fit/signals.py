@@ -100,7 +100,8 @@ def history(data: SignalData, window: float, start: float, end: float, step: flo
             before, _ = windowed_cumulative(data.buckets, t - WEEK, window)
             q = st.smoothed(bins_from_cumulative(before))
             value = st.drift(sig.statistic, bins_from_cumulative(cum), q)
-            value = np.where(t - WEEK - window >= start, value, np.nan)  # no week before: no decision
+            # No week before, or too few events in it (a scrape gap): no decision, like the rules.
+            value = np.where((t - WEEK - window >= start) & (before[:, -1] >= sig.min_events), value, np.nan)
         elif sig.kind is SignalKind.DISTRIBUTION_DRIFT:
             value = st.drift(sig.statistic, bins_from_cumulative(cum), data.baseline_q)
         else:

@@ -168,7 +168,8 @@ def build(spec: ModelSpec, baseline: Baseline, evidence: Evidence | None = None)
             success, failure = conditions(signal, eff)
             stat = selector(s.decision_name, [("model", spec.name), ("signal", signal.name),
                                               (v, "{{args." + CANARY_ARG + "}}")])
-            query = f"max({stat} and on (model, {v}) ({s.events} >= {signal.min_events}))"
+            query = (f"max({stat} and on (model, {v}) ({s.events} >= {signal.min_events})"
+                     f" and on (model, {v}) {s.seasoned})")
             metrics.append(Metric(
                 name=f"{signal.slug}-{which}", interval=go_duration(a.interval.seconds),
                 initial_delay=go_duration(w.seconds), count=a.count,

@@ -9,7 +9,6 @@ writes a YAML double-quoted scalar, ``hcl_str`` an HCL string (with ``${`` and `
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -37,14 +36,39 @@ def yq(value: Any) -> str:
     if isinstance(value, float):
         return num(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=True)
+        return _quoted(value)
     raise TypeError(f"yq: cannot render {type(value).__name__}")
+
+
+def _quoted(value: str) -> str:
+    """A double-quoted string, ASCII only, that YAML (PyYAML, libyaml, Go) and HCL read back exactly.
+
+    Like ``json.dumps(value, ensure_ascii=True)``, except for characters beyond the BMP: JSON's
+    surrogate pair (``"\\ud83d\\ude00"``) is two unpaired surrogates to a YAML reader (libyaml and Go
+    reject it, PyYAML builds a broken string) and invalid in HCL, so those are written ``\\U0001f600``,
+    an escape YAML and HCL both define. ``\\b`` and ``\\f``, which HCL lacks, are written ``\\u0008``, ``\\u000c``.
+    """
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch in _SHORT:
+            out.append(_SHORT[ch])
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif code > 0xFFFF:
+            out.append(f"\\U{code:08x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    out.append('"')
+    return "".join(out)
+
+
+_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def hcl_str(value: str) -> str:
     value = _defined(value)
-    out = json.dumps(value, ensure_ascii=True)
-    return out.replace("${", "$${").replace("%{", "%%{")
+    return _quoted(value).replace("${", "$${").replace("%{", "%%{")
 
 
 def hcl(value: Any, indent: int = 0) -> str:

@@ -11,7 +11,10 @@ resolution for at least two hours (exact counter increments, so Prometheus and n
 * ``moderate_<signal>``: per signal, the smallest shift toward the most-used bin that clears its
   thresholds by 5%: its automatic alert fires on both windows, so a threshold set too high fails;
 * ``ambiguous``: a shift between the manual band and the automatic threshold: only the manual alert;
-* ``quiet``: collapsed but with too few events: no decision, so no alert.
+* ``quiet``: collapsed but with too few events: no decision, so no alert;
+* ``fresh``: a new version whose pods appear at the onset, collapsed and busy: no decision (not even a
+  pending alert) while its series have fewer than ``MIN_SAMPLES`` scrapes in the window (increase()
+  extrapolates a young series' buckets unevenly), then the collapse alert fires.
 
 The recorded PSI / JS / TVD of ``ambiguous`` must equal numpy's value for the same counts to 1e-9.
 When no shift lands strictly between the bands of every signal (bands too close), the ambiguous
@@ -30,7 +33,7 @@ from gen.baseline import SignalFit
 from gen.fit import statistics as st
 from gen.model import Direction, Signal, SignalKind
 from gen.render.context import ModelContext, WindowRow
-from gen.render.rules import AUTO_ALERT, MANUAL_ALERT, alert_for
+from gen.render.rules import AUTO_ALERT, MANUAL_ALERT, MIN_SAMPLES, alert_for
 
 TOLERANCE = 1e-9
 
@@ -87,12 +90,14 @@ class Timeline:
 
 
 def _series(src: Source, version: str, v_label: str, tl: Timeline, before: np.ndarray,
-            after: np.ndarray | None = None, restart: bool = False) -> list[dict[str, str]]:
+            after: np.ndarray | None = None, restart: bool = False, born: int = 0) -> list[dict[str, str]]:
     out = []
     cum_before, cum_after = np.cumsum(before), np.cumsum(after if after is not None else before)
     for i, le in enumerate(src.les):
         a, b = int(cum_before[i]), int(cum_after[i])
-        if after is not None:
+        if born:  # no series before minute ``born``
+            values = f"_x{born} 0+{a}x{tl.minutes - born - 1}"
+        elif after is not None:
             values = f"0+{a}x{tl.onset} {a * tl.onset + b}+{b}x{tl.minutes - tl.onset - 1}"
         elif restart:
             values = f"0+{a}x{tl.restart - 1} 0+{a}x{tl.minutes - tl.restart}"
@@ -178,6 +183,7 @@ def render_test(ctx: ModelContext, rules_file: str) -> str | None:
         series += _series(src, "stable", v, tl, normal, restart=True)
         series += _series(src, "collapse", v, tl, normal, collapsed)
         series += _series(src, "quiet", v, tl, quiet)
+        series += _series(src, "fresh", v, tl, 4 * collapsed, born=tl.onset)
         for signal, windows, tier in src.signals:
             moderate = _moderate(src, signal, windows, tier, per_min)
             if moderate is None:
@@ -227,6 +233,14 @@ def render_test(ctx: ModelContext, rules_file: str) -> str | None:
                                             "value": 1}]})
             checks.append({"expr": f'ALERTS{{alertname="{name}",{v}="collapse",signal="{signal.name}"}}',
                            "eval_time": f"{tl.onset - 1}m", "exp_samples": []})
+            checks.append({"expr": f'ALERTS{{alertname="{name}",alertstate="firing",{v}="fresh",'
+                                   f'signal="{signal.name}",window="fast"}}',
+                           "eval_time": f"{end}m",
+                           "exp_samples": [{"labels": _alert_labels(ctx, name, tier, signal.name, "fast", "fresh"),
+                                            "value": 1}]})
+        # A brand-new version: MIN_SAMPLES - 1 scrapes in, nothing decides, not even a pending alert.
+        checks.append({"expr": f'ALERTS{{{v}="fresh"}}', "eval_time": f"{tl.onset + MIN_SAMPLES - 2}m",
+                       "exp_samples": []})
         if amb is not None:
             inc = amb[0]
             firing = []

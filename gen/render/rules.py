@@ -34,6 +34,7 @@ ABSENT_ALERT = "DriftgateSignalAbsent"
 FROZEN_ALERT = "DriftgateRolloutFrozen"
 FREEZE_RECORD = "model:driftgate_freeze:active"
 SMOOTHING = "0.5"  # must equal gen.fit.statistics.ALPHA
+MIN_SAMPLES = 5  # scrapes of a version's oldest series in the window before its statistic decides
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class SignalSeries:
     events_name: str
     decision: str  # selector of what thresholds compare: the statistic minus its noise term
     decision_name: str
+    seasoned: str  # guard: the version has been scraped long enough in the window to decide
 
 
 def _rec(name: str, expr: str, labels: dict[str, str]) -> Rule:
@@ -122,6 +124,19 @@ class RuleBuilder:
                 names.append(name)
             events_name = names[1]
         events = selector(events_name, own_sel)
+        # Samples of the version's oldest series in the window. A brand-new version (every pod young) has too
+        # few for increase() to extrapolate its buckets alike (the clamp at zero bends each bucket
+        # differently), so a canary's first minutes could look like drift (bench/quality.py): no decision
+        # until the oldest series has MIN_SAMPLES scrapes, or half as many as the model's oldest series
+        # when the window holds fewer than 2 * MIN_SAMPLES scrapes (so a coarse scrape interval cannot
+        # make a window that never decides). A restarted pod of an established version does not blind
+        # the signal: the version's oldest series still has its samples.
+        raw = (selector(f"{signal.metric}_bucket", [*self._sel(signal), ("le", fit.les[-1])]) if signal.is_histogram
+               else selector(signal.denominator, self._sel(signal)))
+        samples_name = f"model_version:{signal.metric if signal.is_histogram else signal.denominator}_samples:max{w}"
+        self._add(_rec(samples_name, f"max by ({v}) (count_over_time({raw}[{w}]))", own))
+        samples = selector(samples_name, own_sel)
+        seasoned = f"({samples} >= on () group_left () clamp_max(0.5 * max({samples}), {MIN_SAMPLES}))"
         stat_name = f"model_version:driftgate_{signal.name}:{signal.statistic.value}{w}"
         labels = {"model": self.spec.name, "signal": signal.name}
         if signal.kind is SignalKind.DISTRIBUTION_DRIFT:
@@ -141,7 +156,7 @@ class RuleBuilder:
             self._add(_rec(decision_name, f"{stat} {op} on (model, {v}) ({num(wfit.noise_coefficient)} / {scale})",
                            labels))
             decision = selector(decision_name, sorted(labels.items()))
-        return SignalSeries(stat, events, stat_name, events_name, decision, decision_name)
+        return SignalSeries(stat, events, stat_name, events_name, decision, decision_name, seasoned)
 
     def _drift(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> str:
         bucket = f"model_version_le:{signal.metric}_bucket:increase{w}"
@@ -161,7 +176,9 @@ class RuleBuilder:
         b = selector(bins, own_sel)
         self._add(_rec(share, f"{b} / ignoring (le) group_left () sum without (le) ({b})", own))
         if signal.compare_with == "last_week":
-            qsel = f"({self._model_share(signal, fit, w, own)} offset 1w)"
+            share_then, count = self._model_share(signal, fit, w, own)
+            # Last week's window must itself have enough events (a scrape gap is no baseline).
+            qsel = (f"({share_then} offset 1w and ignoring (le) {count} offset 1w >= {signal.min_events})")
         else:
             base = "model_signal_le:driftgate_baseline:share"
             for le, share_q in zip(fit.les, fit.probabilities, strict=True):
@@ -179,7 +196,7 @@ class RuleBuilder:
         return (f"sum without (le) (0.5 * {p} * log2(2 * {p} / ({p} + {q}))"
                 f" + 0.5 * {q} * log2(2 * {q} / ({p} + {q})))")
 
-    def _model_share(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> str:
+    def _model_share(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> tuple[str, str]:
         """The whole model's smoothed bin shares over ``w`` (all versions): what last week looked like."""
         bucket = f"model_version_le:{signal.metric}_bucket:increase{w}"
         bins = f"model_le:{signal.metric}_bin:increase{w}"
@@ -197,7 +214,10 @@ class RuleBuilder:
             lo = le
         b = selector(bins, own_sel)
         self._add(_rec(share, f"{b} / ignoring (le) group_left () sum without (le) ({b})", own))
-        return selector(share, own_sel)
+        count = f"model:{signal.metric}_count:increase{w}"
+        events = selector(f"model_version:{signal.metric}_count:increase{w}", own_sel)
+        self._add(_rec(count, f"sum without ({self.v}) ({events})", own))
+        return selector(share, own_sel), selector(count, own_sel)
 
     def recording(self) -> tuple[Rule, ...]:
         return tuple(self._records.values())
@@ -214,7 +234,7 @@ def alert_for(spec: ModelSpec) -> str:
 def decision_alerts(spec: ModelSpec, signal: Signal, which: str, w: str, s: SignalSeries,
                     eff: Effective) -> list[Rule]:
     v = spec.prometheus.version_label
-    guard = f"and on (model, {v}) ({s.events} >= {signal.min_events})"
+    guard = f"and on (model, {v}) ({s.events} >= {signal.min_events}) and on (model, {v}) {s.seasoned}"
     common = {"namespace": spec.namespace, "team": spec.team.name, "signal": signal.name, "window": which}
     runbook = f"{spec.runbook_base_url}#{signal.name.replace('_', '-')}"
     word = "above" if signal.direction is Direction.ABOVE else "below"

@@ -107,23 +107,26 @@ def _build(r: Reader, root: Path, display: str, data: Any, check_exports: bool) 
     top = r.mapping(data, (), TOP_KEYS, TOP_REQUIRED)
     if not top:
         return None
-    name = r.string(top, (), "model", pattern=names.DNS_LABEL)
+    name = r.string(top, (), "model", pattern=names.MODEL_NAME)
     namespace = r.string(top, (), "namespace", pattern=names.DNS_LABEL)
     rollout = r.string(top, (), "rollout", pattern=names.DNS_LABEL)
     if name and Path(display).stem != name:
         r.warn(("model",), f"the file is named '{Path(display).name}' but defines model '{name}'")
-    team = _team(r, top.get("team"), ("team",))
-    authority = _authority(r, top.get("rollback_authority"), ("rollback_authority",))
-    prom = _prometheus(r, top.get("prometheus"), ("prometheus",))
-    budget, manual_budget = _budget(r, top.get("budget"), ("budget",))
-    min_history, exports = _history(r, root, top.get("history"), ("history",), check_exports)
-    freeze = _freeze(r, top.get("freeze"), ("freeze",))
+    # A missing section is reported once, as a missing required key, not again as "expected a mapping".
+    team = _team(r, top["team"], ("team",)) if "team" in top else None
+    authority = _authority(r, top["rollback_authority"], ("rollback_authority",)) \
+        if "rollback_authority" in top else None
+    prom = _prometheus(r, top["prometheus"], ("prometheus",)) if "prometheus" in top else None
+    budget, manual_budget = _budget(r, top["budget"], ("budget",)) if "budget" in top else (None, None)
+    min_history, exports = _history(r, root, top["history"], ("history",), check_exports) \
+        if "history" in top else (None, [])
+    freeze = _freeze(r, top["freeze"], ("freeze",)) if "freeze" in top else None
     analysis = _analysis(r, top.get("analysis", {}), ("analysis",))
     runbook = r.string(top, (), "runbook_base_url", pattern=names.URL,
                        default="") or f"generated/plans/{name}.md"
     if "runbook_base_url" in top and runbook:
         runbook = runbook.rstrip("/") + f"/{name}.md"
-    signals = _signals(r, top.get("signals"), ("signals",), prom)
+    signals = _signals(r, top["signals"], ("signals",), prom) if "signals" in top else []
     if any(p.level == "error" for p in r.problems):
         return None
     assert team and authority and prom and budget and manual_budget and min_history and freeze and analysis
@@ -178,12 +181,18 @@ def _team(r: Reader, value: Any, path: KeyPath) -> m.Team | None:
 def _authority(r: Reader, value: Any, path: KeyPath) -> m.RollbackAuthority | None:
     d = r.mapping(value, path, {"name", "contact", "pagerduty_routing_key"},
                   {"name", "contact", "pagerduty_routing_key"})
-    aname = r.string(d, path, "name", check=names.check_text)
-    contact = r.string(d, path, "contact", check=names.check_text)
+    # The name is also part of alert descriptions and the PagerDuty text, which are Go templates.
+    aname = r.string(d, path, "name", check=lambda v: _nonblank(v) or names.check_template_text(v))
+    contact = r.string(d, path, "contact", check=lambda v: _nonblank(v) or names.check_text(v))
     key = None
     if "pagerduty_routing_key" in d:
         key = _secret(r, d["pagerduty_routing_key"], (*path, "pagerduty_routing_key"))
     return m.RollbackAuthority(aname, contact, key) if aname and contact and key else None
+
+
+def _nonblank(value: str) -> str | None:
+    # An empty name or contact used to pass validation and then fail an internal assertion (exit 3).
+    return "expected a non-empty text, got an empty string" if not value.strip() else None
 
 
 def _matchers(r: Reader, value: Any, path: KeyPath) -> tuple[tuple[str, str], ...]:
@@ -220,7 +229,8 @@ def _prometheus(r: Reader, value: Any, path: KeyPath) -> m.PrometheusSource | No
     if "selector" in d and not isinstance(d["selector"], dict):
         r.error((*path, "selector"), f"expected a mapping of label matchers (e.g. job: my-model), "
                                      f"got {show(d['selector'])}")
-    selector = _matchers(r, d.get("selector"), (*path, "selector"))
+    # (only a mapping is read further: _matchers would report a non-mapping a second time)
+    selector = _matchers(r, d["selector"], (*path, "selector")) if isinstance(d.get("selector"), dict) else ()
     if isinstance(d.get("selector"), dict) and not d["selector"]:
         r.error((*path, "selector"), "expected at least one label matcher (e.g. job: my-model)")
     version = r.string(d, path, "version_label", default="rollouts_pod_template_hash",
@@ -410,6 +420,8 @@ def _history(r: Reader, root: Path, value: Any, path: KeyPath,
 def _parse_timestamp(value: Any) -> int:
     if isinstance(value, dt.datetime):
         stamp = value
+    elif isinstance(value, dt.date):  # YAML reads an unquoted 2026-11-26 as a date
+        raise ValueError("a bare date has no time of day or time zone; write e.g. 2026-11-26T12:00:00Z")
     elif isinstance(value, str):
         try:
             stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))

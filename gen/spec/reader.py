@@ -6,6 +6,7 @@ and report *all* problems of a file at once; the caller checks ``problems`` befo
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,11 +24,15 @@ def type_name(value: Any) -> str:
     if value is None:
         return "null"
     return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
-            dict: "mapping"}.get(type(value), type(value).__name__)
+            dict: "mapping", dt.date: "date", dt.datetime: "timestamp"}.get(type(value), type(value).__name__)
 
 
 def show(value: Any) -> str:
+    if value is None:
+        return "null"
     text = repr(value) if isinstance(value, str) else f"{type_name(value)} {value!r}"
+    if isinstance(value, dt.date):  # YAML timestamps: show them as written, not as datetime.date(...)
+        text = f"{type_name(value)} {value.isoformat()}"
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -3,8 +3,10 @@
 The result is plain Python data plus a :class:`Marks` table mapping key paths
 (``("signals", 0, "windows", "fast")``) to 1-based ``(line, column)``, so that validation
 messages can say ``specs/reco.yaml:14:5``. Duplicate keys are errors (PyYAML silently keeps the
-last one). Inputs are bounded: a file larger than :data:`MAX_BYTES` or one that expands to more
-than :data:`MAX_NODES` nodes (an alias bomb) is rejected with a clear message.
+last one). Inputs are bounded: a file larger than :data:`MAX_BYTES`, one that expands to more
+than :data:`MAX_NODES` nodes (an alias bomb) or nests deeper than :data:`MAX_DEPTH` levels (which
+would otherwise end in a ``RecursionError`` inside PyYAML's recursive composer) is rejected with a
+clear message.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from gen.errors import Problem
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000
+MAX_DEPTH = 100  # a spec is about 5 levels deep; PyYAML's composer recurses per level
 
 KeyPath = tuple[str | int, ...]
 
@@ -52,8 +55,23 @@ class Marks:
         return Problem(self.file, line, col, format_path(path), message, level)
 
 
+_PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        # Bound the nesting *before* recursing: 2000 nested '[' would otherwise raise RecursionError
+        # (not a YAMLError) from PyYAML's recursive composer, and the user would see a traceback.
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _TooBig(f"the document nests deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 class _Builder:
@@ -68,6 +86,11 @@ class _Builder:
         if self.nodes > MAX_NODES:
             raise _TooBig(f"the document expands to more than {MAX_NODES} nodes (aliases?)")
         self.marks.table.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_COLLECTIONS:
+            # Scalars go through SafeLoader's constructors, which refuse unknown tags; collections are
+            # built here, so an explicit tag (!!python/object/apply:..., !!set, !custom) is refused here.
+            raise yaml.constructor.ConstructorError(
+                None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark)
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)
             out: dict[Any, Any] = {}
@@ -75,9 +98,10 @@ class _Builder:
                 key = self.loader.construct_object(key_node, deep=True)
                 if not isinstance(key, str | int | float | bool) or key is None:
                     line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                    kind = {type(None): "null", list: "a list", dict: "a mapping"}.get(type(key), type(key).__name__)
                     self.problems.append(
                         Problem(self.marks.file, line, col, format_path(path),
-                                f"expected a plain key, got {type(key).__name__}")
+                                f"expected a plain key, got {kind}")
                     )
                     continue
                 skey = key if isinstance(key, str) else str(key)
@@ -99,7 +123,9 @@ class _Builder:
 
 
 class _TooBig(Exception):
-    pass
+    def __init__(self, message: str, line: int = 0, col: int = 0) -> None:
+        super().__init__(message)
+        self.line, self.col = line, col
 
 
 def load_yaml(path: Path, display: str, problems: list[Problem]) -> tuple[Any, Marks]:
@@ -114,30 +140,55 @@ def load_yaml(path: Path, display: str, problems: list[Problem]) -> tuple[Any, M
         problems.append(Problem(display, 0, 0, "", f"file is {size} bytes; the limit is {MAX_BYTES}"))
         return None, marks
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(display, 0, 0, "", f"cannot read file as UTF-8: {exc}"))
+        raw = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem(display, 0, 0, "", f"cannot read file: {exc.strerror}"))
+        return None, marks
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:  # say where, so the byte can be found
+        before = raw[:exc.start]
+        line, col = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
+        problems.append(Problem(display, line, col, "", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot be "
+                                                        f"decoded ({exc.reason}); save the file as UTF-8"))
         return None, marks
     return loads_yaml(text, display, problems)
 
 
 def loads_yaml(text: str, display: str, problems: list[Problem]) -> tuple[Any, Marks]:
     marks = Marks(display)
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader checks every character here (NUL, other non-printables)
         node = loader.get_single_node()
         if node is None:
-            problems.append(Problem(display, 1, 1, "", "the file is empty; expected a mapping"))
+            empty = "the file is empty" if not text.strip() else "the file holds no YAML document (only comments?)"
+            problems.append(Problem(display, 1, 1, "", f"{empty}; expected a mapping"))
             return None, marks
         return _Builder(loader, marks, problems).build(node, ()), marks
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        problems.append(Problem(display, line, col, "", f"invalid YAML: {exc.problem or exc.context}"))
+        what = exc.problem or exc.context
+        if exc.problem and exc.context and exc.context.startswith("while"):
+            # e.g. an unclosed quote: the problem is at the end of the file, so say where it started
+            start = exc.context_mark
+            where = f" (line {start.line + 1}, column {start.column + 1})" if start is not None else ""
+            what = f"{exc.context}{where}: {exc.problem}"
+        elif exc.problem and exc.context:
+            what = f"{exc.context}, {exc.problem}"
+        problems.append(Problem(display, line, col, "", f"invalid YAML: {what}"))
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow: say where, in one line
+        before = text[:exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problems.append(Problem(display, line, col, "", f"invalid YAML: unacceptable character #x{code:04x}: "
+                                                        f"{exc.reason}"))
     except yaml.YAMLError as exc:
         problems.append(Problem(display, 0, 0, "", f"invalid YAML: {exc}"))
     except _TooBig as exc:
-        problems.append(Problem(display, 0, 0, "", str(exc)))
+        problems.append(Problem(display, exc.line, exc.col, "", str(exc)))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return None, marks

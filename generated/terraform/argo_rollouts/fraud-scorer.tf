@@ -26,13 +26,13 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000362224"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000671558"
       failure_condition       = "false"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200))"
+          query   = "max(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5)))"
         }
       }
     }
@@ -51,7 +51,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200))"
+          query   = "max(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5)))"
         }
       }
     }
@@ -64,13 +64,13 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.173641"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.181073"
       failure_condition       = "false"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_latency_p99:quantile30m{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200))"
+          query   = "max(model_version:driftgate_latency_p99:quantile30m{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5)))"
         }
       }
     }
@@ -89,7 +89,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_latency_p99:quantile3h{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200))"
+          query   = "max(model_version:driftgate_latency_p99:quantile3h{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5)))"
         }
       }
     }
@@ -102,13 +102,13 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00508489"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00573225"
       failure_condition       = "false"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200))"
+          query   = "max(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"}), 5)))"
         }
       }
     }
@@ -127,7 +127,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200))"
+          query   = "max(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"}), 5)))"
         }
       }
     }

@@ -26,13 +26,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0154163"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0179253"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.016013"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.018522"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500))"
+          query   = "max(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)))"
         }
       }
     }
@@ -45,13 +45,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0131965"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0151036"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0139523"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0158594"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500))"
+          query   = "max(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)))"
         }
       }
     }
@@ -64,13 +64,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00195012"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00391819"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00275907"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00472714"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500))"
+          query   = "max(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)))"
         }
       }
     }
@@ -83,13 +83,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000155214"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.000909074"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000788365"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00154222"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500))"
+          query   = "max(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)))"
         }
       }
     }
@@ -102,13 +102,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.245305"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245849"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.245453"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245997"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200))"
+          query   = "max(model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)))"
         }
       }
     }
@@ -121,13 +121,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244557"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.244892"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244698"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245033"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200))"
+          query   = "max(model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)))"
         }
       }
     }
@@ -140,13 +140,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00390654"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00423337"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00399011"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00431694"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000))"
+          query   = "max(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5)))"
         }
       }
     }
@@ -159,13 +159,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00380634"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00401037"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00390976"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00411379"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000))"
+          query   = "max(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5)))"
         }
       }
     }
@@ -178,13 +178,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0437753"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0435825"
       failure_condition       = "false"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000))"
+          query   = "max(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"}), 5)))"
         }
       }
     }
@@ -197,13 +197,13 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0428718"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0419431"
       failure_condition       = "false"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000))"
+          query   = "max(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"}), 5)))"
         }
       }
     }

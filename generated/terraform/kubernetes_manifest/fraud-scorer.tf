@@ -34,12 +34,12 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000362224"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000671558"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200))"
+              "query"   = "max(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5)))"
             }
           }
         },
@@ -56,7 +56,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200))"
+              "query"   = "max(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5)))"
             }
           }
         },
@@ -68,12 +68,12 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.173641"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.181073"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_latency_p99:quantile30m{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200))"
+              "query"   = "max(model_version:driftgate_latency_p99:quantile30m{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5)))"
             }
           }
         },
@@ -90,7 +90,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_latency_p99:quantile3h{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200))"
+              "query"   = "max(model_version:driftgate_latency_p99:quantile3h{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5)))"
             }
           }
         },
@@ -102,12 +102,12 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00508489"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00573225"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200))"
+              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"}), 5)))"
             }
           }
         },
@@ -124,7 +124,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200))"
+              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"}), 5)))"
             }
           }
         },
@@ -199,6 +199,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             {
               "record" = "model_version:fraud_score_count:increase30m"
               "expr"   = "sum without (le) (model_version_le:fraud_score_bucket:increase30m{model=\"fraud-scorer\",le=\"+Inf\"})"
+              "labels" = {
+                "model" = "fraud-scorer"
+              }
+            },
+            {
+              "record" = "model_version:fraud_score_samples:max30m"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[30m]))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -384,6 +391,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               }
             },
             {
+              "record" = "model_version:fraud_score_samples:max3h"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[3h]))"
+              "labels" = {
+                "model" = "fraud-scorer"
+              }
+            },
+            {
               "record" = "model_version_le:fraud_score_bin:increase3h"
               "expr"   = "clamp_min(model_version_le:fraud_score_bucket:increase3h{model=\"fraud-scorer\",le=\"0.05\"}, 0) + 0.5"
               "labels" = {
@@ -492,6 +506,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               }
             },
             {
+              "record" = "model_version:fraud_request_duration_seconds_samples:max30m"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[30m]))"
+              "labels" = {
+                "model" = "fraud-scorer"
+              }
+            },
+            {
               "record" = "model_version:driftgate_latency_p99:quantile30m"
               "expr"   = "histogram_quantile(0.99, model_version_le:fraud_request_duration_seconds_bucket:increase30m{model=\"fraud-scorer\"})"
               "labels" = {
@@ -514,6 +535,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               }
             },
             {
+              "record" = "model_version:fraud_request_duration_seconds_samples:max3h"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[3h]))"
+              "labels" = {
+                "model" = "fraud-scorer"
+              }
+            },
+            {
               "record" = "model_version:driftgate_latency_p99:quantile3h"
               "expr"   = "histogram_quantile(0.99, model_version_le:fraud_request_duration_seconds_bucket:increase3h{model=\"fraud-scorer\"})"
               "labels" = {
@@ -531,6 +559,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             {
               "record" = "model_version:fraud_requests_total:increase30m"
               "expr"   = "sum by (rollouts_pod_template_hash) (increase(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]))"
+              "labels" = {
+                "model" = "fraud-scorer"
+              }
+            },
+            {
+              "record" = "model_version:fraud_requests_total_samples:max30m"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -566,6 +601,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               }
             },
             {
+              "record" = "model_version:fraud_requests_total_samples:max3h"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]))"
+              "labels" = {
+                "model" = "fraud-scorer"
+              }
+            },
+            {
               "record" = "model_version:driftgate_error_ratio:ratio3h"
               "expr"   = "model_version:fraud_request_errors_total:increase3h{model=\"fraud-scorer\"} / model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"}"
               "labels" = {
@@ -596,7 +638,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
           "rules" = [
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000362224) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200)"
+              "expr"  = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000671558) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -607,14 +649,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "js over the 30m window is above the manual threshold 0.000362224 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "js over the 30m window is above the manual threshold 0.000671558 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000684037) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200)"
+              "expr"  = "(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000684037) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -668,7 +710,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.173641) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200)"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.181073) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -679,14 +721,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "quantile over the 30m window is above the manual threshold 0.173641 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "quantile over the 30m window is above the manual threshold 0.181073 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile3h{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.155711) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200)"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile3h{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.155711) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -740,7 +782,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00508489) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200)"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00573225) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -751,14 +793,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 30m window is above the manual threshold 0.00508489 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "ratio over the 30m window is above the manual threshold 0.00573225 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.0047832) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200)"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.0047832) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"

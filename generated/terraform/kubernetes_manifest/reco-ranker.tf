@@ -34,12 +34,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0154163"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0179253"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.016013"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.018522"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500))"
+              "query"   = "max(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)))"
             }
           }
         },
@@ -51,12 +51,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0131965"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0151036"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0139523"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0158594"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500))"
+              "query"   = "max(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)))"
             }
           }
         },
@@ -68,12 +68,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00195012"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00391819"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00275907"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00472714"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500))"
+              "query"   = "max(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)))"
             }
           }
         },
@@ -85,12 +85,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000155214"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.000909074"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000788365"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00154222"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500))"
+              "query"   = "max(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)))"
             }
           }
         },
@@ -102,12 +102,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.245305"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245849"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.245453"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245997"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200))"
+              "query"   = "max(model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)))"
             }
           }
         },
@@ -119,12 +119,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244557"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.244892"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244698"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245033"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200))"
+              "query"   = "max(model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)))"
             }
           }
         },
@@ -136,12 +136,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00390654"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00423337"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00399011"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00431694"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000))"
+              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5)))"
             }
           }
         },
@@ -153,12 +153,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00380634"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00401037"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00390976"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00411379"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000))"
+              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5)))"
             }
           }
         },
@@ -170,12 +170,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0437753"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0435825"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000))"
+              "query"   = "max(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"}), 5)))"
             }
           }
         },
@@ -187,12 +187,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0428718"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0419431"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000))"
+              "query"   = "max(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"}), 5)))"
             }
           }
         },
@@ -267,6 +267,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             {
               "record" = "model_version:reco_score_count:increase15m"
               "expr"   = "sum without (le) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"+Inf\"})"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_version:reco_score_samples:max15m"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[15m]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -503,6 +510,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model_version:reco_score_samples:max1h"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[1h]))"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+            },
+            {
               "record" = "model_version_le:reco_score_bin:increase1h"
               "expr"   = "clamp_min(model_version_le:reco_score_bucket:increase1h{model=\"reco-ranker\",le=\"0.1\"}, 0) + 0.5"
               "labels" = {
@@ -716,8 +730,15 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model:reco_score_count:increase15m"
+              "expr"   = "sum without (rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"})"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+            },
+            {
               "record" = "model_version_le:driftgate_score_shift_baseline:share15m"
-              "expr"   = "model_version_le:reco_score_bin:share15m{model=\"reco-ranker\"} * 0 + on (le) group_left () (model_le:reco_score_bin:share15m{model=\"reco-ranker\"} offset 1w)"
+              "expr"   = "model_version_le:reco_score_bin:share15m{model=\"reco-ranker\"} * 0 + on (le) group_left () (model_le:reco_score_bin:share15m{model=\"reco-ranker\"} offset 1w and ignoring (le) model:reco_score_count:increase15m{model=\"reco-ranker\"} offset 1w >= 500)"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -834,8 +855,15 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model:reco_score_count:increase1h"
+              "expr"   = "sum without (rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"})"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+            },
+            {
               "record" = "model_version_le:driftgate_score_shift_baseline:share1h"
-              "expr"   = "model_version_le:reco_score_bin:share1h{model=\"reco-ranker\"} * 0 + on (le) group_left () (model_le:reco_score_bin:share1h{model=\"reco-ranker\"} offset 1w)"
+              "expr"   = "model_version_le:reco_score_bin:share1h{model=\"reco-ranker\"} * 0 + on (le) group_left () (model_le:reco_score_bin:share1h{model=\"reco-ranker\"} offset 1w and ignoring (le) model:reco_score_count:increase1h{model=\"reco-ranker\"} offset 1w >= 500)"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -871,6 +899,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model_version:reco_request_duration_seconds_samples:max15m"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[15m]))"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+            },
+            {
               "record" = "model_version:driftgate_latency_p99:quantile15m"
               "expr"   = "histogram_quantile(0.99, model_version_le:reco_request_duration_seconds_bucket:increase15m{model=\"reco-ranker\"})"
               "labels" = {
@@ -893,6 +928,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model_version:reco_request_duration_seconds_samples:max1h"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[1h]))"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+            },
+            {
               "record" = "model_version:driftgate_latency_p99:quantile1h"
               "expr"   = "histogram_quantile(0.99, model_version_le:reco_request_duration_seconds_bucket:increase1h{model=\"reco-ranker\"})"
               "labels" = {
@@ -910,6 +952,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             {
               "record" = "model_version:reco_requests_total:increase15m"
               "expr"   = "sum by (rollouts_pod_template_hash) (increase(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]))"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_version:reco_requests_total_samples:max15m"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -945,6 +994,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model_version:reco_requests_total_samples:max1h"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]))"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+            },
+            {
               "record" = "model_version:driftgate_error_ratio:ratio1h"
               "expr"   = "model_version:reco_request_errors_total:increase1h{model=\"reco-ranker\"} / model_version:reco_requests_total:increase1h{model=\"reco-ranker\"}"
               "labels" = {
@@ -970,6 +1026,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             {
               "record" = "model_version:reco_impressions_total:increase30m"
               "expr"   = "sum by (rollouts_pod_template_hash) (increase(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]))"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+            },
+            {
+              "record" = "model_version:reco_impressions_total_samples:max30m"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1005,6 +1068,13 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model_version:reco_impressions_total_samples:max2h"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]))"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+            },
+            {
               "record" = "model_version:driftgate_ctr:ratio2h"
               "expr"   = "model_version:reco_clicks_total:increase2h{model=\"reco-ranker\"} / model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"}"
               "labels" = {
@@ -1035,7 +1105,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
           "rules" = [
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0179253) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.018522) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1046,14 +1116,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "psi over the 15m window is above the auto threshold 0.0179253 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "psi over the 15m window is above the auto threshold 0.018522 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0154163) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.016013) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1064,14 +1134,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "psi over the 15m window is above the manual threshold 0.0154163 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "psi over the 15m window is above the manual threshold 0.016013 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0151036) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0158594) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1082,14 +1152,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "psi over the 1h window is above the auto threshold 0.0151036 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "psi over the 1h window is above the auto threshold 0.0158594 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0131965) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0139523) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1100,7 +1170,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "psi over the 1h window is above the manual threshold 0.0131965 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "psi over the 1h window is above the manual threshold 0.0139523 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -1143,7 +1213,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00391819) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00472714) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1154,14 +1224,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "tvd over the 15m window is above the auto threshold 0.00391819 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "tvd over the 15m window is above the auto threshold 0.00472714 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00195012) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00275907) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1172,14 +1242,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "tvd over the 15m window is above the manual threshold 0.00195012 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "tvd over the 15m window is above the manual threshold 0.00275907 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.000909074) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00154222) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1190,14 +1260,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "tvd over the 1h window is above the auto threshold 0.000909074 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "tvd over the 1h window is above the auto threshold 0.00154222 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.000155214) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500)"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.000788365) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1208,7 +1278,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "tvd over the 1h window is above the manual threshold 0.000155214 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "tvd over the 1h window is above the manual threshold 0.000788365 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -1251,7 +1321,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245849) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200)"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245997) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1262,14 +1332,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "quantile over the 15m window is above the auto threshold 0.245849 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "quantile over the 15m window is above the auto threshold 0.245997 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245305) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200)"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245453) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1280,14 +1350,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "quantile over the 15m window is above the manual threshold 0.245305 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "quantile over the 15m window is above the manual threshold 0.245453 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244892) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200)"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245033) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1298,14 +1368,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "quantile over the 1h window is above the auto threshold 0.244892 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "quantile over the 1h window is above the auto threshold 0.245033 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244557) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200)"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244698) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1316,7 +1386,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "quantile over the 1h window is above the manual threshold 0.244557 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "quantile over the 1h window is above the manual threshold 0.244698 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -1359,7 +1429,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00423337) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000)"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00431694) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1370,14 +1440,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 15m window is above the auto threshold 0.00423337 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "ratio over the 15m window is above the auto threshold 0.00431694 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00390654) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000)"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00399011) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1388,14 +1458,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 15m window is above the manual threshold 0.00390654 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 15m window is above the manual threshold 0.00399011 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00401037) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000)"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00411379) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1406,14 +1476,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 1h window is above the auto threshold 0.00401037 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "ratio over the 1h window is above the auto threshold 0.00411379 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00380634) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000)"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00390976) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1424,7 +1494,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 1h window is above the manual threshold 0.00380634 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 1h window is above the manual threshold 0.00390976 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -1467,7 +1537,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0437753) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000)"
+              "expr"  = "(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0435825) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1478,14 +1548,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 30m window is below the manual threshold 0.0437753 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 30m window is below the manual threshold 0.0435825 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.0428718) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000)"
+              "expr"  = "(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.0419431) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1496,7 +1566,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 2h window is below the manual threshold 0.0428718 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 2h window is below the manual threshold 0.0419431 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (2h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
