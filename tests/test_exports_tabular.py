@@ -26,7 +26,7 @@ from gen.exports.series import Series
 from gen.exports.tabular import parse_long, read_long_csv, read_long_parquet
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "exports" / "fraud-scorer" / "fraud_score_bucket.json"
+EXAMPLE = REPO / "tests" / "corpus" / "base" / "exports" / "demo" / "demo_score_bucket.json"  # committed
 START = int(datetime(2026, 10, 20, tzinfo=UTC).timestamp())  # 1792454400
 
 TOY = synth.ServiceModel(
@@ -94,7 +94,7 @@ def csv_file(tmp_path: Path, text: str, name: str = "m.csv") -> Path:
 
 @pytest.fixture(scope="module")
 def example() -> tuple[dict[str, Any], list[Series]]:
-    """The committed synth example (fraud-scorer score histogram) and what the JSON reader makes of it."""
+    """A committed export (the corpus base's score histogram) and what the JSON reader makes of it."""
     doc: dict[str, Any] = json.loads(EXAMPLE.read_text())
     return doc, parse_query_range(doc, EXAMPLE.name)
 
