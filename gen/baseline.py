@@ -21,7 +21,7 @@ import yaml
 
 from gen.errors import BaselineError, Problem
 
-FIT_VERSION = 6
+FIT_VERSION = 7
 SIG_DIGITS = 6
 
 

@@ -566,3 +566,32 @@ def test_episode_duration_is_measured_not_assumed() -> None:
     holes[3::6] = np.nan
     assert th.episode_seconds(holes, t, step, window) == pytest.approx(3 * step, rel=0.2)
     assert th.episode_seconds(held[:5], t[:5], step, window) == window  # too little history: the window
+
+
+def test_quantile_noise_term_is_calibrated() -> None:
+    """A p90 of n events from the baseline exceeds baseline + b / sqrt(n) with probability ~p."""
+    from gen.fit import noise as nz
+    from gen.fit import statistics as st
+    from gen.model import Statistic
+
+    counts = np.array([0.0, 50.0, 40.0, 10.0])  # buckets le=0.1, 0.2, 0.3, +Inf
+    bounds = np.array([0.1, 0.2, 0.3, np.inf])
+    # q = 0.8: bucket 0.2-0.3 (share 0.4), 0.5 below it, t = 0.75: n Var = .25 + .5625 * .24 - .3 = .085
+    assert nz.quantile_sd(0.8, counts, bounds) == pytest.approx(math.sqrt(0.085) * 0.1 / 0.4)
+    assert nz.quantile_sd(0.95, counts, bounds) == 0.0  # the +Inf bucket: no noise, no term
+    assert nz.quantile_sd(0.5, np.zeros(4), bounds) == 0.0
+
+    class Sig:
+        statistic, quantile = Statistic.QUANTILE, 0.8
+
+    p, n, reps = 0.01, 400, 20_000
+    noise = nz.noise_for(Sig(), 4, p, 0.0, nz.quantile_sd(0.8, counts, bounds))  # type: ignore[arg-type]
+    assert noise.power == 0.5 and noise.coefficient > 0
+    rng = np.random.default_rng(1)
+    per_bucket = rng.multinomial(n, counts / counts.sum(), size=reps)
+    # histogram_quantile interpolates uniformly inside a bucket: sample what it assumes.
+    baseline_x = float(st.histogram_quantile(0.8, np.cumsum(counts)[None, :], bounds)[0])
+    x = st.histogram_quantile(0.8, np.cumsum(per_bucket, axis=1).astype(float), bounds)
+    rate = float(np.mean(x > baseline_x + noise.term(n)))
+    assert 0.4 * p < rate < 2.5 * p, rate
+    assert float(np.mean(x > baseline_x)) > 0.3  # without the term, about every other window

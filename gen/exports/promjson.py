@@ -86,7 +86,7 @@ class _GiveUp(Exception):
 def _fast(raw: bytes, display: str) -> list[Series] | None:
     """The series of a compact (Prometheus-written) response without a JSON tree of its samples."""
     pieces: list[bytes] = []
-    blocks: list[bytes] = []
+    blocks: list[tuple[int, int]] = []  # offsets into raw: a block is sliced (copied) only while parsed
     pos = 0
     while (start := raw.find(_OPEN, pos)) != -1:
         end = raw.find(_CLOSE, start + len(_OPEN))
@@ -94,20 +94,23 @@ def _fast(raw: bytes, display: str) -> list[Series] | None:
             return None
         # (A quote inside a JSON string is escaped, so the opener cannot sit inside a label value.)
         pieces += [raw[pos:start], b'"values":{"$block":%d}' % len(blocks)]
-        blocks.append(raw[start + len(_OPEN):end])
+        blocks.append((start + len(_OPEN), end))
         pos = end + len(_CLOSE)
     if not blocks:
         return None
     pieces.append(raw[pos:])
     try:
         skeleton = json.loads(b"".join(pieces))
-        for item in _items(skeleton):
+        del pieces
+        items = _items(skeleton)
+        if len(items) != len(blocks):
+            raise _GiveUp
+        for item in items:
             ref = item["values"] if isinstance(item, dict) else None
             if not (isinstance(ref, dict) and set(ref) == {"$block"} and type(ref["$block"]) is int):
                 raise _GiveUp
-            item["values"] = _pairs(blocks[ref["$block"]])
-        if len(list(_items(skeleton))) != len(blocks):
-            raise _GiveUp
+            lo, hi = blocks[ref["$block"]]
+            item["values"] = _pairs(raw[lo:hi])
         return parse_query_range(skeleton, display)
     except (_GiveUp, ValueError, TypeError, KeyError, IndexError, RecursionError, ExportError, Warning):
         return None  # the json path decides, with its own error messages

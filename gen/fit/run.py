@@ -22,7 +22,7 @@ from gen.exports.series import FloatArray, SeriesStore
 from gen.fit.delay import detection, seasonality
 from gen.fit.evidence import Evidence, SignalEvidence, hourly
 from gen.fit.histogram import bins_from_cumulative, windowed_cumulative
-from gen.fit.noise import noise_for
+from gen.fit.noise import noise_for, quantile_sd
 from gen.fit.signals import SignalData, StatHistory, history, resolve
 from gen.fit.thresholds import Threshold, episodes, fit_thresholds
 from gen.model import Direction, ModelSpec, SignalKind, Statistic, Tier
@@ -122,7 +122,7 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     sign = -1.0 if below else 1.0
     r0 = float(np.nanmedian(values)) if sig.statistic is Statistic.RATIO else 0.0
     bins = len(data.baseline_q)
-    noise = noise_for(sig, bins, min(auto_rate * window, 0.5), r0)
+    noise = noise_for(sig, bins, min(auto_rate * window, 0.5), r0, _quantile_sd(data, hist))
     with np.errstate(divide="ignore", invalid="ignore"):
         excess = values - sign * np.where(hist.events > 0, noise.coefficient / hist.events**noise.power, np.nan) \
             if noise.coefficient else values
@@ -144,6 +144,16 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
         smallest_shift=smallest, detection=detected,
         seasonality_hour_of_day=by_day, seasonality_hour_of_week=by_week)
     return wfit, excess
+
+
+def _quantile_sd(data: SignalData, hist: StatHistory) -> float:
+    """How noisy a quantile signal is per event (:func:`gen.fit.noise.quantile_sd` of the history)."""
+    sig = data.signal
+    if sig.kind is not SignalKind.LATENCY_QUANTILE or data.buckets is None or sig.quantile is None:
+        return 0.0
+    span = float(hist.t[-1] - hist.t[0]) + 1.0
+    cum, _ = windowed_cumulative(data.buckets, hist.t[-1:], span)
+    return quantile_sd(sig.quantile, bins_from_cumulative(cum)[0], data.buckets.bounds)
 
 
 def _q(x: FloatArray, q: float) -> float:

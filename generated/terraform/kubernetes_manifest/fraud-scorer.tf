@@ -68,12 +68,12 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.181073"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.124064"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_latency_p99:quantile30m{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5)))"
+              "query"   = "max(model_version:driftgate_latency_p99:quantile_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5)))"
             }
           }
         },
@@ -85,12 +85,12 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.155711"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.134122"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_latency_p99:quantile3h{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5)))"
+              "query"   = "max(model_version:driftgate_latency_p99:quantile_excess3h{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5)))"
             }
           }
         },
@@ -521,6 +521,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               }
             },
             {
+              "record" = "model_version:driftgate_latency_p99:quantile_excess30m"
+              "expr"   = "model_version:driftgate_latency_p99:quantile30m{model=\"fraud-scorer\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (4.38319 / (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "fraud-scorer"
+                "signal" = "latency_p99"
+              }
+            },
+            {
               "record" = "model_version_le:fraud_request_duration_seconds_bucket:increase3h"
               "expr"   = "sum by (le, rollouts_pod_template_hash) (increase(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]))"
               "labels" = {
@@ -544,6 +552,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             {
               "record" = "model_version:driftgate_latency_p99:quantile3h"
               "expr"   = "histogram_quantile(0.99, model_version_le:fraud_request_duration_seconds_bucket:increase3h{model=\"fraud-scorer\"})"
+              "labels" = {
+                "model"  = "fraud-scorer"
+                "signal" = "latency_p99"
+              }
+            },
+            {
+              "record" = "model_version:driftgate_latency_p99:quantile_excess3h"
+              "expr"   = "model_version:driftgate_latency_p99:quantile3h{model=\"fraud-scorer\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (3.87538 / (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} ^ 0.5))"
               "labels" = {
                 "model"  = "fraud-scorer"
                 "signal" = "latency_p99"
@@ -710,7 +726,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.181073) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.124064) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -721,14 +737,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "quantile over the 30m window is above the manual threshold 0.181073 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "quantile over the 30m window is above the manual threshold 0.124064 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile3h{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.155711) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess3h{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.134122) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -739,7 +755,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "quantile over the 3h window is above the manual threshold 0.155711 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "quantile over the 3h window is above the manual threshold 0.134122 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }

@@ -102,12 +102,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.245453"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245997"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244451"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.244997"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)))"
+              "query"   = "max(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)))"
             }
           }
         },
@@ -119,12 +119,12 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244698"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245033"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244245"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.244567"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)))"
+              "query"   = "max(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)))"
             }
           }
         },
@@ -914,6 +914,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               }
             },
             {
+              "record" = "model_version:driftgate_latency_p99:quantile_excess15m"
+              "expr"   = "model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (0.325401 / (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "latency_p99"
+              }
+            },
+            {
               "record" = "model_version_le:reco_request_duration_seconds_bucket:increase1h"
               "expr"   = "sum by (le, rollouts_pod_template_hash) (increase(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]))"
               "labels" = {
@@ -937,6 +945,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             {
               "record" = "model_version:driftgate_latency_p99:quantile1h"
               "expr"   = "histogram_quantile(0.99, model_version_le:reco_request_duration_seconds_bucket:increase1h{model=\"reco-ranker\"})"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "latency_p99"
+              }
+            },
+            {
+              "record" = "model_version:driftgate_latency_p99:quantile_excess1h"
+              "expr"   = "model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (0.299976 / (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "latency_p99"
@@ -1321,7 +1337,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245997) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244997) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1332,14 +1348,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "quantile over the 15m window is above the auto threshold 0.245997 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "quantile over the 15m window is above the auto threshold 0.244997 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245453) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244451) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1350,14 +1366,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "quantile over the 15m window is above the manual threshold 0.245453 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "quantile over the 15m window is above the manual threshold 0.244451 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245033) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244567) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1368,14 +1384,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "quantile over the 1h window is above the auto threshold 0.245033 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "quantile over the 1h window is above the auto threshold 0.244567 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244698) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244245) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1386,7 +1402,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "quantile over the 1h window is above the manual threshold 0.244698 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "quantile over the 1h window is above the manual threshold 0.244245 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
