@@ -94,11 +94,12 @@ def _series(src: Source, version: str, v_label: str, tl: Timeline, before: np.nd
     out = []
     cum_before, cum_after = np.cumsum(before), np.cumsum(after if after is not None else before)
     for i, le in enumerate(src.les):
-        a, b = int(cum_before[i]), int(cum_after[i])
+        a, b = _count(cum_before[i]), _count(cum_after[i])
         if born:  # no series before minute ``born``
             values = f"_x{born} 0+{a}x{tl.minutes - born - 1}"
         elif after is not None:
-            values = f"0+{a}x{tl.onset} {a * tl.onset + b}+{b}x{tl.minutes - tl.onset - 1}"
+            at_onset = _count(cum_before[i] * tl.onset + cum_after[i])
+            values = f"0+{a}x{tl.onset} {at_onset}+{b}x{tl.minutes - tl.onset - 1}"
         elif restart:
             values = f"0+{a}x{tl.restart - 1} 0+{a}x{tl.minutes - tl.restart}"
         else:
@@ -107,6 +108,11 @@ def _series(src: Source, version: str, v_label: str, tl: Timeline, before: np.nd
                                                         ("pod", f"{version}-0")))
         out.append({"series": f"{src.metric}_bucket{{{labels}}}", "values": values})
     return out
+
+
+def _count(x: float) -> str:
+    """A per-minute counter increment: integers as integers, a fractional rate (``quiet``) exactly."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
 def _stat(signal: Signal, bins: np.ndarray, q: np.ndarray) -> float:
@@ -178,8 +184,10 @@ def render_test(ctx: ModelContext, rules_file: str) -> str | None:
         normal = _increments(src.q, per_min)
         collapsed = np.zeros(len(src.q))
         collapsed[int(np.argmin(src.q))] = per_min
+        # Fewer than min_events in every window, the longest included: a rate of half of that.
+        longest = max(_minutes(w.window) for _, ws, _ in src.signals for w in ws)
         quiet = np.zeros(len(src.q))
-        quiet[int(np.argmin(src.q))] = max(1, min_events // (4 * 60))
+        quiet[int(np.argmin(src.q))] = min(s.min_events for s, _, _ in src.signals) / (2 * longest)
         series += _series(src, "stable", v, tl, normal, restart=True)
         series += _series(src, "collapse", v, tl, normal, collapsed)
         series += _series(src, "quiet", v, tl, quiet)

@@ -39,7 +39,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5)))"
+              "query"   = "max(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5)))"
             }
           }
         },
@@ -56,7 +56,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5)))"
+              "query"   = "max(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5)))"
             }
           }
         },
@@ -654,7 +654,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
           "rules" = [
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000671558) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000671558) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -665,14 +665,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "js over the 30m window is above the manual threshold 0.000671558 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "js over the 30m window is above the manual threshold 0.000671558 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000684037) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000684037) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -683,14 +683,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "js over the 3h window is above the manual threshold 0.000684037 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "js over the 3h window is above the manual threshold 0.000684037 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateNoDecision"
-              "expr"  = "model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} < 200"
+              "expr"  = "model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} < 50"
               "for"   = "1h"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -701,7 +701,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "Fewer than 200 events per 3h: score_drift cannot decide and a rollout analysis would be Inconclusive."
+                "description" = "Fewer than 50 events per 3h: score_drift cannot decide and a rollout analysis would be Inconclusive."
                 "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
                 "summary"     = "{{ $labels.model }} score_drift: too little traffic to decide"
               }
