@@ -111,3 +111,10 @@ def bins_from_cumulative(cum: FloatArray) -> FloatArray:
     bins[:, 0] = cum[:, 0]
     bins[:, 1:] = cum[:, 1:] - cum[:, :-1]
     return np.maximum(bins, 0.0)
+
+
+def bins_over(b: Buckets, end: float, span: float) -> FloatArray:
+    """Per-bin increases of the one window ``(end - span, end]``: a whole history, or the latest window."""
+    cum, _ = windowed_cumulative(b, np.array([end], dtype=np.float64), span)
+    row: FloatArray = bins_from_cumulative(cum)[0]
+    return row

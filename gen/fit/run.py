@@ -21,7 +21,7 @@ from gen.exports.predictions import sidecar_path
 from gen.exports.series import FloatArray, SeriesStore
 from gen.fit.delay import detection, seasonality
 from gen.fit.evidence import Evidence, SignalEvidence, hourly
-from gen.fit.histogram import bins_from_cumulative, windowed_cumulative
+from gen.fit.histogram import bins_over
 from gen.fit.noise import noise_for, quantile_sd
 from gen.fit.signals import SignalData, StatHistory, history, resolve
 from gen.fit.thresholds import Threshold, episodes, fit_thresholds
@@ -82,8 +82,7 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
             traces.append(hourly(hist.t, decision, sig.direction is Direction.BELOW))
         recent: tuple[float, ...] = ()
         if data.buckets is not None and sig.kind is SignalKind.DISTRIBUTION_DRIFT:
-            cum, _ = windowed_cumulative(data.buckets, np.array([end]), float(sig.windows.slow.seconds))
-            recent = tuple(float(b) for b in bins_from_cumulative(cum)[0])
+            recent = tuple(float(b) for b in bins_over(data.buckets, end, float(sig.windows.slow.seconds)))
         evidence.signals[sig.name] = SignalEvidence(traces[0], traces[1], recent)
         fits.append(SignalFit(
             name=sig.name, kind=sig.kind.value, statistic=sig.statistic.value, compare_with=sig.compare_with,
@@ -152,8 +151,7 @@ def _quantile_sd(data: SignalData, hist: StatHistory) -> float:
     if sig.kind is not SignalKind.LATENCY_QUANTILE or data.buckets is None or sig.quantile is None:
         return 0.0
     span = float(hist.t[-1] - hist.t[0]) + 1.0
-    cum, _ = windowed_cumulative(data.buckets, hist.t[-1:], span)
-    return quantile_sd(sig.quantile, bins_from_cumulative(cum)[0], data.buckets.bounds)
+    return quantile_sd(sig.quantile, bins_over(data.buckets, float(hist.t[-1]), span), data.buckets.bounds)
 
 
 def _q(x: FloatArray, q: float) -> float:

@@ -22,9 +22,9 @@ from gen.baseline import rounded
 from gen.errors import FitError
 from gen.exports.series import FloatArray, Series, SeriesStore
 from gen.fit import statistics as st
-from gen.fit.histogram import Buckets, bins_from_cumulative, collect_buckets, windowed_cumulative
+from gen.fit.histogram import Buckets, bins_from_cumulative, bins_over, collect_buckets, windowed_cumulative
 from gen.fit.windows import eval_grid, summed_increase
-from gen.model import ModelSpec, Signal, SignalKind, Statistic
+from gen.model import ModelSpec, Signal, SignalKind
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,7 @@ def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, e
         q = np.zeros(0)
         if signal.kind is SignalKind.DISTRIBUTION_DRIFT:
             whole = float(end - start)
-            cum, _ = windowed_cumulative(buckets, np.array([end]), whole + 1.0)
-            totals = bins_from_cumulative(cum)[0]
+            totals = bins_over(buckets, end, whole + 1.0)
             if totals.sum() <= 0:
                 raise FitError(f"{spec.spec_path}: {where}: {signal.metric}_bucket never increased in the "
                                f"history; there is no distribution to learn")
@@ -112,10 +111,6 @@ def history(data: SignalData, window: float, start: float, end: float, step: flo
         value = st.ratio(num, events)
     value = np.where(events >= sig.min_events, value, np.nan)
     return StatHistory(t, value, events)
-
-
-def is_drift(stat: Statistic) -> bool:
-    return stat in (Statistic.PSI, Statistic.JS, Statistic.TVD)
 
 
 def _show(sel: tuple[tuple[str, str], ...]) -> str:

@@ -20,6 +20,7 @@ latency quantiles ``histogram_quantile`` over step 1. The numpy twins of these f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gen.baseline import Baseline, SignalFit
@@ -159,22 +160,8 @@ class RuleBuilder:
         return SignalSeries(stat, events, stat_name, events_name, decision, decision_name, seasoned)
 
     def _drift(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> str:
-        bucket = f"model_version_le:{signal.metric}_bucket:increase{w}"
-        bins = f"model_version_le:{signal.metric}_bin:increase{w}"
-        share = f"model_version_le:{signal.metric}_bin:share{w}"
         own_sel = list(own.items())
-        lo = None
-        for le in fit.les:
-            hi_sel = selector(bucket, [*own_sel, ("le", le)])
-            if lo is None:
-                expr = f"clamp_min({hi_sel}, 0) + {SMOOTHING}"
-            else:
-                expr = (f"clamp_min({hi_sel} - ignoring (le) {selector(bucket, [*own_sel, ('le', lo)])}, 0)"
-                        f" + {SMOOTHING}")
-            self._add(_rec(bins, expr, {**own, "le": le}))  # le: one distinct rule per bin
-            lo = le
-        b = selector(bins, own_sel)
-        self._add(_rec(share, f"{b} / ignoring (le) group_left () sum without (le) ({b})", own))
+        share = self._shares(signal, fit, w, own, "model_version_le", lambda sel: sel)
         if signal.compare_with == "last_week":
             share_then, count = self._model_share(signal, fit, w, own)
             # Last week's window must itself have enough events (a scrape gap is no baseline).
@@ -186,7 +173,7 @@ class RuleBuilder:
                 self._add(_rec(base, f"vector({num(share_q)})", labels))
             qsel = selector(base, [("model", self.spec.name), ("signal", signal.name)])
         broadcast = f"model_version_le:driftgate_{signal.name}_baseline:share{w}"
-        p = selector(share, own_sel)
+        p = share
         self._add(_rec(broadcast, f"{p} * 0 + on (le) group_left () {qsel}", own))
         q = selector(broadcast, own_sel)
         if signal.statistic is Statistic.PSI:
@@ -198,26 +185,36 @@ class RuleBuilder:
 
     def _model_share(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> tuple[str, str]:
         """The whole model's smoothed bin shares over ``w`` (all versions): what last week looked like."""
-        bucket = f"model_version_le:{signal.metric}_bucket:increase{w}"
-        bins = f"model_le:{signal.metric}_bin:increase{w}"
-        share = f"model_le:{signal.metric}_bin:share{w}"
         own_sel = list(own.items())
-        lo = None
-        for le in fit.les:
-            hi_sel = f"sum without ({self.v}) ({selector(bucket, [*own_sel, ('le', le)])})"
-            if lo is None:
-                expr = f"clamp_min({hi_sel}, 0) + {SMOOTHING}"
-            else:
-                lo_sel = f"sum without ({self.v}) ({selector(bucket, [*own_sel, ('le', lo)])})"
-                expr = f"clamp_min({hi_sel} - ignoring (le) {lo_sel}, 0) + {SMOOTHING}"
-            self._add(_rec(bins, expr, {**own, "le": le}))
-            lo = le
-        b = selector(bins, own_sel)
-        self._add(_rec(share, f"{b} / ignoring (le) group_left () sum without (le) ({b})", own))
+        share = self._shares(signal, fit, w, own, "model_le", lambda sel: f"sum without ({self.v}) ({sel})")
         count = f"model:{signal.metric}_count:increase{w}"
         events = selector(f"model_version:{signal.metric}_count:increase{w}", own_sel)
         self._add(_rec(count, f"sum without ({self.v}) ({events})", own))
-        return selector(share, own_sel), selector(count, own_sel)
+        return share, selector(count, own_sel)
+
+    def _shares(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str], level: str,
+                over: Callable[[str], str]) -> str:
+        """Record the smoothed bin shares of the bucket increases over ``w``, aggregated by ``over``
+        (per version as recorded, or summed over versions), as ``<level>:<metric>_bin:share<w>``: the
+        cumulative buckets de-cumulated with one rule per bin (extrapolation skew clamped at 0),
+        each bin smoothed so that no share is 0. Returns the selector of the shares."""
+        bucket = f"model_version_le:{signal.metric}_bucket:increase{w}"
+        bins = f"{level}:{signal.metric}_bin:increase{w}"
+        share = f"{level}:{signal.metric}_bin:share{w}"
+        own_sel = list(own.items())
+        lo = None
+        for le in fit.les:
+            hi_sel = over(selector(bucket, [*own_sel, ("le", le)]))
+            if lo is None:
+                expr = f"clamp_min({hi_sel}, 0) + {SMOOTHING}"
+            else:
+                lo_sel = over(selector(bucket, [*own_sel, ("le", lo)]))
+                expr = f"clamp_min({hi_sel} - ignoring (le) {lo_sel}, 0) + {SMOOTHING}"
+            self._add(_rec(bins, expr, {**own, "le": le}))  # le: one distinct rule per bin
+            lo = le
+        b = selector(bins, own_sel)
+        self._add(_rec(share, f"{b} / ignoring (le) group_left () sum without (le) ({b})", own))
+        return selector(share, own_sel)
 
     def recording(self) -> tuple[Rule, ...]:
         return tuple(self._records.values())
