@@ -424,6 +424,48 @@ def argo_abort(h: np.ndarray, t: FloatArray, onset: float, initial_delay: float,
     return None
 
 
+@dataclass(frozen=True)
+class Family:
+    """A peer rule as a one-parameter family, so that it can be tuned to a false-alarm rate after the
+    fact: configuration ``key`` is hot when its statistic (under the spec's ``min_events``) exceeds
+    ``offset + theta * scale`` (fixed PSI: ``0 + theta``; NannyML-style: ``mean + theta * sd``)."""
+
+    name: str
+    cfgs: tuple[tuple[str, float, float], ...]  # (key, offset, scale)
+
+
+def family_score(fam: Family, stats: dict[str, Hist], keys: Iterable[str] | None = None) -> FloatArray:
+    """Per evaluation, the largest ``(stat - offset) / scale`` over the family's configurations (all, or
+    those in ``keys``): the family is hot at ``theta`` exactly where this exceeds ``theta``. No decision
+    (too few events, no data) is ``-inf``."""
+    wanted = None if keys is None else set(keys)
+    rows = [(stats[k].masked() - a) / s for k, a, s in fam.cfgs if wanted is None or k in wanted]
+    if not rows:
+        return np.zeros(0)
+    z = np.max(np.where(np.isfinite(np.stack(rows)), np.stack(rows), -np.inf), axis=0)
+    out: FloatArray = z
+    return out
+
+
+def sustained(z: FloatArray, for_seconds: float, step: float) -> FloatArray:
+    """The smallest of the last ``for`` evaluations (and this one): the alert has fired by evaluation
+    ``i`` at ``theta`` exactly when ``sustained(z)[i] > theta`` (``first_firing`` for every theta at once)."""
+    need = math.ceil(for_seconds / step - 1e-9) + 1
+    if z.size < need:
+        return np.full(z.size, -np.inf)
+    win = np.lib.stride_tricks.sliding_window_view(z, need).min(axis=1)
+    out: FloatArray = np.concatenate([np.full(need - 1, -np.inf), win])
+    return out
+
+
+def episodes_at(z: FloatArray, thetas: FloatArray) -> np.ndarray:
+    """Upcrossings of ``z > theta`` for every theta (rows): the false-rollback count of a family."""
+    hot = z[None, :] > thetas[:, None]
+    starts = hot[:, 1:] & ~hot[:, :-1]
+    out: np.ndarray = starts.sum(axis=1) + hot[:, 0]
+    return out
+
+
 def poisson_interval(k: int, level: float = 0.90) -> tuple[float, float]:
     """Exact (Garwood) interval for a Poisson mean given ``k`` events."""
     from scipy import stats

@@ -19,7 +19,12 @@ For each seed and each traffic level (the repository's two example services, ``r
    (``initialDelay`` = window, ``interval``, ``failureLimit`` from the spec) is reported next to it;
 5. the same statistics are judged by peer rules: fixed PSI > 0.1 (Evidently's default) and mean + 3σ
    of the training windows (NannyML-style), as configured and re-tuned on the training weeks to
-   driftgate's budget; and by driftgate without its count-aware noise term (an ablation).
+   driftgate's budget; and by driftgate without its count-aware noise term (an ablation);
+6. "the same false-alarm budget" for real (section 3b): re-tuned on four training weeks the peers do
+   not hold the budget on held-out data, so each peer is also tuned *after the fact*, as a
+   one-parameter family (PSI > T, mean + z sd), to the false alarms driftgate itself raised on the
+   held-out weeks and the healthy canaries (an oracle in the peers' favour), and their delays are
+   compared at that parameter.
 
 All numbers are printed; nothing here asserts a timing or a quality number.
 """
@@ -85,6 +90,10 @@ RULE_TITLE = {
     "mean3sd_retuned": "mean+3sd re-tuned",
 }
 PEERS_RETUNED = ("psi_retuned", "mean3sd_retuned")
+# The peers as one-parameter families, tuned after the fact (on the held-out weeks and the healthy
+# canaries: an oracle) to the false alarms driftgate itself produced there: section 3b.
+FAMILIES = ("psi_matched", "meansd_matched")
+FAMILY_TITLE = {"psi_matched": "PSI > T, T matched", "meansd_matched": "mean + z sd, z matched"}
 
 
 @dataclass(frozen=True)
@@ -223,6 +232,7 @@ def _run_job(job: Job) -> dict[str, Any]:
     train = {d.key: c.compute_stats(train_series, [d], q, c.START + d.window, train_end, s.step,
                                     data_start=c.START)[d.key] for d in defs}
     rules, fitted = build_rules(spec, base, defs, train, s.step, train_end - c.START)
+    families = build_families(defs, train, s.step)
     timings["train_stats"] = time.perf_counter() - t0
 
     # Held-out normal weeks: the stable version (the only one) on the fitter's 5-minute grid.
@@ -235,6 +245,7 @@ def _run_job(job: Job) -> dict[str, Any]:
     windows = {d.key: d.window for d in all_defs}
     weekly = frozenset(d.key for d in all_defs if c.last_week(d.signal))
     heldout = score_heldout([*rules, manual_rule], hstats, windows, benign, gaps, (train_end, end), weekly)
+    heldout["families"] = {f.name: c.family_score(f, hstats) for f in families}
     timings["heldout"] = time.perf_counter() - t0
 
     # Incidents, healthy canaries and the smallest-shift grid on 1-minute segments.
@@ -246,21 +257,21 @@ def _run_job(job: Job) -> dict[str, Any]:
     for kind in s.kinds:
         for label in s.onsets:
             onset = onset_time(level, label, job.seed, scen_rng)
-            res = run_scenario(level, spec, defs, by_key, q, rules, s, kind, None, onset, pre, horizon,
+            res = run_scenario(level, spec, defs, by_key, q, rules, families, s, kind, None, onset, pre, horizon,
                                seed=hash_seed(job.seed, lvl_index, kind, label))
             incidents.append({"kind": kind, "onset": label, **res})
     healthy = []
     for n, label in enumerate(s.healthy):
         week = n // len(HEALTHY_ONSETS)
         onset = onset_time(level, label, job.seed, scen_rng, week)
-        res = run_scenario(level, spec, defs, by_key, q, rules, s, "healthy", None, onset, pre, horizon,
+        res = run_scenario(level, spec, defs, by_key, q, rules, families, s, "healthy", None, onset, pre, horizon,
                            seed=hash_seed(job.seed, lvl_index, "healthy", label, week))
         healthy.append({"onset": label, **res})
     grid = []
     for family, values in s.grid:
         onset = onset_time(level, "peak", job.seed, scen_rng)
         for v in values:
-            res = run_scenario(level, spec, defs, by_key, q, rules, s, family, v, onset, pre, horizon,
+            res = run_scenario(level, spec, defs, by_key, q, rules, families, s, family, v, onset, pre, horizon,
                                seed=hash_seed(job.seed, lvl_index, family, str(v)))
             grid.append({"family": family, "value": v, **res})
     timings["scenarios"] = time.perf_counter() - t0
@@ -342,6 +353,21 @@ def build_rules(spec: ModelSpec, base: Any, defs: Sequence[c.StatDef], train: di
     return rules, fitted
 
 
+def build_families(defs: Sequence[c.StatDef], train: dict[str, c.Hist], step: float) -> list[c.Family]:
+    """Fixed PSI on the score histogram (T free) and mean + z sd of the non-overlapping training windows
+    per driftgate configuration (z free), as one-parameter families."""
+    psi = tuple((d.key, 0.0, 1.0) for d in defs if d.signal.name == "psi_peer")
+    msd = []
+    for d in defs:
+        if d.signal.name == "psi_peer":
+            continue
+        x = train[d.key].raw[:: max(1, round(d.window / step))]
+        x = x[np.isfinite(x)]
+        sd = float(np.std(x)) if x.size else 0.0
+        msd.append((d.key, float(np.mean(x)) if x.size else 0.0, sd if sd > 0 else 1e-12))
+    return [c.Family("psi_matched", psi), c.Family("meansd_matched", tuple(msd))]
+
+
 CAUSES = ("gap", "gap-1w", "benign", "other")
 
 
@@ -420,7 +446,8 @@ def scenario_incidents(level: c.Level, kind: str, value: float | None, onset: fl
 
 
 def run_scenario(level: c.Level, spec: ModelSpec, defs: Sequence[c.StatDef], by_key: dict[str, c.StatDef],
-                 q: dict[str, np.ndarray], rules: Sequence[c.Rule], s: Settings, kind: str, value: float | None,
+                 q: dict[str, np.ndarray], rules: Sequence[c.Rule], families: Sequence[c.Family], s: Settings,
+                 kind: str, value: float | None,
                  onset: int, pre: float, horizon: float, seed: int) -> dict[str, Any]:
     seconds = c.segment_seconds(pre + horizon)
     start = onset - pre
@@ -453,6 +480,13 @@ def run_scenario(level: c.Level, spec: ModelSpec, defs: Sequence[c.StatDef], by_
             if ab is not None and (argo is None or (ab - onset) / 60.0 < argo):
                 argo = (ab - onset) / 60.0
         out["rules"][r.name] = {"delay": best, "first": first_cfg, "argo": argo}
+    # The peer families: when the alert would fire for every theta at once (section 3b).
+    out["families"] = {}
+    for fam in families:
+        keys = [k for k, _, _ in fam.cfgs if group is None or by_key[k].group == group]
+        z = c.family_score(fam, stats, keys) if keys else None
+        out["families"][fam.name] = None if z is None else c.sustained(z, spec.alert_for_seconds, s.eval_step)
+    out["minutes"] = (stats[defs[0].key].t - onset) / 60.0
     return out
 
 
@@ -679,13 +713,12 @@ def summarize(results: list[dict[str, Any]], seeds: int) -> tuple[str, dict[str,
                    f"{rs[0]['budget_rate'] * MONTH:.2f}/month):\n")
         out.append(fmt_table(["incident"] + [RULE_TITLE[n] for n in RULES], rows))
         for peer in PEERS_RETUNED:
-            common = [k for k in med[peer] if k in med["driftgate"]]
-            wins = [k for k in common if med["driftgate"][k] < med[peer][k]]
-            losses = [k for k in common if med["driftgate"][k] > med[peer][k]]
-            ok = bool(common) and not losses and bool(wins)
-            targets[f"better delay than {RULE_TITLE[peer]} at the same budget, {lv} traffic (faster on "
-                    f"{len(wins)}, slower on {len(losses)}{': ' + ', '.join(losses) if losses else ''}, of "
-                    f"{len(common)} kinds)"] = ok
+            # Not a target: re-tuned on the training weeks, the peers do not hold the budget on held-out
+            # data (the row above), so this is not "the same false-alarm budget"; section 3b is.
+            wins, losses, common = _wins(med["driftgate"], med[peer])
+            notes.append(f"{lv}: driftgate vs {RULE_TITLE[peer]} (training-tuned, budget not held): faster on "
+                         f"{len(wins)}, slower on {len(losses)}{': ' + ', '.join(losses) if losses else ''}, "
+                         f"of {len(common)} kinds")
         # Thresholds (first seed) for reference.
         r0 = rs[0]
         keys = list(dict.fromkeys(k for name in RULES for k in r0["thresholds"][name]))
@@ -696,6 +729,19 @@ def summarize(results: list[dict[str, Any]], seeds: int) -> tuple[str, dict[str,
 
     if notes:
         out.append("\n" + "\n".join(notes))
+
+    # 3b. The peers at driftgate's own false-alarm rate.
+    out.append("\n## 3b. At the same false-alarm rate: each peer as a one-parameter family (PSI > T; mean + z sd "
+               "of the training windows), its parameter chosen *on the held-out weeks and the healthy "
+               "canaries themselves* (an oracle, in the peers' favour) as the smallest value at which, pooled "
+               "over seeds, it raises no more false automatic rollbacks than max(driftgate's, the budget's "
+               "expected count) and alerts on no more healthy canaries than driftgate (and no more at any "
+               "larger value). Delay p50/p90 in minutes (detected/n), alerts only (for: 2m)\n")
+    for lv in levels:
+        rs = [r for r in results if r["level"] == lv]
+        text, lv_targets = matched_section(rs, lv)
+        out.append(text)
+        targets.update(lv_targets)
 
     # 4. Smallest detectable shift.
     out.append("\n## 4. Smallest detectable shift per rule (canary at 15%, weekday peak onset; smallest grid "
@@ -730,6 +776,95 @@ def summarize(results: list[dict[str, Any]], seeds: int) -> tuple[str, dict[str,
         out.append(fmt_table(["shift family"] + [RULE_TITLE[n] for n in RULES], rows))
         out.append(f"(the fitter's own prediction at the fleet's median event count, baseline "
                    f"'smallest_shift': {pred})")
+    return "\n".join(out), targets
+
+
+def _wins(ours: dict[str, float], theirs: dict[str, float]) -> tuple[list[str], list[str], list[str]]:
+    common = [k for k in theirs if k in ours]
+    return ([k for k in common if ours[k] < theirs[k]], [k for k in common if ours[k] > theirs[k]], common)
+
+
+def match_theta(rs: Sequence[dict[str, Any]], fam: str, canaries: bool = True) -> dict[str, Any]:
+    """The family's parameter at driftgate's false-alarm rate (see section 3b), with what it gives;
+    ``canaries=False`` matches the held-out weeks only (healthy canaries may alert at any rate)."""
+    held = [np.asarray(r["heldout"]["families"][fam]) for r in rs]
+    healthy = np.array([np.max(h["families"][fam], initial=-np.inf) for r in rs for h in r["healthy"]
+                        if h["families"][fam] is not None])
+    dg_k = sum(r["heldout"]["driftgate"]["union"] for r in rs)
+    budget_k = math.floor(sum(r["budget_rate"] * r["heldout_seconds"] for r in rs) + 1e-9)
+    k_allowed = max(dg_k, budget_k)
+    h_allowed = sum(h["rules"]["driftgate"]["delay"] is not None for r in rs for h in r["healthy"])
+    if not canaries:
+        h_allowed = healthy.size
+    pooled = np.concatenate([x[np.isfinite(x)] for x in held] or [np.zeros(0)])
+    tops = [np.sort(x[np.isfinite(x)])[-300:] for x in held]
+    cands = np.unique(np.concatenate([healthy[np.isfinite(healthy)], *tops,
+                                      np.quantile(pooled, np.linspace(0, 1, 1001)) if pooled.size else [],
+                                      [0.0]]))
+    episodes = np.zeros(cands.size, dtype=np.int64)
+    for x in held:
+        episodes += c.episodes_at(x, cands)
+    alerts = (healthy[None, :] > cands[:, None]).sum(axis=1)
+    ok = (episodes <= k_allowed) & (alerts <= h_allowed)
+    bad = np.flatnonzero(~ok)
+    i = 0 if bad.size == 0 else int(bad[-1]) + 1
+    theta = float(cands[i]) if i < cands.size else float(cands[-1])
+    return {"theta": theta, "episodes": int(episodes[min(i, cands.size - 1)]), "k_allowed": k_allowed,
+            "alerts": int(alerts[min(i, cands.size - 1)]), "h_allowed": h_allowed, "healthy_n": healthy.size}
+
+
+def family_delay(item: dict[str, Any], fam: str, theta: float) -> float | str | None:
+    f = item["families"][fam]
+    if f is None:
+        return "n/a"
+    idx = np.flatnonzero(np.asarray(f) > theta)
+    return float(item["minutes"][idx[0]]) if idx.size else None
+
+
+def matched_section(rs: Sequence[dict[str, Any]], lv: str) -> tuple[str, dict[str, bool]]:
+    targets: dict[str, bool] = {}
+    T = sum(r["heldout_seconds"] for r in rs)
+    match = {fam: match_theta(rs, fam) for fam in FAMILIES}
+    kinds = list(dict.fromkeys(i["kind"] for i in rs[0]["incidents"]))
+    med: dict[str, dict[str, float]] = {n: {} for n in ("driftgate", *FAMILIES)}
+    rows = []
+    for kind in kinds:
+        items = [i for r in rs for i in r["incidents"] if i["kind"] == kind]
+        row: list[Any] = [kind]
+        d = [i["rules"]["driftgate"]["delay"] for i in items]
+        med["driftgate"][kind] = q_delay(d, 0.5)
+        row.append(f"{_cell(q_delay(d, 0.5))}/{_cell(q_delay(d, 0.9))} ({sum(x is not None for x in d)}/{len(d)})")
+        for fam in FAMILIES:
+            fd = [family_delay(i, fam, match[fam]["theta"]) for i in items]
+            if any(x == "n/a" for x in fd):
+                row.append("n/a")
+                continue
+            dd = [x if isinstance(x, float) else None for x in fd]
+            med[fam][kind] = q_delay(dd, 0.5)
+            row.append(f"{_cell(q_delay(dd, 0.5))}/{_cell(q_delay(dd, 0.9))} "
+                       f"({sum(x is not None for x in dd)}/{len(dd)})")
+        rows.append(row)
+    dg_k = sum(r["heldout"]["driftgate"]["union"] for r in rs)
+    dg_h = sum(h["rules"]["driftgate"]["delay"] is not None for r in rs for h in r["healthy"])
+    n_h = sum(len(r["healthy"]) for r in rs)
+    rows.append(["parameter", "fitted", *(f"{'T' if f == 'psi_matched' else 'z'} = {match[f]['theta']:.4g} "
+                                          f"(as configured: {0.1 if f == 'psi_matched' else 3})" for f in FAMILIES)])
+    rows.append(["false rollbacks (held-out, pooled)", f"{dg_k} in {T / c.DAY:.0f} d",
+                 *(f"{match[f]['episodes']} (allowed {match[f]['k_allowed']})" for f in FAMILIES)])
+    rows.append(["healthy canaries alerted", f"{dg_h}/{n_h}",
+                 *(f"{match[f]['alerts']}/{match[f]['healthy_n']} (allowed {match[f]['h_allowed']})"
+                   for f in FAMILIES)])
+    loose = {fam: match_theta(rs, fam, canaries=False) for fam in FAMILIES}
+    rows.append(["matched on held-out weeks only", "",
+                 *(f"{'T' if f == 'psi_matched' else 'z'} = {loose[f]['theta']:.4g}: healthy canaries alerted "
+                   f"{loose[f]['alerts']}/{loose[f]['healthy_n']}" for f in FAMILIES)])
+    out = [f"\n{lv} traffic ({rs[0]['model']}):\n",
+           fmt_table(["incident", "driftgate", *(FAMILY_TITLE[f] for f in FAMILIES)], rows)]
+    for fam in FAMILIES:
+        wins, losses, common = _wins(med["driftgate"], med[fam])
+        targets[f"better delay than {FAMILY_TITLE[fam]} at driftgate's false-alarm rate, {lv} traffic (faster "
+                f"on {len(wins)}, slower on {len(losses)}{': ' + ', '.join(losses) if losses else ''}, of "
+                f"{len(common)} kinds)"] = bool(common) and not losses and bool(wins)
     return "\n".join(out), targets
 
 

@@ -36,7 +36,7 @@ def test_quality_tiny_job_has_every_section() -> None:
     assert len(result["healthy"]) == 1 and len(result["grid"]) == 1
 
     text, targets = quality.summarize([result], seeds=1)
-    for heading in ("## 1. Held-out", "## 1b.", "## 2. Injected", "## 3. Side by side", "## 4. Smallest"):
+    for heading in ("## 1. Held-out", "## 1b.", "## 2. Injected", "## 3. Side by side", "## 3b.", "## 4. Smallest"):
         assert heading in text
     assert targets and all(isinstance(v, bool) for v in targets.values())
 
@@ -52,6 +52,36 @@ def test_quality_helpers() -> None:
     assert lo == 0.0 and hi > 0
     assert quality.q_delay([1.0, None, 3.0], 0.5) == 3.0
     assert math.isinf(quality.q_delay([None, None, 3.0], 0.5))
+
+
+def test_peer_families_tuned_after_the_fact() -> None:
+    """A family is hot at theta exactly where its score exceeds theta; ``sustained`` is ``first_firing``
+    for every theta at once; the matched parameter is the smallest that keeps both false-alarm counts."""
+    t = np.arange(6) * 60.0
+    stats = {"a": common.Hist(t, np.array([0.1, 0.5, 0.5, 0.5, 0.2, 0.9]), np.full(6, 100.0), 10),
+             "b": common.Hist(t, np.array([2.0, 2.0, 9.0, 9.0, 9.0, 2.0]), np.array([5.0] + [100.0] * 5), 10)}
+    fam = common.Family("f", (("a", 0.0, 1.0), ("b", 1.0, 10.0)))
+    z = common.family_score(fam, stats)
+    assert np.allclose(z, [0.1, 0.5, 0.8, 0.8, 0.8, 0.9])  # b's first window is under min_events
+    assert np.allclose(common.family_score(fam, stats, ["a"]), stats["a"].raw_all)
+    for theta in (0.05, 0.3, 0.6, 0.85):
+        fire = common.first_firing(z > theta, t, 120, 60)
+        s = common.sustained(z, 120, 60)
+        idx = np.flatnonzero(s > theta)
+        assert fire == (float(t[idx[0]]) if idx.size else None)
+    assert common.episodes_at(np.array([0.0, 1.0, 0.0, 2.0]), np.array([-1.0, 0.5, 1.5, 3.0])).tolist() == [1, 2, 1, 0]
+
+    def job(held: list[float], healthy_max: float, dg_k: int, dg_alerts: int) -> dict:
+        h = {"families": {"f": np.array([-np.inf, healthy_max])},
+             "rules": {"driftgate": {"delay": 4.0 if dg_alerts else None}}}
+        return {"heldout": {"families": {"f": np.array(held)}, "driftgate": {"union": dg_k}},
+                "healthy": [h], "budget_rate": 0.0, "heldout_seconds": 1.0}
+
+    m = quality.match_theta([job([0.1, 0.7, 0.2, 0.4, 0.3], 0.5, 1, 0)], "f")
+    # One held-out episode allowed (above 0.4 only the 0.7 spike), no healthy canary: above 0.5.
+    assert m["theta"] == 0.5 and m["episodes"] == 1 and m["alerts"] == 0
+    m = quality.match_theta([job([0.1, 0.7, 0.2, 0.4, 0.3], 0.5, 1, 1)], "f")
+    assert m["theta"] == 0.4 and m["alerts"] == 1
 
 
 def test_bench_statistic_is_the_fitters(tmp_path: Path) -> None:
