@@ -133,10 +133,9 @@ def gen(root: Path, spec_dir: Path | None, strict: bool, force: bool) -> None:
     """Fit (when inputs changed) and render."""
 
     def action() -> int:
-        fit_warnings: list[Problem] = []
-        for o in pipeline.fit(root, _spec_dir(root, spec_dir), None, force, fit_warnings):
+        warnings: list[Problem] = []  # both stages read the specs: the same warnings, printed once
+        for o in pipeline.fit(root, _spec_dir(root, spec_dir), None, force, warnings):
             click.echo(f"{o.path}: {'fitted' if o.refitted else 'unchanged'}")
-        warnings: list[Problem] = []
         _report(pipeline.render(root, _spec_dir(root, spec_dir), None, warnings))
         return _warned(warnings, strict)
 
