@@ -21,7 +21,7 @@ import yaml
 
 from gen.errors import BaselineError, Problem
 
-FIT_VERSION = 7
+FIT_VERSION = 8
 SIG_DIGITS = 6
 
 
@@ -65,6 +65,11 @@ class WindowFit:
     manual: ThresholdFit
     smallest_shift: float | None  # smallest reference shift the automatic threshold catches
     detection: tuple[Detection, ...]
+    # A canary at analysis.canary_weight of the median traffic, on its own series (gen.fit.delay.canary):
+    canary_events: float  # events in its full window
+    canary_decides_after_minutes: float | None  # until its window holds min_events (None: never)
+    canary_smallest_shift: float | None
+    canary_detection: tuple[Detection, ...]
     seasonality_hour_of_day: float  # share of the statistic's variance explained by the hour of day
     seasonality_hour_of_week: float
 

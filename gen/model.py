@@ -153,6 +153,7 @@ class Analysis:
     failure_limit: int
     inconclusive_limit: int
     consecutive_error_limit: int
+    canary_weight: float = 0.1  # share of the traffic a canary version gets first (its expected delays)
 
 
 @dataclass(frozen=True)

@@ -225,6 +225,30 @@ def test_evaluation_interval_changes_the_fitted_baseline(repo_copy: Path, base: 
     assert new_delays != old_delays
 
 
+def test_canary_weight_changes_the_canary_figures_and_no_threshold(repo_copy: Path, base: bl.Baseline) -> None:
+    """analysis.canary_weight is part of the fit's input (a refit) and moves only the canary_* figures:
+    a canary with twice the traffic holds min_events twice as early and catches no less."""
+    set_spec(repo_copy, "  failure_limit: 1\n", "  failure_limit: 1\n  canary_weight: 0.2\n")
+    assert _refits(repo_copy)
+    new = bl.load(repo_copy / BASELINE, BASELINE)
+    for (name, which, old), (_, _, w) in zip(_windows(base), _windows(new), strict=True):
+        assert (w.auto, w.manual, w.detection, w.smallest_shift) == (old.auto, old.manual, old.detection,
+                                                                     old.smallest_shift), (name, which)
+        assert w.canary_events == pytest.approx(0.2 * w.events_p50, rel=1e-5)
+        assert old.canary_events == pytest.approx(0.1 * old.events_p50, rel=1e-5)
+        if old.canary_decides_after_minutes is not None:
+            assert w.canary_decides_after_minutes == pytest.approx(old.canary_decides_after_minutes / 2, rel=1e-4)
+        for d_old, d_new in zip(old.canary_detection, w.canary_detection, strict=True):
+            assert d_new.delay_minutes is not None or d_old.delay_minutes is None, (name, which, d_new.shift)
+        if old.canary_smallest_shift is not None:  # more events, less noise: a smaller shift is caught
+            assert w.canary_smallest_shift is not None
+            if name == "ctr":  # direction below: the ratio factor caught is closer to 1 from below
+                assert w.canary_smallest_shift >= old.canary_smallest_shift * (1 - 1e-9)
+            else:
+                assert w.canary_smallest_shift <= old.canary_smallest_shift * (1 + 1e-9)
+    assert any(w.canary_detection for _, _, w in _windows(new))
+
+
 # --- too little data ----------------------------------------------------------------------------
 
 

@@ -15,6 +15,14 @@ Reference shifts:
 * latency quantiles: not simulated here (the baseline keeps no within-bucket shape).
 
 The smallest detectable shift is found by bisection on the full-window statistic.
+
+**Canary rollouts** see it differently (:func:`canary`): the rules judge each version on its own
+series (``sum by (<version_label>)``), and a canary's series start at zero when it starts. Its window
+holds only canary traffic, all of it shifted from the first minute, but few events: ``n(t) = w · n₅₀ ·
+t / W`` for a canary with the share ``w`` of the traffic (``analysis.canary_weight``), until the
+window is full at ``t = W``. The statistic is then evaluated at ``f = 1`` and ``n(t)``, with the
+noise term at ``n(t)``, from the first minute the window holds ``min_events`` (before that the rule
+decides nothing). If the shift has not crossed by ``t = W`` it never will at the median traffic.
 """
 
 from __future__ import annotations
@@ -43,46 +51,82 @@ def _ratio_value(r0: float, factor: float, f: float) -> float:
     return (1.0 - f) * r0 + f * r0 * factor
 
 
-def detection(signal: Signal, q: np.ndarray, r0: float, n: float, noise: Noise, auto: float,
-              for_minutes: float, window_minutes: float) -> tuple[float | None, tuple[Detection, ...]]:
-    """``(smallest detectable shift, delays for the reference shifts)`` at ``n`` events per window."""
-    below = signal.direction is Direction.BELOW
-    sign = -1.0 if below else 1.0
+class _Shifts:
+    """The reference shifts of one signal, its statistic under a shift, and the crossing test."""
 
-    def crosses(value: float) -> bool:
-        excess = value - sign * noise.term(n)
-        return excess < auto if below else excess > auto
+    def __init__(self, signal: Signal, q: np.ndarray, r0: float, noise: Noise, auto: float) -> None:
+        self.signal, self.q, self.r0, self.noise, self.auto = signal, q, r0, noise, auto
+        self.below = signal.direction is Direction.BELOW
+        self.sizes: tuple[float, ...] = ()
+        self.label, self.lo, self.hi = "", 0.0, 0.0
+        if signal.kind is SignalKind.DISTRIBUTION_DRIFT:
+            self.sizes, self.label, self.lo, self.hi = DRIFT_SHIFTS, "{:.0%} of mass into one bin", 0.0, 1.0
+        elif signal.kind in (SignalKind.ERROR_RATIO, SignalKind.KPI_RATIO) and r0 > 0:
+            if self.below:
+                self.sizes, self.label, self.lo, self.hi = KPI_FACTORS, "ratio x{:g}", 1.0, 0.0
+            else:
+                self.sizes, self.label, self.lo, self.hi = ERROR_FACTORS, "ratio x{:g}", 1.0, min(1.0 / r0, 1000.0)
 
-    sizes: tuple[float, ...]
-    if signal.kind is SignalKind.DISTRIBUTION_DRIFT:
-        def value(size: float, f: float) -> float:
-            return _drift_value(signal, q, n, size, f)
-        sizes, label, lo, hi = DRIFT_SHIFTS, "{:.0%} of mass into one bin", 0.0, 1.0
-    elif signal.kind in (SignalKind.ERROR_RATIO, SignalKind.KPI_RATIO) and r0 > 0:
-        def value(size: float, f: float) -> float:
-            return _ratio_value(r0, size, f)
-        if below:
-            sizes, label, lo, hi = KPI_FACTORS, "ratio x{:g}", 1.0, 0.0
-        else:
-            sizes, label, lo, hi = ERROR_FACTORS, "ratio x{:g}", 1.0, min(1.0 / r0, 1000.0)
-    else:
-        return None, ()
-    out = []
-    for size in sizes:
-        delay = None
-        for k in range(1, STEPS + 1):
-            if crosses(value(size, k / STEPS)):
-                delay = k / STEPS * window_minutes + for_minutes
-                break
-        out.append(Detection(label.format(size), float(size), delay))
-    smallest = None
-    if crosses(value(hi, 1.0)):
-        a, b = lo, hi
+    def value(self, size: float, f: float, n: float) -> float:
+        """The expected statistic of a window with ``n`` events, a share ``f`` of them shifted by ``size``."""
+        if self.signal.kind is SignalKind.DISTRIBUTION_DRIFT:
+            return _drift_value(self.signal, self.q, n, size, f)
+        return _ratio_value(self.r0, size, f)
+
+    def crosses(self, size: float, f: float, n: float) -> bool:
+        excess = self.value(size, f, n) - (-1.0 if self.below else 1.0) * self.noise.term(n)
+        return excess < self.auto if self.below else excess > self.auto
+
+    def smallest(self, n: float) -> float | None:
+        """The smallest shift whose full window at ``n`` events crosses (bisection), or None."""
+        if not self.crosses(self.hi, 1.0, n):
+            return None
+        a, b = self.lo, self.hi
         for _ in range(50):
             mid = (a + b) / 2
-            a, b = (a, mid) if crosses(value(mid, 1.0)) else (mid, b)
-        smallest = float(b)
-    return smallest, tuple(out)
+            a, b = (a, mid) if self.crosses(mid, 1.0, n) else (mid, b)
+        return float(b)
+
+
+def detection(signal: Signal, q: np.ndarray, r0: float, n: float, noise: Noise, auto: float,
+              for_minutes: float, window_minutes: float) -> tuple[float | None, tuple[Detection, ...]]:
+    """``(smallest detectable shift, delays for the reference shifts)`` at ``n`` events per window,
+    for a step change of the whole model (a growing share ``f`` of the window is shifted)."""
+    shifts = _Shifts(signal, q, r0, noise, auto)
+    if not shifts.sizes:
+        return None, ()
+    out = []
+    for size in shifts.sizes:
+        delay = None
+        for k in range(1, STEPS + 1):
+            if shifts.crosses(size, k / STEPS, n):
+                delay = k / STEPS * window_minutes + for_minutes
+                break
+        out.append(Detection(shifts.label.format(size), float(size), delay))
+    return shifts.smallest(n), tuple(out)
+
+
+def canary(signal: Signal, q: np.ndarray, r0: float, n_full: float, noise: Noise, auto: float,
+           for_minutes: float, window_minutes: float) -> tuple[float | None, float | None, tuple[Detection, ...]]:
+    """For a canary whose full window holds ``n_full`` events: ``(minutes until its window first holds
+    min_events, smallest detectable shift once the window is full, delays for the reference shifts)``.
+    None: never at the median traffic (see the module docstring)."""
+    if n_full < signal.min_events or n_full <= 0:
+        return None, None, ()
+    first = window_minutes * signal.min_events / n_full  # the rule decides from here on
+    shifts = _Shifts(signal, q, r0, noise, auto)
+    if not shifts.sizes:
+        return first, None, ()
+    out = []
+    for size in shifts.sizes:
+        delay = None
+        for k in range(1, STEPS + 1):
+            t = k / STEPS * window_minutes
+            if t >= first and shifts.crosses(size, 1.0, n_full * t / window_minutes):
+                delay = t + for_minutes
+                break
+        out.append(Detection(shifts.label.format(size), float(size), delay))
+    return first, shifts.smallest(n_full), tuple(out)
 
 
 def seasonality(t: np.ndarray, x: np.ndarray) -> tuple[float, float]:

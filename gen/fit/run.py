@@ -19,7 +19,7 @@ from gen.errors import FitError
 from gen.exports.load import load_store
 from gen.exports.predictions import sidecar_path
 from gen.exports.series import FloatArray, SeriesStore
-from gen.fit.delay import detection, seasonality
+from gen.fit.delay import canary, detection, seasonality
 from gen.fit.evidence import Evidence, SignalEvidence, hourly
 from gen.fit.histogram import bins_over
 from gen.fit.noise import noise_for, quantile_sd
@@ -36,6 +36,7 @@ def input_hash(root: Path, spec: ModelSpec) -> str:
         "budget": [spec.budget.text, spec.manual_budget.text],
         "minimum": spec.min_history.seconds,
         "alert_for": spec.alert_for_seconds,  # the detection delays include the alerts' for:
+        "canary_weight": spec.analysis.canary_weight,
         "signals": [[s.name, s.kind.value, s.statistic.value, s.metric, s.denominator, s.quantile,
                      s.matchers, s.windows.fast.seconds, s.windows.slow.seconds, s.direction.value,
                      s.tier.value, s.min_events, s.compare_with] for s in spec.signals],
@@ -77,7 +78,7 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
             what = f"{spec.spec_path}: signal '{sig.name}' window {which} ({w})"
             hist = history(data, float(w.seconds), start, end, step, what)
             wfit, decision = _window_fit(hist, data, w.text, float(w.seconds), step, auto_rate, manual_rate,
-                                         for_minutes, what)
+                                         for_minutes, spec.analysis.canary_weight, what)
             windows.append(wfit)
             traces.append(hourly(hist.t, decision, sig.direction is Direction.BELOW))
         recent: tuple[float, ...] = ()
@@ -108,7 +109,8 @@ def _step(store: SeriesStore, where: str) -> float:
 
 
 def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, step: float, auto_rate: float,
-                manual_rate: float, for_minutes: float, what: str) -> tuple[WindowFit, FloatArray]:
+                manual_rate: float, for_minutes: float, canary_weight: float,
+                what: str) -> tuple[WindowFit, FloatArray]:
     sig = data.signal
     values = hist.value
     decided = np.isfinite(values)
@@ -131,6 +133,9 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     stride = max(1, round(window / step))
     n50 = _q(hist.events, 0.5)
     smallest, detected = detection(sig, data.baseline_q, r0, n50, noise, auto.value, for_minutes, window / 60)
+    n_canary = canary_weight * n50
+    first, canary_smallest, canary_detected = canary(sig, data.baseline_q, r0, n_canary, noise, auto.value,
+                                                     for_minutes, window / 60)
     by_day, by_week = seasonality(hist.t, values)
     wfit = WindowFit(
         window=text, windows_total=int(values[::stride].size), windows_decided=int(decided[::stride].sum()),
@@ -140,7 +145,8 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
         noise_coefficient=noise.coefficient, noise_power=noise.power,
         auto=_result(auto, auto.value, excess, below, auto_rate * span),
         manual=_result(manual, manual_value, excess, below, manual_rate * span),
-        smallest_shift=smallest, detection=detected,
+        smallest_shift=smallest, detection=detected, canary_events=n_canary,
+        canary_decides_after_minutes=first, canary_smallest_shift=canary_smallest, canary_detection=canary_detected,
         seasonality_hour_of_day=by_day, seasonality_hour_of_week=by_week)
     return wfit, excess
 

@@ -449,21 +449,23 @@ def _freeze(r: Reader, value: Any, path: KeyPath) -> m.Freeze | None:
 
 def _analysis(r: Reader, value: Any, path: KeyPath) -> m.Analysis | None:
     d = r.mapping(value, path, {"interval", "count", "failure_limit", "inconclusive_limit",
-                                "consecutive_error_limit"}, set())
+                                "consecutive_error_limit", "canary_weight"}, set())
     interval = _duration(r, d, path, "interval", "2m", minimum=10)
     count = r.number(d, path, "count", 15, low=1, high=1000, integer=True)
     failure = r.number(d, path, "failure_limit", 1, low=0, high=100, integer=True)
     inconclusive = r.number(d, path, "inconclusive_limit", 1, low=0, high=100, integer=True)
     errors = r.number(d, path, "consecutive_error_limit", 4, low=0, high=100, integer=True)
+    weight = r.number(d, path, "canary_weight", 0.1, low=0, high=1, low_open=True)
     if count is not None and failure is not None and count < failure + 1:
         r.error((*path, "count"), f"expected count >= failure_limit + 1 = {int(failure) + 1} so that a "
                                   f"failure can be decided, got {int(count)}")
     if count is not None and inconclusive is not None and count < inconclusive:
         r.error((*path, "inconclusive_limit"), f"expected at most count ({int(count)}), got {int(inconclusive)}")
-    if interval is None or None in (count, failure, inconclusive, errors):
+    if interval is None or None in (count, failure, inconclusive, errors, weight):
         return None
     assert count is not None and failure is not None and inconclusive is not None and errors is not None
-    return m.Analysis(interval, int(count), int(failure), int(inconclusive), int(errors))
+    assert weight is not None
+    return m.Analysis(interval, int(count), int(failure), int(inconclusive), int(errors), weight)
 
 
 def _signals(r: Reader, value: Any, path: KeyPath, prom: m.PrometheusSource | None) -> list[m.Signal]:
