@@ -442,8 +442,8 @@ def family_score(fam: Family, stats: dict[str, Hist], keys: Iterable[str] | None
     rows = [(stats[k].masked() - a) / s for k, a, s in fam.cfgs if wanted is None or k in wanted]
     if not rows:
         return np.zeros(0)
-    z = np.max(np.where(np.isfinite(np.stack(rows)), np.stack(rows), -np.inf), axis=0)
-    out: FloatArray = z
+    z = np.stack(rows)
+    out: FloatArray = np.max(np.where(np.isfinite(z), z, -np.inf), axis=0)
     return out
 
 

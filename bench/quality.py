@@ -121,11 +121,17 @@ TINY = Settings(train_days=3, heldout_days=1, bootstrap_reps=5, texture=c.PLAIN,
 # Peer thresholds and the ablation, fitted on the training statistic
 
 
-def mean3sd(raw: np.ndarray, stride: int) -> float:
-    """NannyML-style: mean + 3 standard deviations of non-overlapping training windows ("chunks")."""
+def chunk_mean_sd(raw: np.ndarray, stride: int) -> tuple[float, float]:
+    """Mean and standard deviation of the non-overlapping training windows ("chunks", NannyML)."""
     x = raw[::stride]
     x = x[np.isfinite(x)]
-    return float(np.mean(x) + 3 * np.std(x))
+    return (float(np.mean(x)), float(np.std(x))) if x.size else (0.0, 0.0)
+
+
+def mean3sd(raw: np.ndarray, stride: int) -> float:
+    """NannyML-style: mean + 3 standard deviations of non-overlapping training windows."""
+    mean, sd = chunk_mean_sd(raw, stride)
+    return mean + 3 * sd
 
 
 def retuned(raw: np.ndarray, allowed: float) -> float:
@@ -361,10 +367,8 @@ def build_families(defs: Sequence[c.StatDef], train: dict[str, c.Hist], step: fl
     for d in defs:
         if d.signal.name == "psi_peer":
             continue
-        x = train[d.key].raw[:: max(1, round(d.window / step))]
-        x = x[np.isfinite(x)]
-        sd = float(np.std(x)) if x.size else 0.0
-        msd.append((d.key, float(np.mean(x)) if x.size else 0.0, sd if sd > 0 else 1e-12))
+        mean, sd = chunk_mean_sd(train[d.key].raw, max(1, round(d.window / step)))
+        msd.append((d.key, mean, sd if sd > 0 else 1e-12))
     return [c.Family("psi_matched", psi), c.Family("meansd_matched", tuple(msd))]
 
 

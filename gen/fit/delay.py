@@ -111,7 +111,7 @@ def canary(signal: Signal, q: np.ndarray, r0: float, n_full: float, noise: Noise
     """For a canary whose full window holds ``n_full`` events: ``(minutes until its window first holds
     min_events, smallest detectable shift once the window is full, delays for the reference shifts)``.
     None: never at the median traffic (see the module docstring)."""
-    if n_full < signal.min_events or n_full <= 0:
+    if n_full < max(signal.min_events, 1):
         return None, None, ()
     first = window_minutes * signal.min_events / n_full  # the rule decides from here on
     shifts = _Shifts(signal, q, r0, noise, auto)
