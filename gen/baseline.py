@@ -65,13 +65,14 @@ class WindowFit:
     manual: ThresholdFit
     smallest_shift: float | None  # smallest reference shift the automatic threshold catches
     detection: tuple[Detection, ...]
-    # A canary at analysis.canary_weight of the median traffic, on its own series (gen.fit.delay.canary):
-    canary_events: float  # events in its full window
-    canary_decides_after_minutes: float | None  # until its window holds min_events (None: never)
-    canary_smallest_shift: float | None
-    canary_detection: tuple[Detection, ...]
     seasonality_hour_of_day: float  # share of the statistic's variance explained by the hour of day
     seasonality_hour_of_week: float
+    # A canary at analysis.canary_weight of the median traffic, on its own series (gen.fit.delay.canary).
+    # Defaults: what a baseline of fit_version < 8 (read by 'driftgate review' at an older BASE) lacks.
+    canary_events: float = 0.0  # events in its full window
+    canary_decides_after_minutes: float | None = None  # until its window holds min_events (None: never)
+    canary_smallest_shift: float | None = None
+    canary_detection: tuple[Detection, ...] = ()
 
 @dataclass(frozen=True)
 class SignalFit:
@@ -140,13 +141,17 @@ def dumps(baseline: Baseline, header: str) -> str:
 REFIT = "refit with 'driftgate fit --force'"
 
 
-def load(path: Path, display: str) -> Baseline:
+def load(path: Path, display: str, any_fit_version: bool = False) -> Baseline:
     """Read and check a baseline file; every problem names its key path (``signals[0].fast.auto.value``).
 
     The file is read like a spec (:func:`gen.spec.yamlload.load_yaml`: size, nesting and alias limits,
     duplicate keys are errors) and checked against the dataclasses above, field by field: a value of the
     wrong type, NaN or infinite, a missing or unknown key would otherwise reach the renderers and end
     in a traceback, or in a rule that can never fire.
+
+    ``any_fit_version`` (``driftgate review`` reading BASE, which may predate a driftgate upgrade): a
+    baseline of another fit_version is read as far as it goes: keys this version does not know are
+    skipped, and keys it added since, which all have defaults, take them; everything else is checked.
     """
     from gen.spec.reader import Reader
     from gen.spec.yamlload import load_yaml
@@ -158,11 +163,11 @@ def load(path: Path, display: str) -> Baseline:
     if problems:
         raise BaselineError(problems, hint=REFIT)
     r = Reader(marks)
-    if isinstance(data, dict) and "fit_version" in data and data["fit_version"] != FIT_VERSION:
+    if not any_fit_version and isinstance(data, dict) and "fit_version" in data and data["fit_version"] != FIT_VERSION:
         r.error(("fit_version",), f"written by another version of driftgate (fit_version {data['fit_version']!r}, "
                                   f"this one reads {FIT_VERSION})")
         raise BaselineError(r.problems, hint=REFIT)
-    baseline = _convert(Baseline, data, (), r)
+    baseline = _convert(Baseline, data, (), r, any_fit_version)
     if isinstance(baseline, Baseline):
         _check_signals(baseline, r)
     if r.problems or not isinstance(baseline, Baseline):
@@ -173,8 +178,9 @@ def load(path: Path, display: str) -> Baseline:
 _BAD = object()  # a value that failed its check (the problem is already recorded)
 
 
-def _convert(tp: Any, value: Any, path: tuple[str | int, ...], r: Any) -> Any:
-    """``value`` as the annotated type ``tp`` (a dataclass, ``tuple[X, ...]``, ``X | None``, or a scalar)."""
+def _convert(tp: Any, value: Any, path: tuple[str | int, ...], r: Any, lenient: bool = False) -> Any:
+    """``value`` as the annotated type ``tp`` (a dataclass, ``tuple[X, ...]``, ``X | None``, or a scalar);
+    ``lenient``: unknown keys skipped, missing keys with a default take it (see :func:`load`)."""
     from gen.spec.reader import show
 
     if dataclasses.is_dataclass(tp):
@@ -182,17 +188,21 @@ def _convert(tp: Any, value: Any, path: tuple[str | int, ...], r: Any) -> Any:
             r.error(path, f"expected a mapping, got {show(value)}")
             return _BAD
         hints = typing.get_type_hints(tp)
-        names = [f.name for f in dataclasses.fields(tp)]
-        for key in sorted(set(value) - set(names), key=str):
+        fields = {f.name: f for f in dataclasses.fields(tp)}
+        names = list(fields)
+        unknown = set() if lenient else set(value) - set(names)
+        for key in sorted(unknown, key=str):
             r.error((*path, key), f"unknown key '{key}' (not written by this version of driftgate)")
         out = {}
         for name in names:
-            if name not in value:
+            if name in value:
+                out[name] = _convert(hints[name], value[name], (*path, name), r, lenient)
+            elif lenient and fields[name].default is not dataclasses.MISSING:
+                continue  # the dataclass default
+            else:
                 r.error(path, f"missing required key '{name}'")
                 out[name] = _BAD
-            else:
-                out[name] = _convert(hints[name], value[name], (*path, name), r)
-        if any(v is _BAD for v in out.values()) or set(value) - set(names):
+        if any(v is _BAD for v in out.values()) or unknown:
             return _BAD
         return tp(**out)  # type: ignore[operator]  # tp is a dataclass type here
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -200,13 +210,13 @@ def _convert(tp: Any, value: Any, path: tuple[str | int, ...], r: Any) -> Any:
         if not isinstance(value, list):
             r.error(path, f"expected a list, got {show(value)}")
             return _BAD
-        items = [_convert(args[0], v, (*path, i), r) for i, v in enumerate(value)]
+        items = [_convert(args[0], v, (*path, i), r, lenient) for i, v in enumerate(value)]
         return _BAD if any(v is _BAD for v in items) else tuple(items)
     if origin in (typing.Union, types.UnionType) and type(None) in args:
         if value is None:
             return None
         (inner,) = [a for a in args if a is not type(None)]
-        return _convert(inner, value, path, r)
+        return _convert(inner, value, path, r, lenient)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             r.error(path, f"expected a number, got {show(value)}")

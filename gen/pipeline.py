@@ -65,13 +65,15 @@ def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False
 
 
 def contexts(root: Path, spec_dir: Path, only: str | None = None,
-             warnings: list[Problem] | None = None) -> list[ModelContext]:
+             warnings: list[Problem] | None = None, any_fit_version: bool = False) -> list[ModelContext]:
+    """The render context of every model (``any_fit_version``: read baselines of an older driftgate,
+    for ``driftgate review`` of a BASE that predates an upgrade; see :func:`gen.baseline.load`)."""
     specs = load_specs(root, spec_dir, only, check_exports=False, warnings=warnings)
     out, problems, hints = [], [], []
     for spec in specs:
         rel = baseline_path(spec)
         try:
-            base = bl.load(root / rel, rel)
+            base = bl.load(root / rel, rel, any_fit_version)
             check_baseline(spec, base, rel)
         except BaselineError as exc:
             problems.extend(exc.problems)

@@ -54,7 +54,7 @@ def _base_contexts(root: Path, spec_dir: Path, base: str, tmp: Path) -> dict[str
     base_root = tmp / prefix if prefix else tmp
     if not (base_root / rel_specs).is_dir():
         return {}
-    return {c.spec.name: c for c in pipeline.contexts(base_root, base_root / rel_specs)}
+    return {c.spec.name: c for c in pipeline.contexts(base_root, base_root / rel_specs, any_fit_version=True)}
 
 
 def _rate(w: WindowRow, days: float) -> float:
