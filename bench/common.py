@@ -33,6 +33,7 @@ from gen.exports.series import FloatArray, Series  # noqa: E402
 from gen.fit.histogram import collect_buckets  # noqa: E402
 from gen.fit.signals import SignalData, history  # noqa: E402
 from gen.model import ModelSpec, Signal, SignalKind, Statistic, Tier  # noqa: E402
+from gen.render.rules import MIN_SAMPLES  # noqa: E402
 from gen.spec.load import load_specs  # noqa: E402
 
 DAY = 86400
@@ -354,6 +355,21 @@ def compute_stats(series: Sequence[Series], defs: Sequence[StatDef], q_by_metric
         h = history(data, d.window, start, end, step)
         keep = h.t >= first - 1e-6
         out[d.key] = Hist(h.t[keep], h.value[keep], h.events[keep], sig.min_events)
+    return out
+
+
+def seasoned(stats: dict[str, Hist], own: Sequence[Series], windows: dict[str, float]) -> dict[str, Hist]:
+    """The rules' young-version guard on a canary's statistics: no decision until the version's oldest
+    series has ``MIN_SAMPLES`` scrapes in the window (``model_version:<metric>_samples:max<W>``; the
+    stable version's series are old, so the rule's ``clamp_max(0.5 * max(...), 5)`` is 5 here)."""
+    starts = [s.t for s in own if s.t.size]
+    if not starts:
+        return stats
+    ts = min(starts, key=lambda t: float(t[0]))
+    out = {}
+    for k, h in stats.items():
+        n = np.searchsorted(ts, h.t, "right") - np.searchsorted(ts, h.t - windows[k], "right")
+        out[k] = dataclasses.replace(h, raw_all=np.where(n >= MIN_SAMPLES, h.raw_all, np.nan))
     return out
 
 

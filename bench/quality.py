@@ -105,6 +105,7 @@ class Settings:
     bootstrap_reps: int | None = None  # None: the fitter's own BOOTSTRAP_REPS
     texture: c.Texture = c.DEFAULT_TEXTURE
     canary_weight: float = 0.15
+    young_guard: bool = True  # the rules' 5-scrape guard on a new version (False: as before it existed)
     kinds: tuple[str, ...] = tuple(KINDS)
     onsets: tuple[str, ...] = ONSETS
     healthy: tuple[str, ...] = HEALTHY_ONSETS * 2  # 12 healthy canaries per seed and level
@@ -465,6 +466,8 @@ def run_scenario(level: c.Level, spec: ModelSpec, defs: Sequence[c.StatDef], by_
         before = synth.generate(level.service, int(start - c.WEEK), seconds / c.DAY, s.eval_step, seed + 1)
         series = [*series, *c.to_series(before)]
     stats = c.compute_stats(series, defs, q, onset, onset + horizon, s.eval_step, data_start=start - c.WEEK)
+    if is_canary and s.young_guard:
+        stats = c.seasoned(stats, versions[c.CANARY_HASH], {d.key: d.window for d in defs})
     group = KINDS[kind][0] if kind in KINDS else GRID_GROUP.get(kind)  # None: healthy, any signal counts
     a = spec.analysis
     out: dict[str, Any] = {"rules": {}}
@@ -878,17 +881,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="CI size: 1 seed, 10 bootstrap draws, small grid")
     ap.add_argument("--plain", action="store_true", help="no extra texture (pure gen.synth histories)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-young-guard", action="store_true",
+                    help="judge canaries from their first scrape (the rules wait for 5 scrapes of a new version)")
     ap.add_argument("--levels", default="high,low")
     args = ap.parse_args(argv)
     settings = QUICK if args.quick else Settings()
     seeds = 1 if args.quick else args.seeds
     if args.plain:
         settings = dataclasses.replace(settings, texture=c.PLAIN)
+    if args.no_young_guard:
+        settings = dataclasses.replace(settings, young_guard=False)
     jobs = [Job(lv, seed, settings) for seed in range(seeds) for lv in args.levels.split(",")]
     t0 = time.perf_counter()
     print(f"# driftgate quality benchmark: {seeds} seed(s) x {args.levels}; train {settings.train_days}d + "
           f"held-out {settings.heldout_days}d at {settings.step}s; texture: {settings.texture.describe()}; "
-          f"bootstrap reps: {settings.bootstrap_reps or th.BOOTSTRAP_REPS}", flush=True)
+          f"bootstrap reps: {settings.bootstrap_reps or th.BOOTSTRAP_REPS}; young-version guard: "
+          f"{'on' if settings.young_guard else 'off'}", flush=True)
     results = []
     with cf.ProcessPoolExecutor(max_workers=args.workers) as pool:
         futures = {pool.submit(run_job, j): j for j in jobs}
