@@ -21,7 +21,7 @@ import yaml
 
 from gen.errors import BaselineError, Problem
 
-FIT_VERSION = 8
+FIT_VERSION = 9
 SIG_DIGITS = 6
 
 

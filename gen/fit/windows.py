@@ -1,11 +1,13 @@
-"""Windowed increases exactly as Prometheus 2.x computes ``increase(x[w])``, vectorised.
+"""Windowed increases exactly as driftgate's rules compute them in Prometheus 2.x, vectorised.
 
 For each evaluation time ``t`` the samples in ``[t - w, t]`` (both ends inclusive before
-Prometheus 3.0) are used; counter resets are repaired *per series* (a drop means the counter
-restarted from zero, so the previous value is added back), then the raw delta is extrapolated to
-the window edges the way ``extrapolatedRate`` does (by at most half an average sample interval,
-and never below zero for a counter). Series are summed only *after* their increases are taken:
-summing first would turn a pod restart into a fake reset of the sum.
+Prometheus 3.0) are used. Per series (``gen.render.rules.counted``): without a counter reset in the
+window, the plain delta ``max_over_time - min_over_time`` (last minus first sample, no
+extrapolation); with one, ``increase(x[w])``: resets repaired (a drop means the counter restarted
+from zero, so the previous value is added back), then the delta extrapolated to the window edges
+the way ``extrapolatedRate`` does (by at most half an average sample interval, and never below
+zero for a counter). Series are summed only *after* their increases are taken: summing first would
+turn a pod restart into a fake reset of the sum.
 
 A window with fewer than two samples of a series contributes nothing for that series, like
 Prometheus (which drops the series from the result).
@@ -29,7 +31,8 @@ def repaired(v: FloatArray) -> FloatArray:
 
 
 def increase(s: Series, eval_t: FloatArray, window: float) -> tuple[FloatArray, FloatArray]:
-    """``increase(s[window])`` at each ``eval_t``; returns ``(value, present)`` (present is 0/1)."""
+    """What ``s`` counted in ``window`` at each ``eval_t`` (see the module docstring); returns
+    ``(value, present)`` (present is 0/1)."""
     t, v = s.t, s.v
     r = repaired(v)
     i0 = np.searchsorted(t, eval_t - window, side="left")
@@ -52,6 +55,9 @@ def increase(s: Series, eval_t: FloatArray, window: float) -> tuple[FloatArray, 
     span = sampled + np.where(to_start < threshold, to_start, avg / 2) + np.where(to_end < threshold,
                                                                                  to_end, avg / 2)
     value = np.where(ok, result * (span / sampled), 0.0)
+    # Without a reset in the window: the plain delta, no extrapolation (max_over_time - min_over_time).
+    resets = np.concatenate([[0], np.cumsum(np.diff(v) < 0)])
+    value = np.where(resets[i1c] == resets[i0c], result, value)
     return value, ok.astype(np.float64)
 
 

@@ -2,8 +2,10 @@
 
 Per histogram and window ``W``:
 
-1. ``model_version_le:<m>_bucket:increase<W>`` = ``sum by (le, <version>) (increase(<m>_bucket{sel}[W]))``
-   (``increase`` per raw series first, so a pod restart is a counter reset, not a fake drop);
+1. ``model_version_le:<m>_bucket:increase<W>`` = ``sum by (le, <version>) (<counted>(<m>_bucket{sel}[W]))``
+   per raw series first, so a pod restart is a counter reset, not a fake drop; ``<counted>`` is the
+   plain delta ``max_over_time - min_over_time`` of a series without a reset in the window and
+   ``increase()`` of one with a reset (:func:`counted`: no per-bucket extrapolation);
 2. one rule per bin, ``model_version_le:<m>_bin:increase<W>``: ``clamp_min(B{le=hi} - ignoring (le)
    B{le=lo}, 0) + 0.5`` (de-cumulate, clamp extrapolation skew, smooth so no bin is empty);
 3. ``model_version_le:<m>_bin:share<W>``: each bin over the sum of bins;
@@ -13,7 +15,7 @@ Per histogram and window ``W``:
 6. the event count ``model_version:<m>_count:increase<W>`` (the ``+Inf`` bucket), which guards
    every decision: fewer than ``min_events`` is *no decision*.
 
-Ratios are ``sum by (<version>) (increase(num[W])) / sum by (<version>) (increase(den[W]))`` and
+Ratios are ``sum by (<version>) (<counted>(num[W])) / sum by (<version>) (<counted>(den[W]))`` and
 latency quantiles ``histogram_quantile`` over step 1. The numpy twins of these formulas live in
 :mod:`gen.fit.statistics`; ``promtool test rules`` checks that both agree.
 """
@@ -77,6 +79,19 @@ class SignalSeries:
     seasoned: str  # guard: the version has been scraped long enough in the window to decide
 
 
+def counted(sel: str, w: str) -> str:
+    """Per raw series, what it counted in the window: the plain delta ``max - min`` when the window holds
+    no counter reset, else ``increase()`` (which repairs it). ``increase()`` alone extrapolates each
+    series to the window's edges, and for a series younger than the window it stops the extrapolation
+    where *that* counter would reach zero, which differs from bucket to bucket by chance: a healthy
+    canary's bins were bent by up to ten times the drift threshold (bench/quality.py: 15 of 120 healthy
+    canaries fired the automatic alert at high traffic, none without extrapolation). ``gen.fit.windows.
+    increase`` is the numpy twin. A series with one sample in the window counts nothing, as with
+    ``increase()``."""
+    return (f"(((max_over_time({sel}[{w}]) - min_over_time({sel}[{w}])) and (count_over_time({sel}[{w}]) > 1)"
+            f" unless (resets({sel}[{w}]) > 0)) or increase({sel}[{w}]))")
+
+
 def _rec(name: str, expr: str, labels: dict[str, str]) -> Rule:
     return Rule(name, "", expr, "", tuple(sorted(labels.items())), ())
 
@@ -111,8 +126,8 @@ class RuleBuilder:
         v = self.v
         if signal.is_histogram:
             bucket = f"model_version_le:{signal.metric}_bucket:increase{w}"
-            self._add(_rec(bucket, f"sum by (le, {v}) (increase("
-                                   f"{selector(signal.metric + '_bucket', self._sel(signal))}[{w}]))", own))
+            self._add(_rec(bucket, f"sum by (le, {v}) ("
+                                   f"{counted(selector(signal.metric + '_bucket', self._sel(signal)), w)})", own))
             events_name = f"model_version:{signal.metric}_count:increase{w}"
             inf = fit.les[-1]
             self._add(_rec(events_name, f"sum without (le) ({selector(bucket, [*own_sel, ('le', inf)])})", own))
@@ -120,14 +135,13 @@ class RuleBuilder:
             names = []
             for counter in (signal.metric, signal.denominator):
                 name = f"model_version:{counter}:increase{w}"
-                self._add(_rec(name, f"sum by ({v}) (increase({selector(counter, self._sel(signal))}[{w}]))",
-                               own))
+                self._add(_rec(name, f"sum by ({v}) ({counted(selector(counter, self._sel(signal)), w)})", own))
                 names.append(name)
             events_name = names[1]
         events = selector(events_name, own_sel)
-        # Samples of the version's oldest series in the window. A brand-new version (every pod young) has too
-        # few for increase() to extrapolate its buckets alike (the clamp at zero bends each bucket
-        # differently), so a canary's first minutes could look like drift (bench/quality.py): no decision
+        # Samples of the version's oldest series in the window. A brand-new version (every pod young) has
+        # too few samples for a statistic worth deciding on (and an increase() over a counter reset in
+        # them would extrapolate its buckets differently): no decision
         # until the oldest series has MIN_SAMPLES scrapes, or half as many as the model's oldest series
         # when the window holds fewer than 2 * MIN_SAMPLES scrapes (so a coarse scrape interval cannot
         # make a window that never decides). A restarted pod of an established version does not blind

@@ -191,7 +191,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
           "rules" = [
             {
               "record" = "model_version_le:fraud_score_bucket:increase30m"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) (increase(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) - min_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])) and (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 1) unless (resets(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 0)) or increase(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -378,7 +378,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version_le:fraud_score_bucket:increase3h"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) (increase(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) - min_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])) and (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 1) unless (resets(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 0)) or increase(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -493,7 +493,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version_le:fraud_request_duration_seconds_bucket:increase30m"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) (increase(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) - min_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])) and (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 1) unless (resets(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 0)) or increase(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -530,7 +530,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version_le:fraud_request_duration_seconds_bucket:increase3h"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) (increase(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) - min_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])) and (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 1) unless (resets(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 0)) or increase(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -567,14 +567,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:fraud_request_errors_total:increase30m"
-              "expr"   = "sum by (rollouts_pod_template_hash) (increase(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) - min_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])) and (count_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 1) unless (resets(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 0)) or increase(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
             },
             {
               "record" = "model_version:fraud_requests_total:increase30m"
-              "expr"   = "sum by (rollouts_pod_template_hash) (increase(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) - min_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])) and (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 1) unless (resets(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 0)) or increase(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -604,14 +604,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:fraud_request_errors_total:increase3h"
-              "expr"   = "sum by (rollouts_pod_template_hash) (increase(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) - min_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])) and (count_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 1) unless (resets(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 0)) or increase(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
             },
             {
               "record" = "model_version:fraud_requests_total:increase3h"
-              "expr"   = "sum by (rollouts_pod_template_hash) (increase(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) - min_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])) and (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 1) unless (resets(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 0)) or increase(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }

@@ -259,7 +259,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
           "rules" = [
             {
               "record" = "model_version_le:reco_score_bucket:increase15m"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) (increase(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]) - min_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m])) and (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 1) unless (resets(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 0)) or increase(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -497,7 +497,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version_le:reco_score_bucket:increase1h"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) (increase(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]) - min_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h])) and (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 1) unless (resets(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 0)) or increase(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -886,7 +886,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version_le:reco_request_duration_seconds_bucket:increase15m"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) (increase(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]) - min_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m])) and (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 1) unless (resets(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 0)) or increase(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -923,7 +923,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version_le:reco_request_duration_seconds_bucket:increase1h"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) (increase(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]) - min_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h])) and (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 1) unless (resets(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 0)) or increase(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -960,14 +960,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_request_errors_total:increase15m"
-              "expr"   = "sum by (rollouts_pod_template_hash) (increase(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]) - min_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[15m])) and (count_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 1) unless (resets(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 0)) or increase(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[15m])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
             },
             {
               "record" = "model_version:reco_requests_total:increase15m"
-              "expr"   = "sum by (rollouts_pod_template_hash) (increase(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]) - min_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m])) and (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 1) unless (resets(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 0)) or increase(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -997,14 +997,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_request_errors_total:increase1h"
-              "expr"   = "sum by (rollouts_pod_template_hash) (increase(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]) - min_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[1h])) and (count_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 1) unless (resets(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 0)) or increase(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[1h])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
             },
             {
               "record" = "model_version:reco_requests_total:increase1h"
-              "expr"   = "sum by (rollouts_pod_template_hash) (increase(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]) - min_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[1h])) and (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 1) unless (resets(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 0)) or increase(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[1h])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1034,14 +1034,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_clicks_total:increase30m"
-              "expr"   = "sum by (rollouts_pod_template_hash) (increase(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]) - min_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[30m])) and (count_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]) > 1) unless (resets(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]) > 0)) or increase(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[30m])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
             },
             {
               "record" = "model_version:reco_impressions_total:increase30m"
-              "expr"   = "sum by (rollouts_pod_template_hash) (increase(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]) - min_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m])) and (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]) > 1) unless (resets(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]) > 0)) or increase(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1071,14 +1071,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_clicks_total:increase2h"
-              "expr"   = "sum by (rollouts_pod_template_hash) (increase(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]) - min_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[2h])) and (count_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]) > 1) unless (resets(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]) > 0)) or increase(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[2h])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
             },
             {
               "record" = "model_version:reco_impressions_total:increase2h"
-              "expr"   = "sum by (rollouts_pod_template_hash) (increase(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]) - min_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[2h])) and (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]) > 1) unless (resets(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]) > 0)) or increase(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[2h])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
