@@ -84,10 +84,10 @@ def counted(sel: str, w: str) -> str:
     no counter reset, else ``increase()`` (which repairs it). ``increase()`` alone extrapolates each
     series to the window's edges, and for a series younger than the window it stops the extrapolation
     where *that* counter would reach zero, which differs from bucket to bucket by chance: a healthy
-    canary's bins were bent by up to ten times the drift threshold (bench/quality.py: 15 of 120 healthy
-    canaries fired the automatic alert at high traffic, none without extrapolation). ``gen.fit.windows.
-    increase`` is the numpy twin. A series with one sample in the window counts nothing, as with
-    ``increase()``."""
+    canary's bins were bent by up to ten times the drift threshold (bench/quality.py: 8 of 120 healthy
+    canaries fired the automatic alert at high traffic past the 5-scrape guard, none without
+    extrapolation). ``gen.fit.windows.increase`` is the numpy twin. A series with one sample in the
+    window counts nothing, as with ``increase()``."""
     return (f"(((max_over_time({sel}[{w}]) - min_over_time({sel}[{w}])) and (count_over_time({sel}[{w}]) > 1)"
             f" unless (resets({sel}[{w}]) > 0)) or increase({sel}[{w}]))")
 
