@@ -10,7 +10,7 @@ Usage: ``python bench/perf.py [--quick] [--profile/--no-profile]``
   detection delays) for a spec with one drift signal, and again with an error-ratio signal added;
 * peak memory: the fitting process's peak resident set (``VmHWM``) after the fit minus its resident set
   before it (imports done, spec loaded);
-* fit times for 7/14/28/56 days of the same service, per day of history;
+* fit times for 7/14/28/56 days of the same service, per day of history (each fit the best of 2);
 * 50 models (28 days at 5 minutes, one drift signal each) fitted with 2 worker processes;
 * with ``--profile``: the fit's top functions (cProfile), to say where the time goes.
 
@@ -130,6 +130,12 @@ print(json.dumps({{"seconds": sec, "rss_before": before, "rss_peak": rss()}}))
 """
 
 
+def best_child(root: str, kind: str, reps: str, runs: int = 2) -> dict[str, float]:
+    """The fastest of ``runs`` fits, each in a fresh interpreter (one run on a shared 2-core machine
+    is noisy enough to bend the days exponent by 0.2)."""
+    return min((child("fit", root, kind, reps) for _ in range(runs)), key=lambda r: float(r["seconds"]))
+
+
 def child(what: str, root: str, arg: str, reps: str = "default") -> dict[str, float]:
     code = CHILD.format(repo=str(c.REPO))
     proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code, what, root, arg, reps],
@@ -244,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         main_repo = repos[main_days]
         size = main_repo["bytes"]
         js = best_json_load(main_repo["score_file"], 3)
-        fit_d = child("fit", main_repo["root"], "drift", reps)
+        fit_d = best_child(main_repo["root"], "drift", reps)
         fit_dr = child("fit", main_repo["root"], "drift+ratio", reps)
         ratio = fit_d["seconds"] / js["seconds"]
         ratio_dr = fit_dr["seconds"] / js["seconds"]
@@ -269,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                 repos[d] = make_repo(base / f"d{d}", d, STEP, 42)
                 print(f"  generated {d}d export: {fmt_bytes(repos[d]['bytes'])} in {time.perf_counter() - t0:.0f}s",
                       file=sys.stderr, flush=True)
-            r = fit_d if d == main_days else child("fit", repos[d]["root"], "drift", reps)
+            r = fit_d if d == main_days else best_child(repos[d]["root"], "drift", reps)
             scale.append((d, r["seconds"], repos[d]["bytes"]))
             if d != main_days:
                 import shutil
