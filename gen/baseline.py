@@ -74,6 +74,7 @@ class WindowFit:
     canary_smallest_shift: float | None = None
     canary_detection: tuple[Detection, ...] = ()
 
+
 @dataclass(frozen=True)
 class SignalFit:
     name: str

@@ -27,6 +27,8 @@ decides nothing). If the shift has not crossed by ``t = W`` it never will at the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from gen.baseline import Detection
@@ -77,6 +79,21 @@ class _Shifts:
         excess = self.value(size, f, n) - (-1.0 if self.below else 1.0) * self.noise.term(n)
         return excess < self.auto if self.below else excess > self.auto
 
+    def delays(self, at: Callable[[int], tuple[float, float, float] | None],
+               for_minutes: float) -> tuple[Detection, ...]:
+        """Per reference shift, the first step ``k`` (1..STEPS) whose ``at(k) = (minutes, f, n)`` crosses
+        (``None``: the rule does not decide at that step), as the alert's delay including ``for:``."""
+        out = []
+        for size in self.sizes:
+            delay = None
+            for k in range(1, STEPS + 1):
+                point = at(k)
+                if point is not None and self.crosses(size, point[1], point[2]):
+                    delay = point[0] + for_minutes
+                    break
+            out.append(Detection(self.label.format(size), float(size), delay))
+        return tuple(out)
+
     def smallest(self, n: float) -> float | None:
         """The smallest shift whose full window at ``n`` events crosses (bisection), or None."""
         if not self.crosses(self.hi, 1.0, n):
@@ -95,15 +112,8 @@ def detection(signal: Signal, q: np.ndarray, r0: float, n: float, noise: Noise, 
     shifts = _Shifts(signal, q, r0, noise, auto)
     if not shifts.sizes:
         return None, ()
-    out = []
-    for size in shifts.sizes:
-        delay = None
-        for k in range(1, STEPS + 1):
-            if shifts.crosses(size, k / STEPS, n):
-                delay = k / STEPS * window_minutes + for_minutes
-                break
-        out.append(Detection(shifts.label.format(size), float(size), delay))
-    return shifts.smallest(n), tuple(out)
+    delays = shifts.delays(lambda k: (k / STEPS * window_minutes, k / STEPS, n), for_minutes)
+    return shifts.smallest(n), delays
 
 
 def canary(signal: Signal, q: np.ndarray, r0: float, n_full: float, noise: Noise, auto: float,
@@ -117,16 +127,11 @@ def canary(signal: Signal, q: np.ndarray, r0: float, n_full: float, noise: Noise
     shifts = _Shifts(signal, q, r0, noise, auto)
     if not shifts.sizes:
         return first, None, ()
-    out = []
-    for size in shifts.sizes:
-        delay = None
-        for k in range(1, STEPS + 1):
-            t = k / STEPS * window_minutes
-            if t >= first and shifts.crosses(size, 1.0, n_full * t / window_minutes):
-                delay = t + for_minutes
-                break
-        out.append(Detection(shifts.label.format(size), float(size), delay))
-    return first, shifts.smallest(n_full), tuple(out)
+    def at(k: int) -> tuple[float, float, float] | None:
+        t = k / STEPS * window_minutes  # the whole window shifted, n(t) events in it
+        return (t, 1.0, n_full * k / STEPS) if t >= first else None
+
+    return first, shifts.smallest(n_full), shifts.delays(at, for_minutes)
 
 
 def seasonality(t: np.ndarray, x: np.ndarray) -> tuple[float, float]:

@@ -134,6 +134,12 @@ def delays(fit: Any) -> str:
     return " / ".join(out)
 
 
+def delay_list(detections: Any) -> str:
+    """Every reference shift with its alert delay, for a sentence: ``shift → 7 min; shift → not caught``."""
+    return "; ".join(f"{d.shift} → " + ("not caught" if d.delay_minutes is None else f"{d.delay_minutes:.0f} min")
+                     for d in detections)
+
+
 def header(sources: list[str], comment: str = "#") -> str:
     text = f"{HEADER_MARK} from {', '.join(sources)}. DO NOT EDIT: change the spec and run 'make gen'."
     if comment == "<!--":
@@ -160,6 +166,7 @@ def environment() -> jinja2.Environment:
     env.filters.update(filters)
     env.globals["code"] = code
     env.globals["delays"] = delays
+    env.globals["delay_list"] = delay_list
     return env
 
 
