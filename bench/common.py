@@ -2,7 +2,7 @@
 temporary driftgate repositories, and the decision statistic computed per version like the rules do.
 
 Nothing here re-implements a statistic: windows, increases, drift, quantiles and ratios all come from
-``gen.fit`` (``gen.fit.signals.history``), which computes them exactly as the deployed rules do. What
+``driftgate.fit`` (``driftgate.fit.signals.history``), which computes them exactly as the deployed rules do. What
 the benchmark adds is *where* they are evaluated (held-out weeks, one canary version, a 1-minute grid)
 and *which threshold* they are compared with (driftgate's fitted one or a peer rule's).
 """
@@ -27,14 +27,14 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `python bench/quality.py` from a checkout
     sys.path.insert(0, str(REPO))
 
-from gen import synth  # noqa: E402
-from gen.exports.promjson import parse_query_range  # noqa: E402
-from gen.exports.series import FloatArray, Series  # noqa: E402
-from gen.fit.histogram import collect_buckets  # noqa: E402
-from gen.fit.signals import SignalData, history  # noqa: E402
-from gen.model import ModelSpec, Signal, SignalKind, Statistic, Tier  # noqa: E402
-from gen.render.rules import MIN_SAMPLES  # noqa: E402
-from gen.spec.load import load_specs  # noqa: E402
+from driftgate import synth  # noqa: E402
+from driftgate.exports.promjson import parse_query_range  # noqa: E402
+from driftgate.exports.series import FloatArray, Series  # noqa: E402
+from driftgate.fit.histogram import collect_buckets  # noqa: E402
+from driftgate.fit.signals import SignalData, history  # noqa: E402
+from driftgate.model import ModelSpec, Signal, SignalKind, Statistic, Tier  # noqa: E402
+from driftgate.render.rules import MIN_SAMPLES  # noqa: E402
+from driftgate.spec.load import load_specs  # noqa: E402
 
 DAY = 86400
 HOUR = 3600
@@ -79,7 +79,7 @@ LEVELS = {"high": HIGH, "low": LOW}
 
 
 # --------------------------------------------------------------------------------------------
-# Texture that gen.synth does not model itself, emulated with its public Incident API
+# Texture that driftgate.synth does not model itself, emulated with its public Incident API
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class Texture:
 
     def describe(self) -> str:
         if self == PLAIN:
-            return "plain gen.synth (no extra texture)"
+            return "plain driftgate.synth (no extra texture)"
         return (f"over-dispersion: hourly score shift of ~{self.overdispersion_tvd:g} TVD; benign shifts: "
                 f"Poisson({self.benign_per_week:g})/week, {self.benign_hours[0]}-{self.benign_hours[1]} h, "
                 f"{self.benign_tvd[0]:g}-{self.benign_tvd[1]:g} TVD; scrape gaps: Poisson({self.gaps_per_week:g})"

@@ -3,10 +3,10 @@
 Usage: ``python bench/perf.py [--quick] [--profile/--no-profile]``
 
 * a 28-day, 1-minute, 3-pod, 20-bucket ``<m>_score_bucket`` ``query_range`` export (~70 MB) is
-  generated with ``gen.synth`` into a temporary repository, next to the (small) request and error
+  generated with ``driftgate.synth`` into a temporary repository, next to the (small) request and error
   counters for a ratio signal;
 * ``json.load`` of that file alone is timed in a fresh process, and so is driftgate's whole fit
-  (``gen.fit.run.fit_model``: read and check the exports, windowed statistics, tail fits, bootstrap,
+  (``driftgate.fit.run.fit_model``: read and check the exports, windowed statistics, tail fits, bootstrap,
   detection delays) for a spec with one drift signal, and again with an error-ratio signal added;
 * peak memory: the fitting process's peak resident set (``VmHWM``) after the fit minus its resident set
   before it (imports done, spec loaded);
@@ -37,7 +37,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common as c
-from gen import synth
+from driftgate import synth
 
 STEP = 60
 SMALL_STEP = 300
@@ -101,9 +101,9 @@ from pathlib import Path
 sys.path.insert(0, {repo!r})
 what, root, arg, reps = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 import numpy, scipy.stats  # imports are not part of the measurement
-from gen.fit import thresholds
-from gen.fit.run import fit_model
-from gen.spec.load import load_specs
+from driftgate.fit import thresholds
+from driftgate.fit.run import fit_model
+from driftgate.spec.load import load_specs
 if reps != "default":
     thresholds.BOOTSTRAP_REPS = int(reps)
 def status(key):
@@ -164,9 +164,9 @@ def _prepare(args: tuple[str, int, int]) -> str:
 
 def _fit_one(args: tuple[str, str]) -> float:
     root, reps = args
-    from gen.fit import thresholds
-    from gen.fit.run import fit_model
-    from gen.spec.load import load_specs
+    from driftgate.fit import thresholds
+    from driftgate.fit.run import fit_model
+    from driftgate.spec.load import load_specs
 
     if reps != "default":
         thresholds.BOOTSTRAP_REPS = int(reps)
@@ -194,9 +194,9 @@ def profile_fit(root: str, kind: str, reps: str, top: int = 14) -> str:
     import io
     import pstats
 
-    from gen.fit import thresholds
-    from gen.fit.run import fit_model
-    from gen.spec.load import load_specs
+    from driftgate.fit import thresholds
+    from driftgate.fit.run import fit_model
+    from driftgate.spec.load import load_specs
 
     old = thresholds.BOOTSTRAP_REPS
     if reps != "default":
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     reps = "10" if quick else "default"
     profile = (not quick) if args.profile is None else args.profile
     t_start = time.perf_counter()
-    from gen.fit import thresholds
+    from driftgate.fit import thresholds
 
     print(f"# driftgate perf benchmark: {main_days}-day 1-minute 3-pod 20-bucket export; bootstrap reps "
           f"{reps if reps != 'default' else thresholds.BOOTSTRAP_REPS}; {os.cpu_count()} CPU(s)", flush=True)

@@ -6,10 +6,10 @@ Usage: ``python bench/quality.py [--seeds 10] [--quick] [--plain] [--workers 2]`
 For each seed and each traffic level (the repository's two example services, ``reco-ranker`` at
 ~120 req/s and ``fraud-scorer`` at ~3 req/s, each with its own spec from ``specs/``):
 
-1. ``gen.synth`` generates 6 weeks at a 5-minute step (4 weeks training + 2 held-out weeks) with extra
+1. ``driftgate.synth`` generates 6 weeks at a 5-minute step (4 weeks training + 2 held-out weeks) with extra
    texture (over-dispersion, benign shifts, scrape gaps; see :class:`bench.common.Texture`);
 2. the 4 training weeks are written as ``query_range`` exports into a temporary repository with the
-   spec, and **driftgate's own fitter** (``gen.fit.run.fit_model``) fits the thresholds;
+   spec, and **driftgate's own fitter** (``driftgate.fit.run.fit_model``) fits the thresholds;
 3. the held-out weeks are scored: false automatic rollbacks (upcrossings of any auto configuration's
    decision statistic over its automatic threshold, on the fitter's 5-minute grid) against the budget;
 4. incidents are injected as **canary rollouts** (a new pod-template hash taking 15% of the traffic,
@@ -49,10 +49,10 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common as c
-from gen import synth
-from gen.fit import thresholds as th
-from gen.fit.run import fit_model
-from gen.model import ModelSpec, SignalKind, Tier
+from driftgate import synth
+from driftgate.fit import thresholds as th
+from driftgate.fit.run import fit_model
+from driftgate.model import ModelSpec, SignalKind, Tier
 
 IK = synth.IncidentKind
 MONTH = 30 * c.DAY
@@ -152,7 +152,7 @@ def retuned(raw: np.ndarray, allowed: float) -> float:
 
 
 def pot_level(values: np.ndarray, window: float, step: float, p: float) -> float:
-    """driftgate's own tail method (gen.fit.thresholds) on the *raw* statistic, without the bootstrap."""
+    """driftgate's own tail method (driftgate.fit.thresholds) on the *raw* statistic, without the bootstrap."""
     x = values[np.isfinite(values)]
     thinned = x[:: max(1, round(window / step))]
     return th._level(x, thinned, th._tail(thinned), p)[0]
@@ -315,7 +315,7 @@ def hash_seed(*parts: Any) -> int:
 def build_rules(spec: ModelSpec, base: Any, defs: Sequence[c.StatDef], train: dict[str, c.Hist], step: float,
                 span: float) -> tuple[list[c.Rule], dict[str, Any]]:
     n_auto = 2 * max(1, sum(1 for sg in spec.signals if sg.tier is Tier.AUTO))
-    share = spec.budget.rate_per_second / n_auto  # per configuration, as gen.fit.run
+    share = spec.budget.rate_per_second / n_auto  # per configuration, as driftgate.fit.run
     dg, dg_raw, sd3, sd3r = [], [], [], []
     fitted: dict[str, Any] = {}
     for d in defs:
@@ -879,7 +879,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="CI size: 1 seed, 10 bootstrap draws, small grid")
-    ap.add_argument("--plain", action="store_true", help="no extra texture (pure gen.synth histories)")
+    ap.add_argument("--plain", action="store_true", help="no extra texture (pure driftgate.synth histories)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-young-guard", action="store_true",
                     help="judge canaries from their first scrape (the rules wait for 5 scrapes of a new version)")

@@ -1,3 +1,3 @@
-from gen.cli import main
+from driftgate.cli import main
 
 main()

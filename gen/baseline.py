@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from gen.errors import BaselineError, Problem
+from driftgate.errors import BaselineError, Problem
 
-FIT_VERSION = 9
+FIT_VERSION = 10
 SIG_DIGITS = 6
 
 
@@ -42,7 +42,7 @@ class ThresholdFit:
 
 @dataclass(frozen=True)
 class Detection:
-    """How fast a reference shift is caught at the median event count (see :mod:`gen.fit.delay`)."""
+    """How fast a reference shift is caught at the median event count (see :mod:`driftgate.fit.delay`)."""
 
     shift: str  # e.g. "10% of mass into one bin", "error ratio x2"
     size: float
@@ -59,7 +59,7 @@ class WindowFit:
     statistic_p50: float
     statistic_tail: float  # 99th percentile in the alerting direction (1st for direction: below)
     statistic_max: float
-    noise_coefficient: float  # b: thresholds apply to stat - b * events^-power (see gen.fit.noise)
+    noise_coefficient: float  # b: thresholds apply to stat - b * events^-power (see driftgate.fit.noise)
     noise_power: float
     auto: ThresholdFit
     manual: ThresholdFit
@@ -67,7 +67,7 @@ class WindowFit:
     detection: tuple[Detection, ...]
     seasonality_hour_of_day: float  # share of the statistic's variance explained by the hour of day
     seasonality_hour_of_week: float
-    # A canary at analysis.canary_weight of the median traffic, on its own series (gen.fit.delay.canary).
+    # A canary at analysis.canary_weight of the median traffic, on its own series (driftgate.fit.delay.canary).
     # Defaults: what a baseline of fit_version < 8 (read by 'driftgate review' at an older BASE) lacks.
     canary_events: float = 0.0  # events in its full window
     canary_decides_after_minutes: float | None = None  # until its window holds min_events (None: never)
@@ -145,7 +145,7 @@ REFIT = "refit with 'driftgate fit --force'"
 def load(path: Path, display: str, any_fit_version: bool = False) -> Baseline:
     """Read and check a baseline file; every problem names its key path (``signals[0].fast.auto.value``).
 
-    The file is read like a spec (:func:`gen.spec.yamlload.load_yaml`: size, nesting and alias limits,
+    The file is read like a spec (:func:`driftgate.spec.yamlload.load_yaml`: size, nesting and alias limits,
     duplicate keys are errors) and checked against the dataclasses above, field by field: a value of the
     wrong type, NaN or infinite, a missing or unknown key would otherwise reach the renderers and end
     in a traceback, or in a rule that can never fire.
@@ -154,8 +154,8 @@ def load(path: Path, display: str, any_fit_version: bool = False) -> Baseline:
     baseline of another fit_version is read as far as it goes: keys this version does not know are
     skipped, and keys it added since, which all have defaults, take them; everything else is checked.
     """
-    from gen.spec.reader import Reader
-    from gen.spec.yamlload import load_yaml
+    from driftgate.spec.reader import Reader
+    from driftgate.spec.yamlload import load_yaml
 
     if not path.is_file():
         raise BaselineError([Problem(display, 0, 0, "", "no baseline; run 'driftgate fit' (or 'make gen')")])
@@ -182,7 +182,7 @@ _BAD = object()  # a value that failed its check (the problem is already recorde
 def _convert(tp: Any, value: Any, path: tuple[str | int, ...], r: Any, lenient: bool = False) -> Any:
     """``value`` as the annotated type ``tp`` (a dataclass, ``tuple[X, ...]``, ``X | None``, or a scalar);
     ``lenient``: unknown keys skipped, missing keys with a default take it (see :func:`load`)."""
-    from gen.spec.reader import show
+    from driftgate.spec.reader import show
 
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):

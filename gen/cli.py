@@ -1,4 +1,4 @@
-"""``driftgate``: the command line. Parses options, calls :mod:`gen.pipeline`, prints, exits.
+"""``driftgate``: the command line. Parses options, calls :mod:`driftgate.pipeline`, prints, exits.
 
 Exit codes: 0 ok; 1 a user error (bad spec, export or baseline; stale files under ``check``);
 3 an internal error (a bug in driftgate: the traceback is printed).
@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 import click
 
-from gen import pipeline
-from gen.errors import EXIT_INTERNAL, EXIT_USER_ERROR, DriftgateError, Problem, ProblemsError
+from driftgate import pipeline
+from driftgate.errors import EXIT_INTERNAL, EXIT_USER_ERROR, DriftgateError, Problem, ProblemsError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,6 +62,14 @@ def main() -> None:
 
     Exit codes: 0 ok, 1 user error or stale output, 3 internal error.
     """
+
+
+def _crds(fn: F) -> F:
+    return click.option("--crds", type=click.Path(path_type=Path), default=None, envvar="DRIFTGATE_CRDS",
+                        show_envvar=True,
+                        help="Folder of CRD YAML files to validate the generated objects against strictly "
+                             "(a Helm chart's crds/, 'kubectl get crd NAME -o yaml' output) "
+                             "[default: <root>/crds/ when present].")(fn)
 
 
 def _strict(fn: F) -> F:
@@ -113,13 +121,14 @@ def _report(diff: Any) -> None:
 @main.command()
 @_common
 @_strict
+@_crds
 @click.option("--model", default=None, help="Only this model.")
-def render(root: Path, spec_dir: Path | None, strict: bool, model: str | None) -> None:
+def render(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, model: str | None) -> None:
     """Render generated/ from specs and baselines (pure, no fitting)."""
 
     def action() -> int:
         warnings: list[Problem] = []
-        _report(pipeline.render(root, _spec_dir(root, spec_dir), model, warnings))
+        _report(pipeline.render(root, _spec_dir(root, spec_dir), model, warnings, crds))
         return _warned(warnings, strict)
 
     _run(action)
@@ -128,15 +137,16 @@ def render(root: Path, spec_dir: Path | None, strict: bool, model: str | None) -
 @main.command()
 @_common
 @_strict
+@_crds
 @click.option("--force", is_flag=True, help="Refit even when the inputs are unchanged.")
-def gen(root: Path, spec_dir: Path | None, strict: bool, force: bool) -> None:
+def gen(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, force: bool) -> None:
     """Fit (when inputs changed) and render."""
 
     def action() -> int:
         warnings: list[Problem] = []  # both stages read the specs: the same warnings, printed once
         for o in pipeline.fit(root, _spec_dir(root, spec_dir), None, force, warnings):
             click.echo(f"{o.path}: {'fitted' if o.refitted else 'unchanged'}")
-        _report(pipeline.render(root, _spec_dir(root, spec_dir), None, warnings))
+        _report(pipeline.render(root, _spec_dir(root, spec_dir), None, warnings, crds))
         return _warned(warnings, strict)
 
     _run(action)
@@ -145,13 +155,14 @@ def gen(root: Path, spec_dir: Path | None, strict: bool, force: bool) -> None:
 @main.command()
 @_common
 @_strict
+@_crds
 @click.option("--format", "fmt", type=click.Choice(["text", "github"]), default="text", show_default=True)
-def check(root: Path, spec_dir: Path | None, strict: bool, fmt: str) -> None:
+def check(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, fmt: str) -> None:
     """Render in memory; exit 1 listing every stale, missing or orphaned file."""
 
     def action() -> int:
         warnings: list[Problem] = []
-        diff = pipeline.check(root, _spec_dir(root, spec_dir), warnings)
+        diff = pipeline.check(root, _spec_dir(root, spec_dir), warnings, crds)
         for kind, items in (("missing", diff.missing), ("stale", diff.stale), ("orphaned", diff.orphaned)):
             for rel in items:
                 if fmt == "github":
@@ -190,7 +201,7 @@ def validate(root: Path, spec_dir: Path | None, strict: bool, fmt: str) -> None:
 @click.option("--fail-on-loosen", is_flag=True, help="Exit 1 when a change loosens enforcement.")
 def review(root: Path, spec_dir: Path | None, base: str, fail_on_loosen: bool) -> None:
     """Markdown summary of enforcement changes since git ref BASE (for a PR comment)."""
-    from gen.review import review as run_review
+    from driftgate.review import review as run_review
 
     def action() -> int:
         text, changes = run_review(root, _spec_dir(root, spec_dir), base)
@@ -220,8 +231,8 @@ def export(root: Path, spec_dir: Path | None, model: str | None, start: str, end
     Writes the history.exports files and <dir>/manifest.json. An interrupted export resumes:
     run it again with the same arguments and only the missing chunks are fetched.
     """
-    from gen import export as history
-    from gen.exports.promhttp import rfc3339
+    from driftgate import export as history
+    from driftgate.exports.promhttp import rfc3339
 
     def progress(p: history.Progress) -> None:
         note = " (cached)" if p.cached else ""

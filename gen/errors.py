@@ -94,3 +94,7 @@ class RenderError(DriftgateError):
 
 class OutputError(DriftgateError):
     """Writing the generated tree would destroy something a person wrote."""
+
+
+class UsageError(DriftgateError):
+    """A command-line option or environment variable names something unusable (exit 1)."""

@@ -19,7 +19,7 @@ server.
   directory is removed.
 * **Deterministic output.** Chunks are merged per series (values concatenated, duplicate boundary
   timestamps dropped), series are sorted by label set, and files are written as compact JSON with
-  sorted keys (:func:`gen.synth.render_export`), checked with the fitter's own reader first. A
+  sorted keys (:func:`driftgate.synth.render_export`), checked with the fitter's own reader first. A
   ``manifest.json`` records the server, queries, range, step and each file's sha256 (never a
   secret, and no wall-clock time), so two exports of the same range are byte-identical.
 """
@@ -37,15 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gen.errors import DriftgateError
-from gen.exports.promhttp import Client, Notify, Sleep, resolve_credentials, rfc3339
-from gen.exports.promjson import parse_query_range
-from gen.model import ModelSpec, Signal
-from gen.render.promql import selector
-from gen.spec import names
-from gen.spec.load import load_specs
-from gen.synth import render_export, write_atomic
-from gen.validate.durations import parse_prom_duration, prom_duration
+from driftgate.errors import DriftgateError
+from driftgate.exports.promhttp import Client, Notify, Sleep, resolve_credentials, rfc3339
+from driftgate.exports.promjson import parse_query_range
+from driftgate.model import ModelSpec, Signal
+from driftgate.render.promql import selector
+from driftgate.spec import names
+from driftgate.spec.load import load_specs
+from driftgate.synth import render_export, write_atomic
+from driftgate.validate.durations import parse_prom_duration, prom_duration
 
 MAX_POINTS = 11_000  # Prometheus' limit of points per series in one query_range request
 PARTIAL = ".partial"
@@ -194,7 +194,7 @@ def _provided_elsewhere(root: Path | None, spec: ModelSpec) -> set[str]:
     for rel in spec.exports:
         low = rel.lower()
         if low.endswith((".predictions.csv", ".predictions.parquet")) and root is not None:
-            from gen.exports.predictions import read_sidecar, sidecar_path
+            from driftgate.exports.predictions import read_sidecar, sidecar_path
 
             out.add(f"{read_sidecar(sidecar_path(root / rel), rel + '.meta.json').metric}_bucket")
         elif low.endswith((".csv", ".parquet")):

@@ -3,7 +3,7 @@
 ``spec file (YAML) --validate--> ModelSpec --fit--> Baseline --render--> files``
 
 Everything here is frozen and has no optionals left that a renderer would have to guess about.
-Names that reach HCL, PromQL or YAML are validated once, at construction (see ``gen.spec.names``).
+Names that reach HCL, PromQL or YAML are validated once, at construction (see ``driftgate.spec.names``).
 """
 
 from __future__ import annotations

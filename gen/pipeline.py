@@ -8,17 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gen import baseline as bl
-from gen.errors import BaselineError, Problem
-from gen.fit import evidence as ev
-from gen.fit.run import fit_model_full, input_hash
-from gen.model import ModelSpec
-from gen.render import output
-from gen.render.context import ModelContext, build, check_baseline
-from gen.render.env import header
-from gen.render.targets import render_all
-from gen.render.verify import verify
-from gen.spec.load import load_specs
+from driftgate import baseline as bl
+from driftgate.errors import BaselineError, Problem, UsageError
+from driftgate.fit import evidence as ev
+from driftgate.fit.run import fit_model_full, input_hash
+from driftgate.model import ModelSpec
+from driftgate.render import output, plots
+from driftgate.render.context import ModelContext, build, check_baseline
+from driftgate.render.env import header
+from driftgate.render.targets import render_all
+from driftgate.render.verify import verify
+from driftgate.spec.load import load_specs
+from driftgate.validate import crd
 
 BASELINES = "baselines"
 
@@ -67,7 +68,7 @@ def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False
 def contexts(root: Path, spec_dir: Path, only: str | None = None,
              warnings: list[Problem] | None = None, any_fit_version: bool = False) -> list[ModelContext]:
     """The render context of every model (``any_fit_version``: read baselines of an older driftgate,
-    for ``driftgate review`` of a BASE that predates an upgrade; see :func:`gen.baseline.load`)."""
+    for ``driftgate review`` of a BASE that predates an upgrade; see :func:`driftgate.baseline.load`)."""
     specs = load_specs(root, spec_dir, only, check_exports=False, warnings=warnings)
     out, problems, hints = [], [], []
     for spec in specs:
@@ -93,18 +94,42 @@ def contexts(root: Path, spec_dir: Path, only: str | None = None,
     return out
 
 
+def crd_source(root: Path, crds: Path | None) -> crd.Source:
+    """The CRD schemas to validate against (``--crds``, ``$DRIFTGATE_CRDS`` or ``<root>/crds/``)."""
+    try:
+        return crd.locate(root, crds)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc), hint="point --crds at a folder of CRD YAML files") from None
+
+
 def render_files(root: Path, spec_dir: Path, only: str | None = None,
-                 warnings: list[Problem] | None = None) -> dict[str, str | bytes]:
-    files = render_all(contexts(root, spec_dir, only, warnings), shared=only is None)
-    verify(files)
+                 warnings: list[Problem] | None = None, crds: Path | None = None,
+                 draw: bool = True) -> dict[str, str | bytes]:
+    """The rendered tree, validated. Pictures keep the committed bytes when what they show did not
+    change (:func:`driftgate.render.plots.resolve`); with ``draw=False`` a picture that would have to be
+    drawn is left out of the result."""
+    files, _ = _render_files(root, spec_dir, only, warnings, crds, draw)
     return files
 
 
+def _render_files(root: Path, spec_dir: Path, only: str | None, warnings: list[Problem] | None,
+                  crds: Path | None, draw: bool) -> tuple[dict[str, str | bytes], list[str]]:
+    source = crd_source(root, crds)
+    rendered = render_all(contexts(root, spec_dir, only, warnings), shared=only is None)
+    files, undrawn = plots.resolve(root, rendered, draw=draw)
+    verify(files, source, warnings)
+    return files, undrawn
+
+
 def render(root: Path, spec_dir: Path, only: str | None = None,
-           warnings: list[Problem] | None = None) -> output.Diff:
-    files = render_files(root, spec_dir, only, warnings)
+           warnings: list[Problem] | None = None, crds: Path | None = None) -> output.Diff:
+    files = render_files(root, spec_dir, only, warnings, crds)
     return output.write(root, files, prune=only is None)
 
 
-def check(root: Path, spec_dir: Path, warnings: list[Problem] | None = None) -> output.Diff:
-    return output.diff(root, render_files(root, spec_dir, None, warnings))
+def check(root: Path, spec_dir: Path, warnings: list[Problem] | None = None,
+          crds: Path | None = None) -> output.Diff:
+    """What ``render`` would change, without drawing a picture: a picture whose inputs changed is stale
+    (or missing), whatever matplotlib is installed."""
+    files, undrawn = _render_files(root, spec_dir, None, warnings, crds, draw=False)
+    return output.diff(root, files, expected=undrawn)

@@ -17,10 +17,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from gen import pipeline
-from gen.errors import DriftgateError
-from gen.render.context import ModelContext, SignalRow, WindowRow
-from gen.render.promql import num
+from driftgate import pipeline
+from driftgate.errors import DriftgateError
+from driftgate.render.context import ModelContext, SignalRow, WindowRow
+from driftgate.render.promql import num
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import signal, special
 
-from gen.exports.goformat import format_le as prom_float  # re-exported: the Go client's le spelling
+from driftgate.exports.goformat import format_le as prom_float  # re-exported: the Go client's le spelling
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]

@@ -1,4 +1,4 @@
-"""Generate the two example models' Prometheus exports (``query_range`` JSON) with gen.synth.
+"""Generate the two example models' Prometheus exports (``query_range`` JSON) with driftgate.synth.
 
 Why: the README walkthrough, the examples in specs/ and the end-to-end tests need exports that
 look like production ones, without anybody's Prometheus. The output is fully determined by the
@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 try:
-    from gen import synth
+    from driftgate import synth
 except ModuleNotFoundError:  # run from a checkout without installing: python scripts/...
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from gen import synth
+    from driftgate import synth
 
 END = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
 STEP = 300

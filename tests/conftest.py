@@ -4,12 +4,39 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import fetch_crds  # noqa: E402
+import tools as toolset  # noqa: E402
+
+SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+
+
+def _crd_dir() -> Path:
+    """The upstream CRD schemas the suite validates against, never skipped.
+
+    ``$DRIFTGATE_CRDS`` when set (``make test`` sets it), else fetched from the Go module proxy into
+    ``.tools/crds`` (scripts/fetch_crds.py), else ``../shared/reference`` when it is there."""
+    named = os.environ.get("DRIFTGATE_CRDS")
+    if named:
+        return Path(named)
+    try:
+        return fetch_crds.fetch(REPO / ".tools" / "crds")
+    except SystemExit as exc:
+        if SHARED_REFERENCE.is_dir():
+            return SHARED_REFERENCE
+        raise pytest.UsageError(f"no CRD schemas for the tests: {exc}") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["DRIFTGATE_CRDS"] = str(_crd_dir())
 
 
 @pytest.fixture
@@ -29,12 +56,55 @@ def write_tree(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
     return write
 
 
-def tool(name: str) -> str:
-    """Path of a required external tool. Under CI a missing tool fails the test; locally it skips."""
+def _missing(what: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is required in CI (make tools)")
+    pytest.skip(f"{what} not installed (run 'make tools'); this test fails instead of skipping under CI=true")
+
+
+def tool(name: str, flavour: str | None = None) -> str:
+    """Path of a required external tool (of one flavour, e.g. ``prometheus-3``, when given). Under CI a
+    missing tool fails the test; locally it skips."""
+    if flavour is not None:
+        path = toolset.FLAVOURS[flavour][name]
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+        _missing(f"{name} of {flavour} ({path})")
     found = shutil.which(name)
     if found:
         return found
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is required in CI: install Debian's prometheus / prometheus-alertmanager "
-                    f"(make tools)")
-    pytest.skip(f"{name} not installed (run 'make tools'); this test fails instead of skipping under CI=true")
+    _missing(name)
+    raise AssertionError("unreachable")
+
+
+PROMETHEUS_FLAVOURS = ("prometheus-2", "prometheus-3")
+ALERTMANAGER_FLAVOURS = tuple(f for f in toolset.FLAVOURS if f.startswith("alertmanager-"))
+
+
+@dataclass(frozen=True)
+class Prom:
+    """One Prometheus release's promtool and server (the suite runs on 2.x and 3.x)."""
+
+    flavour: str
+
+    @property
+    def promtool(self) -> str:
+        return tool("promtool", self.flavour)
+
+    @property
+    def server(self) -> str:
+        return tool("prometheus", self.flavour)
+
+    @property
+    def major(self) -> int:
+        return int(self.flavour.rsplit("-", 1)[1])
+
+
+@pytest.fixture(params=PROMETHEUS_FLAVOURS, scope="session")
+def prom(request: pytest.FixtureRequest) -> Prom:
+    return Prom(request.param)
+
+
+@pytest.fixture(params=ALERTMANAGER_FLAVOURS, scope="session")
+def amtool(request: pytest.FixtureRequest) -> str:
+    return tool("amtool", request.param)

@@ -3,7 +3,7 @@
 Why: the export client, the fitter's ``increase()`` and the generated rules all claim to agree with
 Prometheus; the only convincing check is a Prometheus. This helper
 
-* turns ``query_range`` documents (from :mod:`gen.synth`) into OpenMetrics text and backfills them
+* turns ``query_range`` documents (from :mod:`driftgate.synth`) into OpenMetrics text and backfills them
   with ``promtool tsdb create-blocks-from openmetrics`` into a fresh data directory (blocks are
   loaded when the server starts, so the backfill happens first);
 * starts ``prometheus`` on 127.0.0.1 with a free port, waits for ``/-/ready`` (at most 30 s), and

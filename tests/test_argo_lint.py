@@ -1,4 +1,4 @@
-"""Offline lint of AnalysisTemplates (gen.validate.argo_lint)."""
+"""Offline lint of AnalysisTemplates (driftgate.validate.argo_lint)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gen.validate import crd
-from gen.validate.argo_lint import bracket_problem, lint_analysis_template, lint_documents
+from driftgate.validate import crd
+from driftgate.validate.argo_lint import bracket_problem, lint_analysis_template, lint_documents
 
 VALID = """
 apiVersion: argoproj.io/v1alpha1

@@ -1,6 +1,6 @@
 """The generated tree is replaced as a whole or not at all, even when the process is killed.
 
-:func:`gen.render.output.write` stages the complete new directory beside the live one and swaps
+:func:`driftgate.render.output.write` stages the complete new directory beside the live one and swaps
 the two in one system call (see its module docstring). These tests kill a writer at every step,
 with ``SIGKILL`` in a child process (nothing runs after it: no ``finally``, no cleanup), and check
 that the live tree is then byte-identical to the previous one (same bytes, modification times and
@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 import yaml
 
-from gen.errors import OutputError
-from gen.render import output
-from gen.render.env import header
+from driftgate.errors import OutputError
+from driftgate.render import output
+from driftgate.render.env import header
 from tests.conftest import REPO
 from tests.test_corpus import make_pristine, run_cli
 
@@ -230,7 +230,7 @@ def test_prune_false_keeps_everything_else_of_the_directory(tmp_path: Path) -> N
 CHILD = r"""
 import base64, errno, json, os, signal, sys
 sys.path.insert(0, sys.argv[1])
-from gen.render import output
+from driftgate.render import output
 
 root, files_json, point, when, nth, fallback = sys.argv[2:8]
 files = {k: base64.b64decode(v) for k, v in json.loads(open(files_json).read()).items()}
@@ -313,8 +313,8 @@ SLOW_RENDER = r"""
 import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from gen.render import output
-from gen.cli import main
+from driftgate.render import output
+from driftgate.cli import main
 
 marker = Path(sys.argv[3])
 real = output.atomic_write

@@ -15,7 +15,7 @@ from bench import common, perf, quality
 
 
 def test_quality_tiny_job_has_every_section() -> None:
-    from gen.fit import thresholds
+    from driftgate.fit import thresholds
 
     reps = thresholds.BOOTSTRAP_REPS
     assert quality.TINY.bootstrap_reps not in (None, reps)
@@ -85,11 +85,11 @@ def test_peer_families_tuned_after_the_fact() -> None:
 
 
 def test_bench_statistic_is_the_fitters(tmp_path: Path) -> None:
-    """The benchmark's per-version statistic is gen.fit.signals.history on the same data, for every
+    """The benchmark's per-version statistic is driftgate.fit.signals.history on the same data, for every
     signal of the reco spec (including a compare_with: last_week one) and the peer PSI."""
-    from gen import synth
-    from gen.exports.load import load_store
-    from gen.fit.signals import history, resolve
+    from driftgate import synth
+    from driftgate.exports.load import load_store
+    from driftgate.fit.signals import history, resolve
 
     level = common.HIGH
     docs = synth.generate(level.service, common.START, 8, 600, 3)

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from gen import pipeline
-from gen.cli import main
-from gen.render import output
+from driftgate import pipeline
+from driftgate.cli import main
+from driftgate.render import output
 from tests.conftest import REPO
 
 COMMANDS = ("fit", "render", "gen", "check", "validate")
@@ -96,7 +96,7 @@ def test_help_lists_the_commands() -> None:
 
 def test_python_dash_m_gen_help() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "gen", "--help"], capture_output=True, text=True, env=env,
+    proc = subprocess.run([sys.executable, "-m", "driftgate", "--help"], capture_output=True, text=True, env=env,
                           cwd=REPO, timeout=60)
     assert proc.returncode == 0, proc.stderr
     for name in COMMANDS:

@@ -42,8 +42,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from gen import baseline as bl
-from gen.cli import main
+from driftgate import baseline as bl
+from driftgate.cli import main
 from tests.conftest import REPO
 
 CORPUS = REPO / "tests/corpus"
@@ -250,7 +250,7 @@ def edit_file(root: Path, edit: dict[str, Any]) -> None:
         for step in parents:
             node = node[step]
         node[last] = value
-    if path.suffix == ".json":  # the evidence file, written as gen.fit.evidence.dumps does
+    if path.suffix == ".json":  # the evidence file, written as driftgate.fit.evidence.dumps does
         path.write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
         return
     path.write_text(header + yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, width=1000,
@@ -345,7 +345,7 @@ def test_corpus_through_the_real_command(pristine: Path, tmp_path: Path) -> None
         shutil.copytree(pristine, root, symlinks=True)
         apply(case, root)
         before = snapshot(root)
-        proc = subprocess.run([sys.executable, "-m", "gen", *case.command, "--root", str(root)],
+        proc = subprocess.run([sys.executable, "-m", "driftgate", *case.command, "--root", str(root)],
                               capture_output=True, text=True, cwd=REPO, timeout=120,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
         assert proc.returncode == 1, f"{case.id}: {proc.stderr}"
@@ -627,7 +627,7 @@ def test_yaml_is_only_ever_loaded_safely() -> None:
 def test_templates_are_strict() -> None:
     import jinja2
 
-    from gen.render.env import environment
+    from driftgate.render.env import environment
 
     env = environment()
     assert env.undefined is jinja2.StrictUndefined
@@ -638,9 +638,9 @@ def test_templates_are_strict() -> None:
 
 
 def test_the_size_limits_are_documented() -> None:
-    from gen.exports import predictions, series
-    from gen.fit import evidence
-    from gen.spec import yamlload
+    from driftgate.exports import predictions, series
+    from driftgate.fit import evidence
+    from driftgate.spec import yamlload
 
     spec_md = (REPO / "docs/spec.md").read_text(encoding="utf-8")
     exports_md = (REPO / "docs/exports.md").read_text(encoding="utf-8")

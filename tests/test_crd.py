@@ -1,4 +1,4 @@
-"""Strict CRD validation (gen.validate.crd) against the upstream CRDs in ../shared/reference."""
+"""Strict CRD validation (driftgate.validate.crd) against the upstream CRDs in ../shared/reference."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gen.validate import crd
+from driftgate.validate import crd
 
 ANALYSIS_TEMPLATE = """
 apiVersion: argoproj.io/v1alpha1

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gen.fit import delay
-from gen.fit import statistics as st
-from gen.fit.noise import NONE, Noise
-from gen.model import ModelSpec
-from gen.spec.load import load_specs
+from driftgate.fit import delay
+from driftgate.fit import statistics as st
+from driftgate.fit.noise import NONE, Noise
+from driftgate.model import ModelSpec
+from driftgate.spec.load import load_specs
 from tests.conftest import REPO
 
 Q = np.array([0.4, 0.3, 0.2, 0.1])

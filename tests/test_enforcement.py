@@ -14,23 +14,23 @@ import jinja2
 import pytest
 import yaml
 
-from gen import pipeline
-from gen.errors import RenderError
-from gen.render import targets
-from tests.conftest import REPO, tool
+from driftgate import pipeline
+from driftgate.errors import RenderError
+from driftgate.render import targets
+from tests.conftest import REPO, Prom
 
 MODELS = ("fraud-scorer", "reco-ranker")
 
 
-def _promtool_test(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([tool("promtool"), "test", "rules", str(path)], capture_output=True, text=True,
+def _promtool_test(path: Path, prom: Prom) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([prom.promtool, "test", "rules", str(path)], capture_output=True, text=True,
                           check=False)
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_shipped_rule_tests_pass(model: str) -> None:
+def test_shipped_rule_tests_pass(model: str, prom: Prom) -> None:
     path = REPO / "generated/prometheus/tests" / f"{model}.test.yaml"
-    result = _promtool_test(path)
+    result = _promtool_test(path, prom)
     assert result.returncode == 0, result.stdout + result.stderr
     text = path.read_text()
     for version in ("stable", "collapse", "quiet", "ambiguous"):
@@ -54,15 +54,16 @@ SABOTAGE = [
     ("automatic threshold 10x too high", "reco-ranker",
      "psi_excess15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 0.",
      "psi_excess15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 10 * 0."),
-    ("fast window over the wrong range", "reco-ranker", 'namespace=\\"reco\\"}[15m]', 'namespace=\\"reco\\"}[20m]'),
+    ("fast window over the wrong range", "reco-ranker", 'namespace=\\"reco\\"}[14m59s999ms]',
+     'namespace=\\"reco\\"}[19m59s999ms]'),
     ("manual alert lost", "fraud-scorer", "alert: \"DriftgateManualReview\"", "alert: \"DriftgateManualReviewX\""),
     ("young-version guard dropped", "reco-ranker", "), 5))", "), 1))"),
 ]
 
 
 @pytest.mark.parametrize(("model", "old", "new"), [c[1:] for c in SABOTAGE], ids=[c[0] for c in SABOTAGE])
-def test_shipped_rule_tests_catch_a_broken_rule(tmp_path: Path, model: str, old: str, new: str) -> None:
-    result = _promtool_test(_sabotaged(tmp_path, model, old, new))
+def test_shipped_rule_tests_catch_a_broken_rule(tmp_path: Path, model: str, old: str, new: str, prom: Prom) -> None:
+    result = _promtool_test(_sabotaged(tmp_path, model, old, new), prom)
     assert result.returncode != 0, result.stdout
 
 
@@ -76,7 +77,8 @@ def _render_variant(tmp_path: Path, edit: Callable[[str], str]) -> dict[str, str
     return pipeline.render_files(tmp_path, tmp_path / "specs", "reco-ranker")
 
 
-def _freeze_test(rules: str, tmp_path: Path, exp: list[tuple[str, list[Any]]]) -> subprocess.CompletedProcess[str]:
+def _freeze_test(rules: str, tmp_path: Path, prom: Prom,
+                 exp: list[tuple[str, list[Any]]]) -> subprocess.CompletedProcess[str]:
     (tmp_path / "r.yaml").write_text(rules)
     gate = 'max(model:driftgate_freeze:active{model="reco-ranker"}) or on () vector(0)'
     doc = {
@@ -88,13 +90,13 @@ def _freeze_test(rules: str, tmp_path: Path, exp: list[tuple[str, list[Any]]]) -
             "promql_expr_test": [{"expr": gate, "eval_time": t, "exp_samples": s} for t, s in exp]}],
     }
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc))
-    return _promtool_test(tmp_path / "t.yaml")
+    return _promtool_test(tmp_path / "t.yaml", prom)
 
 
-def test_freeze_gate_fails_inside_the_window_and_opens_after(tmp_path: Path) -> None:
+def test_freeze_gate_fails_inside_the_window_and_opens_after(tmp_path: Path, prom: Prom) -> None:
     files = _render_variant(tmp_path, lambda s: s.replace("window: 24h", "window: 3h"))
     rules = files["generated/prometheus/rules/reco-ranker.rules.yaml"]
-    result = _freeze_test(rules, tmp_path, [("10m", [{"labels": "{}", "value": 0}]),
+    result = _freeze_test(rules, tmp_path, prom, [("10m", [{"labels": "{}", "value": 0}]),
                                            ("30m", [{"labels": "{}", "value": 1}]),
                                            ("3h", [{"labels": "{}", "value": 1}]),
                                            ("4h30m", [{"labels": "{}", "value": 0}])])
@@ -105,11 +107,11 @@ def test_freeze_gate_fails_inside_the_window_and_opens_after(tmp_path: Path) -> 
     assert metric["failureCondition"].startswith("len(result) == 0 || isNaN(result[0]) ||")
 
 
-def test_freeze_lifted_by_the_rollback_authority(tmp_path: Path) -> None:
+def test_freeze_lifted_by_the_rollback_authority(tmp_path: Path, prom: Prom) -> None:
     files = _render_variant(tmp_path, lambda s: s.replace(
         "window: 24h", "window: 3h\n  lifted_until: 1970-01-01T01:00:00Z"))
     rules = files["generated/prometheus/rules/reco-ranker.rules.yaml"]
-    result = _freeze_test(rules, tmp_path, [("30m", [{"labels": "{}", "value": 0}]),  # lifted
+    result = _freeze_test(rules, tmp_path, prom, [("30m", [{"labels": "{}", "value": 0}]),  # lifted
                                            ("1h30m", [{"labels": "{}", "value": 1}])])  # lift expired
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -178,13 +180,13 @@ def test_template_with_undefined_variable_is_a_clear_error(tmp_path: Path, monke
 
 # --- compare_with: last_week ------------------------------------------------------------------------
 
-def test_last_week_comparison_in_prometheus(tmp_path: Path) -> None:
+def test_last_week_comparison_in_prometheus(tmp_path: Path, prom: Prom) -> None:
     """score_shift compares each version with the whole model one week earlier (offset 1w)."""
     import numpy as np
 
-    from gen import baseline as bl
-    from gen.fit import statistics as st
-    from gen.model import Statistic
+    from driftgate import baseline as bl
+    from driftgate.fit import statistics as st
+    from driftgate.model import Statistic
 
     base = bl.load(REPO / "baselines/reco-ranker.yaml", "b")
     fit = base.signal("score_shift")
@@ -212,7 +214,7 @@ def test_last_week_comparison_in_prometheus(tmp_path: Path) -> None:
     put("old", a, 0, week + 4)       # last week: the old version only
     put("stable", a, week, end)      # this week: the same distribution
     put("canary", b, week, end)      # this week: shifted
-    bins_now, bins_then = b * 3, a * 3  # 15 minutes = 3 steps
+    bins_now, bins_then = b * 2, a * 2  # 15 minutes of 5m scrapes: 3 samples, 2 steps (left-open range)
     tvd = float(st.drift(Statistic.TVD, bins_now[None, :], st.smoothed(bins_then)[None, :])[0])
     t_eval = f"{(end - 1) * 5}m"
     alerts = [{"labels": (f'ALERTS{{alertname="DriftgateAutoRollback",alertstate="firing",model="reco-ranker",'
@@ -233,6 +235,6 @@ def test_last_week_comparison_in_prometheus(tmp_path: Path) -> None:
         ]}]}
     assert k == len(a)
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc, width=1_000_000))
-    result = _promtool_test(tmp_path / "t.yaml")
+    result = _promtool_test(tmp_path / "t.yaml", prom)
     assert result.returncode == 0, result.stdout + result.stderr
 

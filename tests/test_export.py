@@ -29,13 +29,13 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as hs
 
-from gen import export as ex
-from gen import synth
-from gen.cli import main
-from gen.errors import SpecError
-from gen.exports.load import load_store
-from gen.exports.promhttp import Client, CredentialError, PrometheusError
-from gen.spec.load import load_specs
+from driftgate import export as ex
+from driftgate import synth
+from driftgate.cli import main
+from driftgate.errors import SpecError
+from driftgate.exports.load import load_store
+from driftgate.exports.promhttp import Client, CredentialError, PrometheusError
+from driftgate.spec.load import load_specs
 from tests.promserver import free_port
 
 START = int(datetime(2026, 10, 20, tzinfo=UTC).timestamp())

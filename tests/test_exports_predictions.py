@@ -12,11 +12,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from gen.errors import ExportError
-from gen.exports.load import reader_for
-from gen.exports.predictions import bin_predictions, format_le, read_predictions
-from gen.exports.series import Series
-from gen.fit.histogram import bins_from_cumulative, collect_buckets, windowed_cumulative
+from driftgate.errors import ExportError
+from driftgate.exports.load import reader_for
+from driftgate.exports.predictions import bin_predictions, format_le, read_predictions
+from driftgate.exports.series import Series
+from driftgate.fit.histogram import bins_from_cumulative, collect_buckets, windowed_cumulative
 
 START = 1792454400  # 2026-10-20T00:00:00Z
 BOUNDS = [0.1, 0.25, 0.5, 0.75, 1.0]
@@ -156,7 +156,7 @@ def test_le_is_formatted_like_the_go_client(bound: float, text: str) -> None:
 
 
 def test_le_formatting_agrees_with_synth() -> None:
-    from gen.synth import prom_float
+    from driftgate.synth import prom_float
 
     rng = np.random.default_rng(3)
     scaled = rng.uniform(-1, 1, 300) * 10.0 ** rng.integers(-12, 12, 300)

@@ -16,14 +16,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gen import synth
-from gen.errors import ExportError
-from gen.exports import series
-from gen.exports.load import READERS, reader_for
-from gen.exports.predictions import read_predictions
-from gen.exports.promjson import parse_query_range, read_query_range
-from gen.exports.series import Series
-from gen.exports.tabular import parse_long, read_long_csv, read_long_parquet
+from driftgate import synth
+from driftgate.errors import ExportError
+from driftgate.exports import series
+from driftgate.exports.load import READERS, reader_for
+from driftgate.exports.predictions import read_predictions
+from driftgate.exports.promjson import parse_query_range, read_query_range
+from driftgate.exports.series import Series
+from driftgate.exports.tabular import parse_long, read_long_csv, read_long_parquet
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "tests" / "corpus" / "base" / "exports" / "demo" / "demo_score_bucket.json"  # committed

@@ -1,4 +1,4 @@
-"""The fitting contract, checked on small seeded synthetic histories (gen.synth), in the spirit of
+"""The fitting contract, checked on small seeded synthetic histories (driftgate.synth), in the spirit of
 scikit-learn's estimator checks: deterministic, skipped when nothing changed, refitted when anything
 fit-relevant changed, clear errors on too little data, sane thresholds, lossless baselines, the
 provisional rule, counter resets repaired per series, and the tail fit itself.
@@ -18,16 +18,16 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from gen import baseline as bl
-from gen import pipeline, synth
-from gen.cli import main
-from gen.errors import DriftgateError, FitError
-from gen.exports.load import load_store
-from gen.exports.series import FloatArray, Series
-from gen.fit import thresholds as th
-from gen.fit.signals import SignalData, history, resolve
-from gen.render.env import header
-from gen.spec.load import load_specs
+from driftgate import baseline as bl
+from driftgate import pipeline, synth
+from driftgate.cli import main
+from driftgate.errors import DriftgateError, FitError
+from driftgate.exports.load import load_store
+from driftgate.exports.series import FloatArray, Series
+from driftgate.fit import thresholds as th
+from driftgate.fit.signals import SignalData, history, resolve
+from driftgate.render.env import header
+from driftgate.spec.load import load_specs
 from tests.conftest import REPO
 
 END = 1_793_491_200  # 2026-11-01T00:00:00Z, as scripts/make_example_exports.py
@@ -594,9 +594,9 @@ def test_episode_duration_is_measured_not_assumed() -> None:
 
 def test_quantile_noise_term_is_calibrated() -> None:
     """A p90 of n events from the baseline exceeds baseline + b / sqrt(n) with probability ~p."""
-    from gen.fit import noise as nz
-    from gen.fit import statistics as st
-    from gen.model import Statistic
+    from driftgate.fit import noise as nz
+    from driftgate.fit import statistics as st
+    from driftgate.model import Statistic
 
     counts = np.array([0.0, 50.0, 40.0, 10.0])  # buckets le=0.1, 0.2, 0.3, +Inf
     bounds = np.array([0.1, 0.2, 0.3, np.inf])

@@ -33,15 +33,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gen import baseline as bl
-from gen.errors import SpecError
-from gen.render.context import build
-from gen.render.env import md
-from gen.render.targets import pad_lists, render_all
-from gen.render.verify import verify
-from gen.spec.load import load_specs
-from gen.spec.yamlload import format_path
-from tests.conftest import tool
+from driftgate import baseline as bl
+from driftgate.errors import SpecError
+from driftgate.render.context import build
+from driftgate.render.env import md
+from driftgate.render.targets import pad_lists, render_all
+from driftgate.render.verify import verify
+from driftgate.spec.load import load_specs
+from driftgate.spec.yamlload import format_path
+from tests.conftest import ALERTMANAGER_FLAVOURS, PROMETHEUS_FLAVOURS, tool
 from tests.test_corpus import BASE, make_pristine
 
 
@@ -250,13 +250,16 @@ def check_tools(r: Rendered, work: Path) -> None:
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         rules = Path(tmp) / "rules.yaml"
         rules.write_text(r.files[_rules_file(r)], encoding="utf-8")
-        proc = subprocess.run([tool("promtool"), "check", "rules", str(rules)], capture_output=True, text=True,
-                              timeout=60)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        for flavour in PROMETHEUS_FLAVOURS:  # Prometheus 2.x and 3.x
+            proc = subprocess.run([tool("promtool", flavour), "check", "rules", str(rules)], capture_output=True,
+                                  text=True, timeout=60)
+            assert proc.returncode == 0, flavour + ": " + proc.stdout + proc.stderr
         am = Path(tmp) / "alertmanager.yml"
         am.write_text(r.files["generated/alertmanager/alertmanager.yml"], encoding="utf-8")
-        proc = subprocess.run([tool("amtool"), "check-config", str(am)], capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        for flavour in ALERTMANAGER_FLAVOURS:  # the old and the new matcher parser
+            proc = subprocess.run([tool("amtool", flavour), "check-config", str(am)], capture_output=True, text=True,
+                                  timeout=60)
+            assert proc.returncode == 0, flavour + ": " + proc.stdout + proc.stderr
 
 
 def check_structure(r: Rendered, ref: Rendered, rename: dict[str, str]) -> None:

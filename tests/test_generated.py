@@ -14,11 +14,11 @@ import hcl2
 import pytest
 import yaml
 
-from gen import pipeline
-from gen.render.env import hcl, hcl_str
-from gen.spec.load import load_specs
-from gen.validate import argo_lint, crd
-from tests.conftest import REPO, tool
+from driftgate import pipeline
+from driftgate.render.env import hcl, hcl_str
+from driftgate.spec.load import load_specs
+from driftgate.validate import argo_lint, crd
+from tests.conftest import REPO, Prom
 
 MODELS = ("fraud-scorer", "reco-ranker")
 
@@ -62,7 +62,7 @@ def test_deterministic_across_hash_seeds(tmp_path: Path) -> None:
         for part in ("specs", "baselines"):
             shutil.copytree(REPO / part, root / part)
         env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(REPO)}
-        subprocess.run([sys.executable, "-m", "gen", "render", "--root", str(root)], check=True, env=env,
+        subprocess.run([sys.executable, "-m", "driftgate", "render", "--root", str(root)], check=True, env=env,
                        capture_output=True)
         trees.append({p.relative_to(root).as_posix(): p.read_bytes()
                       for p in sorted((root / "generated").rglob("*")) if p.is_file()})
@@ -159,8 +159,8 @@ def test_hcl_escaping_of_interpolation() -> None:
 # --- Prometheus ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model", MODELS)
-def test_promtool_check_rules(rendered: dict[str, str], model: str, tmp_path: Path) -> None:
-    promtool = tool("promtool")
+def test_promtool_check_rules(rendered: dict[str, str], model: str, tmp_path: Path, prom: Prom) -> None:
+    promtool = prom.promtool
     plain = tmp_path / "plain.rules.yaml"
     plain.write_text(rendered[f"generated/prometheus/rules/{model}.rules.yaml"])
     (obj,) = _docs(rendered[f"generated/prometheus/{model}.yaml"])
@@ -218,10 +218,10 @@ def test_argo_conditions_guard_empty_and_nan(rendered: dict[str, str]) -> None:
 
 # --- Alertmanager ----------------------------------------------------------------------------------
 
-def test_amtool_check_config(rendered: dict[str, str], tmp_path: Path) -> None:
+def test_amtool_check_config(rendered: dict[str, str], tmp_path: Path, amtool: str) -> None:
     path = tmp_path / "alertmanager.yml"
     path.write_text(rendered["generated/alertmanager/alertmanager.yml"])
-    result = subprocess.run([tool("amtool"), "check-config", str(path)], capture_output=True, text=True,
+    result = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
@@ -244,11 +244,12 @@ ROUTES = _routes()
 
 
 @pytest.mark.parametrize(("labels", "receivers"), ROUTES, ids=[f"{i}" for i in range(len(ROUTES))])
-def test_amtool_routes(rendered: dict[str, str], tmp_path: Path, labels: dict[str, str], receivers: str) -> None:
+def test_amtool_routes(rendered: dict[str, str], tmp_path: Path, labels: dict[str, str], receivers: str,
+                       amtool: str) -> None:
     path = tmp_path / "alertmanager.yml"
     path.write_text(rendered["generated/alertmanager/alertmanager.yml"])
     args = [f"{k}={v}" for k, v in labels.items()]
-    result = subprocess.run([tool("amtool"), "config", "routes", "test", f"--config.file={path}",
+    result = subprocess.run([amtool, "config", "routes", "test", f"--config.file={path}",
                              f"--verify.receivers={receivers}", *args], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == receivers

@@ -85,7 +85,7 @@ def test_cwd_is_outside_the_checkout(installed: dict[str, Path]) -> None:
 def test_gen_is_imported_from_the_install(installed: dict[str, Path]) -> None:
     # find_spec resolves exactly what ``import`` would load, without importing the heavy dependencies again
     code = ("import importlib.util as u; "
-            "print(*(u.find_spec(m).origin for m in ('gen', 'gen.cli', 'gen.render.env', 'gen.templates')))")
+            "print(*(u.find_spec(m).origin for m in ('gen', 'driftgate.cli', 'driftgate.render.env', 'driftgate.templates')))")
     proc = _run(installed, "-c", code)
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.split()) == 4
@@ -97,7 +97,7 @@ def test_gen_is_imported_from_the_install(installed: dict[str, Path]) -> None:
 
 
 def test_installed_help(installed: dict[str, Path]) -> None:
-    proc = _run(installed, "-m", "gen", "--help")
+    proc = _run(installed, "-m", "driftgate", "--help")
     assert proc.returncode == 0, proc.stderr
     for name in ("fit", "render", "gen", "check", "validate"):
         assert name in proc.stdout
@@ -116,7 +116,7 @@ def test_installed_package_ships_the_templates(installed: dict[str, Path]) -> No
 
 def test_installed_render_matches_the_committed_tree(installed: dict[str, Path]) -> None:
     infra = installed["infra"]
-    proc = _run(installed, "-m", "gen", "render", "--root", str(infra))
+    proc = _run(installed, "-m", "driftgate", "render", "--root", str(infra))
     assert proc.returncode == 0, proc.stderr[-4000:]
     rendered = {p.relative_to(infra).as_posix(): p.read_bytes()
                 for p in sorted((infra / "generated").rglob("*")) if p.is_file()}

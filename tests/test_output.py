@@ -1,4 +1,4 @@
-"""gen.render.output: atomic writes, idempotence, never destroying what a person wrote, pruning, diff."""
+"""driftgate.render.output: atomic writes, idempotence, never destroying what a person wrote, pruning, diff."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from gen.errors import DriftgateError, OutputError
-from gen.render import output
-from gen.render.env import HEADER_MARK, header
+from driftgate.errors import DriftgateError, OutputError
+from driftgate.render import output
+from driftgate.render.env import HEADER_MARK, header
 
 HDR = header(["specs/demo.yaml", "baselines/demo.yaml"])
 MD_HDR = header(["specs/demo.yaml"], "<!--")
@@ -168,7 +168,7 @@ def test_interrupted_write_keeps_old_content_and_no_temporary(tmp_path: Path,
         assert Path(src).read_text(encoding="utf-8") == "new\n", "the temporary holds the whole new text"
         raise OSError("simulated crash during rename")
 
-    monkeypatch.setattr("gen.render.output.os.replace", crash)
+    monkeypatch.setattr("driftgate.render.output.os.replace", crash)
     with pytest.raises(OSError, match="simulated crash"):
         output.atomic_write(path, "new\n")
 
@@ -186,7 +186,7 @@ def test_interrupted_batch_write_keeps_old_content(tmp_path: Path, monkeypatch: 
     def crash(src: str, dst: str) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("gen.render.output.os.replace", crash)
+    monkeypatch.setattr("driftgate.render.output.os.replace", crash)
     with pytest.raises(KeyboardInterrupt):
         output.write(tmp_path, new)
     assert snapshot(tmp_path) == before

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gen import pipeline
-from gen.render.audit import audit
-from gen.render.plots import render_pictures
-from gen.render.promql import num
+from driftgate import pipeline
+from driftgate.render.audit import audit
+from driftgate.render.plots import render_pictures
+from driftgate.render.promql import num
 from tests.conftest import REPO
 
 MODELS = ("fraud-scorer", "reco-ranker")

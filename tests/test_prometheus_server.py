@@ -1,4 +1,5 @@
-"""``export`` → ``fit`` → ``render`` against a real Prometheus 2.42, and the rules evaluated by it.
+"""``export`` → ``fit`` → ``render`` against a real Prometheus (Debian's 2.x and a current 3.x), and the
+rules evaluated by it.
 
 One server per module (see :mod:`tests.promserver`): a seeded synthetic history (2 pods, 2 days at
 1m, 3 pod restarts) is backfilled with promtool, then
@@ -31,15 +32,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from gen import baseline as bl
-from gen import synth
-from gen.cli import main
-from gen.exports.load import load_store
-from gen.exports.promhttp import Client
-from gen.fit.signals import history, resolve
-from gen.model import SignalKind
-from gen.spec.load import load_specs
-from tests.conftest import tool
+from driftgate import baseline as bl
+from driftgate import synth
+from driftgate.cli import main
+from driftgate.exports.load import load_store
+from driftgate.exports.promhttp import Client
+from driftgate.fit.signals import history, resolve
+from driftgate.model import SignalKind
+from driftgate.spec.load import load_specs
+from tests.conftest import PROMETHEUS_FLAVOURS, tool
 from tests.promserver import PrometheusServer, backfill, inline, recording_rules
 
 pytestmark = pytest.mark.tools
@@ -116,9 +117,9 @@ class Setup:
     timings: dict[str, float]
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    binary, promtool = tool("prometheus"), tool("promtool")
+@pytest.fixture(scope="module", params=PROMETHEUS_FLAVOURS)
+def setup(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Setup]:
+    binary, promtool = tool("prometheus", request.param), tool("promtool", request.param)
     timings: dict[str, float] = {}
     clock = time.monotonic()
     base = tmp_path_factory.mktemp("prometheus")

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gen.errors import ExportError
-from gen.exports import promjson as pj
+from driftgate.errors import ExportError
+from driftgate.exports import promjson as pj
 from tests.conftest import REPO
 
 EXAMPLES = sorted((REPO / "tests/corpus/base/exports").rglob("*.json"))

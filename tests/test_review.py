@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gen.cli import main
-from gen.review import review
+from driftgate.cli import main
+from driftgate.review import review
 from tests.conftest import REPO
 
 
@@ -81,7 +81,7 @@ def _as_older_driftgate(path: Path, fit_version: int) -> None:
     (the canary figures, fit_version 8) and with one it had that this version dropped."""
     import yaml
 
-    from gen.baseline import FIT_VERSION
+    from driftgate.baseline import FIT_VERSION
 
     head, body = path.read_text().split("\n", 1)  # the generated header, then the mapping
     data = yaml.safe_load(body)
@@ -97,8 +97,8 @@ def _as_older_driftgate(path: Path, fit_version: int) -> None:
 
 def test_a_base_written_by_an_older_driftgate_is_reviewed(infra: Path) -> None:
     """The pull request that upgrades driftgate (and refits) must still be reviewable against main."""
-    from gen import baseline as bl
-    from gen.errors import BaselineError
+    from driftgate import baseline as bl
+    from driftgate.errors import BaselineError
 
     current = {p.name: p.read_bytes() for p in (infra / "baselines").glob("*.yaml")}
     for p in (infra / "baselines").glob("*.yaml"):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gen.errors import SpecError
-from gen.spec.load import load_specs
+from driftgate.errors import SpecError
+from driftgate.spec.load import load_specs
 
 GOOD = """\
 model: demo

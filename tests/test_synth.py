@@ -1,4 +1,4 @@
-"""gen.synth: determinism, Prometheus-shaped output the reader accepts, and the modelled effects.
+"""driftgate.synth: determinism, Prometheus-shaped output the reader accepts, and the modelled effects.
 
 The configs are small (1-2 days, a few pods) so the whole module runs in a few seconds.
 """
@@ -15,10 +15,10 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from gen import synth
-from gen.exports.promjson import read_query_range
-from gen.exports.series import FloatArray, Series
-from gen.fit.windows import repaired
+from driftgate import synth
+from driftgate.exports.promjson import read_query_range
+from driftgate.exports.series import FloatArray, Series
+from driftgate.fit.windows import repaired
 
 START = int(datetime(2026, 10, 20, tzinfo=UTC).timestamp())  # a Tuesday
 STEP = 300

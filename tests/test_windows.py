@@ -1,4 +1,4 @@
-"""What a series counted in a window (gen.fit.windows.increase), the numpy twin of rules.counted.
+"""What a series counted in a window (driftgate.fit.windows.increase), the numpy twin of rules.counted.
 
 Checked against a real Prometheus in tests/test_prometheus_server.py; here: the cases that decide
 which path applies, and why the plain delta matters for a young series of bucket counters.
@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gen.exports.series import Series
-from gen.fit.histogram import bins_from_cumulative
-from gen.fit.windows import increase
-from gen.render.rules import counted
+from driftgate.exports.series import Series
+from driftgate.fit.histogram import bins_from_cumulative
+from driftgate.fit.windows import increase
+from driftgate.render.rules import counted
 
 
 def series(t: list[float], v: list[float]) -> Series:

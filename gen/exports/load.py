@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from gen.errors import ExportError
-from gen.exports.predictions import read_predictions
-from gen.exports.promjson import read_query_range
-from gen.exports.series import Series, SeriesStore
-from gen.exports.tabular import read_long_csv, read_long_parquet
-from gen.model import ModelSpec
+from driftgate.errors import ExportError
+from driftgate.exports.predictions import read_predictions
+from driftgate.exports.promjson import read_query_range
+from driftgate.exports.series import Series, SeriesStore
+from driftgate.exports.tabular import read_long_csv, read_long_parquet
+from driftgate.model import ModelSpec
 
 READERS: dict[str, Callable[[Path, str], list[Series]]] = {
     ".json": read_query_range,

@@ -7,7 +7,7 @@ A prediction log has one row per prediction (``*.predictions.csv`` or ``*.predic
     1792454404.5,0.112,5f7c9b8d6
 
 ``timestamp`` is unix seconds or RFC 3339 with a timezone (as in the long format,
-:mod:`gen.exports.tabular`), ``score`` a number (a missing or NaN score is an error naming its row),
+:mod:`driftgate.exports.tabular`), ``score`` a number (a missing or NaN score is an error naming its row),
 ``version`` optional (e.g. the pod-template hash of the ReplicaSet that served it). Other columns are
 ignored, so a log can carry request ids and features.
 
@@ -40,20 +40,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from gen.errors import ExportError
-from gen.exports.goformat import format_le
-from gen.exports.series import Series, checked_series
-from gen.exports.tabular import (
+try:  # optional: see driftgate.exports.tabular.need_pyarrow
+    import pyarrow as pa
+except ImportError:  # pragma: no cover - exercised by the clean-venv install test
+    pa = None
+
+from driftgate.errors import ExportError
+from driftgate.exports.goformat import format_le
+from driftgate.exports.series import Series, checked_series
+from driftgate.exports.tabular import (
     as_table,
     float_values,
+    need_pyarrow,
     read_csv_table,
     read_parquet_table,
     string_codes,
     unix_seconds,
 )
-from gen.spec.names import LABEL_NAME, METRIC_NAME, describe_grammar
+from driftgate.spec.names import LABEL_NAME, METRIC_NAME, describe_grammar
 
 SIDECAR_SUFFIX = ".meta.json"
 VERSION_LABEL = "rollouts_pod_template_hash"
@@ -207,6 +212,7 @@ def read_sidecar(path: Path, display: str) -> Binning:
 
 def read_predictions(path: Path, display: str) -> list[Series]:
     """Read ``*.predictions.csv`` / ``*.predictions.parquet`` with its sidecar and bin it."""
+    need_pyarrow(display)
     spec = read_sidecar(path, display)
     what = "a prediction log with columns timestamp, score and optionally version"
     if path.name.lower().endswith(".parquet"):

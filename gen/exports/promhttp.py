@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gen.errors import DriftgateError
-from gen.model import CredentialRef, PrometheusAuth
+from driftgate.errors import DriftgateError
+from driftgate.model import CredentialRef, PrometheusAuth
 
 USER_AGENT = "driftgate-export"
 MAX_RETRY_AFTER = 60.0

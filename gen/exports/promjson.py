@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from gen.errors import ExportError
-from gen.exports.series import Series, check_size, checked_series
+from driftgate.errors import ExportError
+from driftgate.exports.series import Series, check_size, checked_series
 
 
 def read_query_range(path: Path, display: str) -> list[Series]:

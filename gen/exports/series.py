@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from gen.errors import ExportError
+from driftgate.errors import ExportError
 
 FloatArray = npt.NDArray[np.float64]
 MAX_EXPORT_BYTES = 2_000_000_000  # per export file; documented in docs/exports.md

@@ -26,7 +26,7 @@ or with label columns::
 An empty label value (empty CSV field, Parquet null, ``""`` in JSON) means the series does not carry
 that label, as in Prometheus, so series with different label names can share one file. Rows are
 grouped into series by (metric, labels) and sorted by timestamp; each series is then checked like
-a query_range series (:func:`gen.exports.series.checked_series`: duplicate timestamps, infinite
+a query_range series (:func:`driftgate.exports.series.checked_series`: duplicate timestamps, infinite
 values). Rows need not be in any order.
 
 Errors name the file, the row (1-based data row, the header not counted), the column, what was
@@ -47,16 +47,27 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pcsv
-import pyarrow.parquet as pq
 
-from gen.errors import ExportError
-from gen.exports.series import FloatArray, Series, check_size, checked_series
-from gen.spec.names import LABEL_NAME, METRIC_NAME, describe_grammar
+try:  # optional (pip install 'driftgate[tabular]'): only CSV, Parquet and prediction-log exports need it
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+except ImportError:  # pragma: no cover - exercised by the clean-venv install test
+    pa = pc = pcsv = pq = None
+
+from driftgate.errors import ExportError
+from driftgate.exports.series import FloatArray, Series, check_size, checked_series
+from driftgate.spec.names import LABEL_NAME, METRIC_NAME, describe_grammar
 
 IntArray = npt.NDArray[np.int64]
+
+
+def need_pyarrow(display: str) -> None:
+    """A one-line error naming the file when pyarrow (an optional dependency) is not installed."""
+    if pa is None:
+        raise ExportError(f"{display}: reading CSV, Parquet and prediction-log exports needs pyarrow, "
+                          "which is not installed: pip install 'driftgate[tabular]'")
 
 MAX_HEADER_BYTES = 1_000_000
 # Unix seconds at or above this (year 5138) are almost certainly milliseconds or nanoseconds.
@@ -84,6 +95,7 @@ def read_csv_table(path: Path, display: str, what: str, include: Collection[str]
 
     A column of ``require`` missing from the header is an error listing the header.
     """
+    need_pyarrow(display)
     check_size(path, display, what)
     try:
         with path.open("rb") as fh:
@@ -138,6 +150,7 @@ def read_csv_table(path: Path, display: str, what: str, include: Collection[str]
 def read_parquet_table(path: Path, display: str, what: str, include: Collection[str] | None = None,
                        require: Collection[str] = ()) -> pa.Table:
     """A Parquet file as an Arrow table (only the columns in ``include`` if given; ``require`` as for CSV)."""
+    need_pyarrow(display)
     check_size(path, display, what)
     try:
         names = list(pq.read_schema(path).names)
@@ -173,6 +186,7 @@ def _check_unique(names: Sequence[str], display: str) -> None:
 
 def as_table(frame: pa.Table | pd.DataFrame, source: str) -> pa.Table:
     """A pandas DataFrame (index ignored) as an Arrow table; a table is returned unchanged."""
+    need_pyarrow(source)
     if isinstance(frame, pa.Table):
         return frame
     try:

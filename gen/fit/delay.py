@@ -31,10 +31,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gen.baseline import Detection
-from gen.fit import statistics as st
-from gen.fit.noise import Noise
-from gen.model import Direction, Signal, SignalKind
+from driftgate.baseline import Detection
+from driftgate.fit import statistics as st
+from driftgate.fit.noise import Noise
+from driftgate.model import Direction, Signal, SignalKind
 
 DRIFT_SHIFTS = (0.05, 0.15, 0.3, 0.5, 1.0)
 ERROR_FACTORS = (1.5, 2.0, 5.0, 10.0)

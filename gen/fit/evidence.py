@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from gen.errors import BaselineError, Problem
-from gen.exports.series import FloatArray
+from driftgate.errors import BaselineError, Problem
+from driftgate.exports.series import FloatArray
 
 HOUR = 3600.0
 DIGITS = 4

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gen.errors import ExportError
-from gen.exports.series import FloatArray, Series
-from gen.fit.windows import summed_increase
+from driftgate.errors import ExportError
+from driftgate.exports.series import FloatArray, Series
+from driftgate.fit.windows import summed_increase
 
 
 @dataclass(frozen=True)

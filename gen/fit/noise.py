@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from gen.exports.series import FloatArray
-from gen.model import Signal, Statistic
+from driftgate.exports.series import FloatArray
+from driftgate.model import Signal, Statistic
 
 
 @dataclass(frozen=True)

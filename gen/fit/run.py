@@ -1,4 +1,4 @@
-"""``driftgate fit``: from a spec and its exports to a :class:`gen.baseline.Baseline`.
+"""``driftgate fit``: from a spec and its exports to a :class:`driftgate.baseline.Baseline`.
 
 The budget is split evenly: the automatic budget over the auto-tier signals x 2 windows, the
 manual-review budget over all signals x 2 windows. A history shorter than ``history.minimum``
@@ -14,18 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
-from gen.baseline import FIT_VERSION, Baseline, SignalFit, ThresholdFit, WindowFit, rfc3339
-from gen.errors import FitError
-from gen.exports.load import load_store
-from gen.exports.predictions import sidecar_path
-from gen.exports.series import FloatArray, SeriesStore
-from gen.fit.delay import canary, detection, seasonality
-from gen.fit.evidence import Evidence, SignalEvidence, hourly
-from gen.fit.histogram import bins_over
-from gen.fit.noise import noise_for, quantile_sd
-from gen.fit.signals import SignalData, StatHistory, history, resolve
-from gen.fit.thresholds import Threshold, episodes, fit_thresholds
-from gen.model import Direction, ModelSpec, SignalKind, Statistic, Tier
+from driftgate.baseline import FIT_VERSION, Baseline, SignalFit, ThresholdFit, WindowFit, rfc3339
+from driftgate.errors import FitError
+from driftgate.exports.load import load_store
+from driftgate.exports.predictions import sidecar_path
+from driftgate.exports.series import FloatArray, SeriesStore
+from driftgate.fit.delay import canary, detection, seasonality
+from driftgate.fit.evidence import Evidence, SignalEvidence, hourly
+from driftgate.fit.histogram import bins_over
+from driftgate.fit.noise import noise_for, quantile_sd
+from driftgate.fit.signals import SignalData, StatHistory, history, resolve
+from driftgate.fit.thresholds import Threshold, episodes, fit_thresholds
+from driftgate.model import Direction, ModelSpec, SignalKind, Statistic, Tier
 
 
 def input_hash(root: Path, spec: ModelSpec) -> str:
@@ -152,7 +152,7 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
 
 
 def _quantile_sd(data: SignalData, hist: StatHistory) -> float:
-    """How noisy a quantile signal is per event (:func:`gen.fit.noise.quantile_sd` of the history)."""
+    """How noisy a quantile signal is per event (:func:`driftgate.fit.noise.quantile_sd` of the history)."""
     sig = data.signal
     if sig.kind is not SignalKind.LATENCY_QUANTILE or data.buckets is None or sig.quantile is None:
         return 0.0

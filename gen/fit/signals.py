@@ -3,7 +3,7 @@
 For every evaluation time on the export's step grid, the window ``[t - w, t]`` gives:
 
 * ``distribution_drift``: per-``le`` ``increase`` summed over pods, de-cumulated into bins, smoothed,
-  compared with the baseline distribution (PSI / JS / TVD, see :mod:`gen.fit.statistics`);
+  compared with the baseline distribution (PSI / JS / TVD, see :mod:`driftgate.fit.statistics`);
 * ``latency_quantile``: ``histogram_quantile(q, sum by (le) (increase(..._bucket[w])))``;
 * ``error_ratio`` / ``kpi_ratio``: ``sum(increase(num[w])) / sum(increase(den[w]))``.
 
@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gen.baseline import rounded
-from gen.errors import FitError
-from gen.exports.series import FloatArray, Series, SeriesStore
-from gen.fit import statistics as st
-from gen.fit.histogram import Buckets, bins_from_cumulative, bins_over, collect_buckets, windowed_cumulative
-from gen.fit.windows import eval_grid, summed_increase
-from gen.model import ModelSpec, Signal, SignalKind
+from driftgate.baseline import rounded
+from driftgate.errors import FitError
+from driftgate.exports.series import FloatArray, Series, SeriesStore
+from driftgate.fit import statistics as st
+from driftgate.fit.histogram import Buckets, bins_from_cumulative, bins_over, collect_buckets, windowed_cumulative
+from driftgate.fit.windows import eval_grid, summed_increase
+from driftgate.model import ModelSpec, Signal, SignalKind
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gen.exports.series import FloatArray
-from gen.model import Statistic
+from driftgate.exports.series import FloatArray
+from driftgate.model import Statistic
 
 ALPHA = 0.5
 

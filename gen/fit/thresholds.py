@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gen.errors import FitError
-from gen.exports.series import FloatArray
+from driftgate.errors import FitError
+from driftgate.exports.series import FloatArray
 
 TAIL_QUANTILE = 0.90
 MIN_EXCEEDANCES = 10

@@ -1,7 +1,10 @@
-"""Windowed increases exactly as driftgate's rules compute them in Prometheus 2.x, vectorised.
+"""Windowed increases exactly as driftgate's rules compute them in Prometheus 2.x and 3.x, vectorised.
 
-For each evaluation time ``t`` the samples in ``[t - w, t]`` (both ends inclusive before
-Prometheus 3.0) are used. Per series (``gen.render.rules.counted``): without a counter reset in the
+For each evaluation time ``t`` the samples in ``[t - w + 1ms, t]`` are used: the rules render every
+range 1 ms shorter than its window (:func:`driftgate.render.promql.range_selector`), which is
+left-open ``(t - w, t]`` on both Prometheus 2.x (closed ranges) and 3.x (left-open ranges) for
+millisecond timestamps. A sample exactly at the window's start is therefore *not* in the window, on
+either version. Per series (``driftgate.render.rules.counted``): without a counter reset in the
 window, the plain delta ``max_over_time - min_over_time`` (last minus first sample, no
 extrapolation); with one, ``increase(x[w])``: resets repaired (a drop means the counter restarted
 from zero, so the previous value is added back), then the delta extrapolated to the window edges
@@ -17,7 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from gen.exports.series import FloatArray, Series
+from driftgate.exports.series import FloatArray, Series
+
+
+RANGE_SHORTENING = 0.001  # seconds: the 1 ms by which every rendered range is shorter than its window
+
+
+def range_seconds(window: float) -> float:
+    """The span a rule's range selector covers for a window of ``window`` seconds."""
+    return window - RANGE_SHORTENING
 
 
 def repaired(v: FloatArray) -> FloatArray:
@@ -35,6 +46,7 @@ def increase(s: Series, eval_t: FloatArray, window: float) -> tuple[FloatArray, 
     ``(value, present)`` (present is 0/1)."""
     t, v = s.t, s.v
     r = repaired(v)
+    window = range_seconds(window)
     i0 = np.searchsorted(t, eval_t - window, side="left")
     i1 = np.searchsorted(t, eval_t, side="right") - 1
     n = i1 - i0 + 1

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-from gen.render.context import ModelContext
+from driftgate.render.context import ModelContext
 
 QUARTER_DAYS = 90.0
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gen.baseline import Baseline, SignalFit, WindowFit
-from gen.errors import BaselineError, Problem
-from gen.fit.evidence import Evidence
-from gen.model import Direction, ModelSpec, NoData, Signal
-from gen.render.promql import num, selector
-from gen.render.rules import (
+from driftgate.baseline import Baseline, SignalFit, WindowFit
+from driftgate.errors import BaselineError, Problem
+from driftgate.fit.evidence import Evidence
+from driftgate.model import Direction, ModelSpec, NoData, Signal
+from driftgate.render.promql import num, selector
+from driftgate.render.rules import (
     FREEZE_RECORD,
     Effective,
     Group,
@@ -26,7 +26,7 @@ from gen.render.rules import (
     freeze_rules,
     health_alerts,
 )
-from gen.validate.durations import go_duration
+from driftgate.validate.durations import go_duration
 
 CANARY_ARG = "canary-hash"
 

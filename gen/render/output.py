@@ -53,12 +53,12 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gen.errors import OutputError
-from gen.render.env import HEADER_MARK
+from driftgate.errors import OutputError
+from driftgate.render.env import HEADER_MARK
 
 MANAGED_DIRS = ("generated",)
 STAGING = ".driftgate-staging-"
@@ -104,24 +104,30 @@ def _existing(root: Path) -> set[str]:
     return found
 
 
-def diff(root: Path, files: dict[str, Content]) -> Diff:
-    """What :func:`write` would change (after recovering from a killed write, under the lock)."""
+def diff(root: Path, files: dict[str, Content], expected: Iterable[str] = ()) -> Diff:
+    """What :func:`write` would change (after recovering from a killed write, under the lock).
+
+    ``expected``: files that would be written but whose new content is not known here (pictures
+    ``check`` does not draw): missing when absent, else stale."""
     if root.is_dir():
         with _locked(root):
             recover(root)
-    return _diff(root, files)
+    return _diff(root, files, expected)
 
 
-def _diff(root: Path, files: dict[str, Content]) -> Diff:
+def _diff(root: Path, files: dict[str, Content], expected: Iterable[str] = ()) -> Diff:
     missing, stale = [], []
+    expected = sorted(expected)
+    for rel in expected:
+        (stale if (root / rel).is_file() else missing).append(rel)
     for rel, text in files.items():
         path = root / rel
         if not path.is_file():
             missing.append(rel)
         elif path.read_bytes() != _bytes(text):
             stale.append(rel)
-    orphaned = [rel for rel in sorted(_existing(root) - set(files)) if is_generated(root / rel)]
-    return Diff(tuple(missing), tuple(stale), tuple(orphaned))
+    orphaned = [rel for rel in sorted(_existing(root) - set(files) - set(expected)) if is_generated(root / rel)]
+    return Diff(tuple(sorted(missing)), tuple(sorted(stale)), tuple(orphaned))
 
 
 def atomic_write(path: Path, text: Content) -> None:

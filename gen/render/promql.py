@@ -1,6 +1,6 @@
 """PromQL text, built in Python so templates only lay it out.
 
-Every name that reaches PromQL has passed a grammar in :mod:`gen.spec.names`; label *values* are
+Every name that reaches PromQL has passed a grammar in :mod:`driftgate.spec.names`; label *values* are
 additionally escaped here (``\\`` and ``"``), so a value can never end the string and inject a
 matcher. Numbers are written positionally with at most 6 significant digits (no exponent, which
 keeps them readable and valid in both PromQL and Argo's expr-lang).
@@ -28,3 +28,46 @@ def quote(value: str) -> str:
 def selector(name: str, matchers: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:
     inner = ",".join(f"{k}={quote(v)}" for k, v in matchers)
     return f"{name}{{{inner}}}"
+
+
+_UNITS_MS = (("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000),
+             ("m", 60_000), ("s", 1000), ("ms", 1))
+
+
+def duration_ms(text: str) -> int:
+    """Milliseconds of a Prometheus duration as driftgate renders them (``1h``, ``15m``, ``1h30m``)."""
+    rest, total = text, 0
+    for unit, ms in _UNITS_MS:
+        digits = ""
+        while rest and rest[0].isascii() and rest[0].isdigit():
+            digits, rest = digits + rest[0], rest[1:]
+        if digits and rest.startswith(unit) and not (unit == "m" and rest.startswith("ms")):
+            total += int(digits) * ms
+            rest = rest[len(unit):]
+        else:
+            rest = digits + rest
+    if rest or total <= 0:
+        raise ValueError(f"not a Prometheus duration: {text!r}")
+    return total
+
+
+def format_ms(ms: int) -> str:
+    """A positive millisecond count as a Prometheus duration (``899999`` -> ``14m59s999ms``)."""
+    parts = []
+    for unit, size in _UNITS_MS[3:]:  # h, m, s, ms: every Prometheus since 2.x parses the compound form
+        count, ms = divmod(ms, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+def range_selector(sel: str, window: str) -> str:
+    """``sel`` over the last ``window``, with the same samples on Prometheus 2.x and 3.x.
+
+    Prometheus 2.x range selectors are closed (``[t - w, t]``); 3.x made them left-open
+    (``(t - w, t]``). A sample exactly at the window's start (aligned scrapes, backfilled or
+    ``promtool test`` data) was in the window on 2.x and is not on 3.x, which moved every count and
+    delta by one scrape. The range is rendered 1 ms shorter than the window, ``[t - w + 1ms, t]``:
+    left-open on both, for samples with millisecond timestamps (Prometheus' resolution). The numpy
+    twin (:mod:`driftgate.fit.windows`) models exactly this range."""
+    return f"{sel}[{format_ms(duration_ms(window) - 1)}]"

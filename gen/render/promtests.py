@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 import yaml
 
-from gen.baseline import SignalFit
-from gen.fit import statistics as st
-from gen.model import Direction, Signal, SignalKind
-from gen.render.context import ModelContext, WindowRow
-from gen.render.rules import AUTO_ALERT, MANUAL_ALERT, MIN_SAMPLES, alert_for
+from driftgate.baseline import SignalFit
+from driftgate.fit import statistics as st
+from driftgate.model import Direction, Signal, SignalKind
+from driftgate.render.context import ModelContext, WindowRow
+from driftgate.render.rules import AUTO_ALERT, MANUAL_ALERT, MIN_SAMPLES, alert_for
 
 TOLERANCE = 1e-9
 
@@ -67,10 +67,16 @@ def _sources(ctx: ModelContext) -> list[Source]:
 
 
 def _increments(shares: np.ndarray, per_min: int) -> np.ndarray:
-    """Integer per-minute bin increments with exactly ``per_min`` events."""
+    """Integer per-minute bin increments with exactly ``per_min`` events, as close to ``shares`` as
+    integers allow: the largest-remainder method (one extra event to each of the bins with the largest
+    fractional parts). Putting the whole remainder into one bin bent a many-bin "stable" version far
+    enough from its baseline to fire the automatic alert."""
     raw = shares / shares.sum() * per_min
     out = np.floor(raw)
-    out[np.argmax(raw - out)] += per_min - out.sum()
+    short = int(round(per_min - out.sum()))
+    if short > 0:
+        order = np.argsort(-(raw - out), kind="stable")
+        out[order[:short]] += 1
     result: np.ndarray = out
     return result
 
@@ -120,16 +126,22 @@ def _stat(signal: Signal, bins: np.ndarray, q: np.ndarray) -> float:
 
 
 def _decision(signal: Signal, w: WindowRow, bins: np.ndarray, q: np.ndarray) -> float:
-    """What the alert compares: the statistic minus its count-aware noise term (gen.fit.noise)."""
+    """What the alert compares: the statistic minus its count-aware noise term (driftgate.fit.noise)."""
     n = float(bins.sum())
     term = w.fit.noise_coefficient / n**w.fit.noise_power if w.fit.noise_coefficient and n > 0 else 0.0
     return _stat(signal, bins, q) - term
 
 
 def _minutes(window: str) -> int:
-    from gen.validate.durations import parse_prom_duration
+    from driftgate.validate.durations import parse_prom_duration
 
     return int(parse_prom_duration(window) // 60)
+
+
+def _counted(window: str) -> int:
+    """Per-minute increments a window of 1-minute scrapes counts: ``m - 1`` for ``m`` minutes, on
+    Prometheus 2.x and 3.x alike (the range is left-open: :func:`driftgate.render.promql.range_selector`)."""
+    return _minutes(window) - 1
 
 
 def _ambiguous(src: Source, per_min: int) -> tuple[np.ndarray, float] | None:
@@ -142,7 +154,7 @@ def _ambiguous(src: Source, per_min: int) -> tuple[np.ndarray, float] | None:
             ok_all, any_manual = True, False
             for signal, windows, tier in src.signals:
                 for w in windows:
-                    value = _decision(signal, w, inc * _minutes(w.window), src.q)
+                    value = _decision(signal, w, inc * _counted(w.window), src.q)
                     limit = w.eff.auto if tier == "auto" else math.inf
                     if value > limit or abs(value - w.eff.manual) < 1e-4 * w.eff.manual:
                         ok_all = False
@@ -159,7 +171,7 @@ def _moderate(src: Source, signal: Signal, windows: tuple[WindowRow, ...], tier:
     target[int(np.argmax(src.q))] = 1.0
     for lam in np.linspace(0.002, 1.0, 500):
         inc = _increments((1 - lam) * src.q / src.q.sum() + lam * target, per_min)
-        if all(_decision(signal, w, inc * _minutes(w.window), src.q)
+        if all(_decision(signal, w, inc * _counted(w.window), src.q)
                > 1.05 * (w.eff.auto if tier == "auto" else w.eff.manual) for w in windows):
             return inc
     return None
@@ -220,7 +232,7 @@ def render_test(ctx: ModelContext, rules_file: str) -> str | None:
         latest = 0
         for signal, windows, tier in src.signals:
             w = next(w for w in windows if w.which == "fast")
-            m = _minutes(w.window)
+            m = _counted(w.window)
             threshold = w.eff.auto if tier == "auto" else w.eff.manual
             cross = None
             for k in range(1, m + 1):
@@ -254,7 +266,7 @@ def render_test(ctx: ModelContext, rules_file: str) -> str | None:
             firing = []
             for signal, windows, _tier in src.signals:
                 for w in windows:
-                    m = _minutes(w.window)
+                    m = _counted(w.window)
                     value = _stat(signal, inc * m, src.q)
                     if _decision(signal, w, inc * m, src.q) > w.eff.manual:
                         firing.append({"labels": _alert_labels(ctx, MANUAL_ALERT, "manual", signal.name, w.which,

@@ -17,7 +17,7 @@ Per histogram and window ``W``:
 
 Ratios are ``sum by (<version>) (<counted>(num[W])) / sum by (<version>) (<counted>(den[W]))`` and
 latency quantiles ``histogram_quantile`` over step 1. The numpy twins of these formulas live in
-:mod:`gen.fit.statistics`; ``promtool test rules`` checks that both agree.
+:mod:`driftgate.fit.statistics`; ``promtool test rules`` checks that both agree.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gen.baseline import Baseline, SignalFit
-from gen.model import Direction, ModelSpec, Signal, SignalKind, Statistic
-from gen.render.promql import num, selector
-from gen.validate.durations import prom_duration
+from driftgate.baseline import Baseline, SignalFit
+from driftgate.model import Direction, ModelSpec, Signal, SignalKind, Statistic
+from driftgate.render.promql import num, range_selector, selector
+from driftgate.validate.durations import prom_duration
 
 AUTO_ALERT = "DriftgateAutoRollback"
 MANUAL_ALERT = "DriftgateManualReview"
@@ -36,7 +36,7 @@ NO_DECISION_ALERT = "DriftgateNoDecision"
 ABSENT_ALERT = "DriftgateSignalAbsent"
 FROZEN_ALERT = "DriftgateRolloutFrozen"
 FREEZE_RECORD = "model:driftgate_freeze:active"
-SMOOTHING = "0.5"  # must equal gen.fit.statistics.ALPHA
+SMOOTHING = "0.5"  # must equal driftgate.fit.statistics.ALPHA
 MIN_SAMPLES = 5  # scrapes of a version's oldest series in the window before its statistic decides
 
 
@@ -86,10 +86,11 @@ def counted(sel: str, w: str) -> str:
     where *that* counter would reach zero, which differs from bucket to bucket by chance: a healthy
     canary's bins were bent by up to ten times the drift threshold (bench/quality.py: 8 of 120 healthy
     canaries fired the automatic alert at high traffic past the 5-scrape guard, none without
-    extrapolation). ``gen.fit.windows.increase`` is the numpy twin. A series with one sample in the
+    extrapolation). ``driftgate.fit.windows.increase`` is the numpy twin. A series with one sample in the
     window counts nothing, as with ``increase()``."""
-    return (f"(((max_over_time({sel}[{w}]) - min_over_time({sel}[{w}])) and (count_over_time({sel}[{w}]) > 1)"
-            f" unless (resets({sel}[{w}]) > 0)) or increase({sel}[{w}]))")
+    r = range_selector(sel, w)
+    return (f"(((max_over_time({r}) - min_over_time({r})) and (count_over_time({r}) > 1)"
+            f" unless (resets({r}) > 0)) or increase({r}))")
 
 
 def _rec(name: str, expr: str, labels: dict[str, str]) -> Rule:
@@ -149,7 +150,7 @@ class RuleBuilder:
         raw = (selector(f"{signal.metric}_bucket", [*self._sel(signal), ("le", fit.les[-1])]) if signal.is_histogram
                else selector(signal.denominator, self._sel(signal)))
         samples_name = f"model_version:{signal.metric if signal.is_histogram else signal.denominator}_samples:max{w}"
-        self._add(_rec(samples_name, f"max by ({v}) (count_over_time({raw}[{w}]))", own))
+        self._add(_rec(samples_name, f"max by ({v}) (count_over_time({range_selector(raw, w)}))", own))
         samples = selector(samples_name, own_sel)
         seasoned = f"({samples} >= on () group_left () clamp_max(0.5 * max({samples}), {MIN_SAMPLES}))"
         stat_name = f"model_version:driftgate_{signal.name}:{signal.statistic.value}{w}"

@@ -12,12 +12,12 @@ from typing import Any
 import jinja2
 import yaml
 
-from gen.errors import RenderError
-from gen.render.audit import audit
-from gen.render.context import ModelContext
-from gen.render.env import environment, header
-from gen.render.plots import picture_path, render_pictures
-from gen.render.promtests import render_test
+from driftgate.errors import RenderError
+from driftgate.render.audit import audit
+from driftgate.render.context import ModelContext
+from driftgate.render.env import environment, header
+from driftgate.render.plots import picture_path, render_pictures
+from driftgate.render.promtests import render_test
 
 OUT = "generated"
 Files = dict[str, str | bytes]

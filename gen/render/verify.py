@@ -1,38 +1,45 @@
 """Check rendered files in memory before any is written: a bad render never reaches the tree.
 
 YAML must parse; every AnalysisTemplate passes the offline Argo lint; Kubernetes objects validate
-strictly against the official CRD schemas when the reference directory is available (tests always
-have it; see ``DRIFTGATE_REFERENCE_DIR``); Terraform must parse with python-hcl2.
+strictly against the upstream CRD schemas when a CRD directory is available (``--crds DIR``,
+``$DRIFTGATE_CRDS`` or the repository's ``crds/``; see :func:`driftgate.validate.crd.locate`);
+Terraform must parse with python-hcl2. When no CRD schemas are available, or they lack a kind that
+was rendered, a warning says what was not validated (``--strict`` turns it into a failure).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import hcl2
 import yaml
 
-from gen.errors import RenderError
-from gen.validate import argo_lint, crd
+from driftgate.errors import Problem, RenderError
+from driftgate.render.plots import PNG_SIGNATURE
+from driftgate.validate import argo_lint, crd
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 
-def verify(files: dict[str, str | bytes], require_crds: bool = False) -> None:
+def verify(files: Mapping[str, str | bytes], source: crd.Source | None = None,
+           warnings: list[Problem] | None = None) -> None:
+    """Raise :class:`RenderError` listing every problem; append what could not be checked to ``warnings``."""
     problems: list[str] = []
-    try:
-        crd.reference_dir()
-        have_crds = True
-    except FileNotFoundError:
-        if require_crds:
-            raise
-        have_crds = False
+    directory = source.directory if source is not None else None
+    known = {e.kind for e in crd.known_versions(directory)} if directory is not None else set()
+    unvalidated: set[str] = set()
     for rel, text in files.items():
         if isinstance(text, bytes):
-            if rel.endswith(".png") and not text.startswith(b"\x89PNG\r\n\x1a\n"):
+            if rel.endswith(".png") and not text.startswith(PNG_SIGNATURE):
                 problems.append(f"{rel}: not a PNG")
             continue
         if not text.endswith("\n"):
             problems.append(f"{rel}: does not end with a newline")
         if rel.endswith((".yaml", ".yml")):
             try:
-                docs = [d for d in yaml.safe_load_all(text) if d is not None]
+                docs = [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
             except yaml.YAMLError as exc:
                 problems.append(f"{rel}: not valid YAML: {exc}")
                 continue
@@ -41,8 +48,12 @@ def verify(files: dict[str, str | bytes], require_crds: bool = False) -> None:
                     continue
                 if doc["kind"] == "AnalysisTemplate":
                     problems.extend(f"{rel}[{i}]: {m}" for m in argo_lint.lint_analysis_template(doc))
-                if have_crds:
-                    problems.extend(f"{rel}[{i}]: {m}" for m in crd.validate(doc))
+                if "apiVersion" not in doc:
+                    continue
+                if doc["kind"] in known:
+                    problems.extend(f"{rel}[{i}]: {m}" for m in crd.validate(doc, directory))
+                else:
+                    unvalidated.add(f"{doc.get('apiVersion')} {doc['kind']}")
         elif rel.endswith(".tf"):
             try:
                 hcl2.loads(text)
@@ -51,3 +62,13 @@ def verify(files: dict[str, str | bytes], require_crds: bool = False) -> None:
     if problems:
         raise RenderError("the rendered output failed validation; nothing was written:\n  "
                           + "\n  ".join(problems), hint="this is a driftgate bug unless a template was edited")
+    if warnings is None or not unvalidated:
+        return
+    if source is None or source.directory is None:
+        message = (source or crd.Source(None, "no CRD directory was given")).skipped()
+        where = "generated"
+    else:
+        message = (f"no CRD there ({source.origin}) declares {', '.join(sorted(unvalidated))}: "
+                   "those objects were not validated against a schema")
+        where = str(source.directory)
+    warnings.append(Problem(where, 0, 0, "", message, level="warning"))

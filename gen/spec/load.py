@@ -1,4 +1,4 @@
-"""Read ``specs/*.yaml`` into validated :class:`gen.model.ModelSpec` objects.
+"""Read ``specs/*.yaml`` into validated :class:`driftgate.model.ModelSpec` objects.
 
 All problems of all specs are collected before anything fails; unknown keys are errors; every
 problem names ``file:line:col``, the key path, what was expected and what was found. The full
@@ -12,12 +12,12 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gen import model as m
-from gen.errors import Problem, SpecError
-from gen.spec import names
-from gen.spec.reader import Reader, show
-from gen.spec.yamlload import KeyPath, load_yaml
-from gen.validate.durations import parse_prom_duration
+from driftgate import model as m
+from driftgate.errors import Problem, SpecError
+from driftgate.spec import names
+from driftgate.spec.reader import Reader, show
+from driftgate.spec.yamlload import KeyPath, load_yaml
+from driftgate.validate.durations import parse_prom_duration
 
 SIGNAL_DEFAULTS: dict[m.SignalKind, tuple[m.Statistic, m.Direction]] = {
     m.SignalKind.DISTRIBUTION_DRIFT: (m.Statistic.PSI, m.Direction.ABOVE),

@@ -11,9 +11,9 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from gen.errors import Problem
-from gen.spec.names import describe_grammar
-from gen.spec.yamlload import KeyPath, Marks
+from driftgate.errors import Problem
+from driftgate.spec.names import describe_grammar
+from driftgate.spec.yamlload import KeyPath, Marks
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from gen.errors import Problem
+from driftgate.errors import Problem
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000

@@ -23,7 +23,7 @@ not errors at all but silently change what the gate does :
 
 Integer fields are int-or-string in the CRD (so that ``{{args.x}}`` can fill them): integers, digit
 strings and whole-value ``{{args.x}}`` tags are accepted; a tag cannot be checked numerically.
-Structural problems (types, unknown keys) are :mod:`gen.validate.crd`'s job; this module never raises
+Structural problems (types, unknown keys) are :mod:`driftgate.validate.crd`'s job; this module never raises
 on malformed input, it lints what it can.
 """
 
@@ -33,8 +33,8 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from gen.validate.crd import Located, compile_go_regex, parse_documents, render_problems
-from gen.validate.durations import parse_go_duration
+from driftgate.validate.crd import Located, compile_go_regex, parse_documents, render_problems
+from driftgate.validate.durations import parse_go_duration
 
 ANALYSIS_KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate")
 

@@ -6,8 +6,11 @@ A misspelt ``querry:`` in an AnalysisTemplate or ``matcher:`` in an Alertmanager
 So on top of the ordinary schema checks (types, required fields, enums, patterns) every key that the
 schema does not declare is reported here, with a "did you mean" hint.
 
-The schemas are the CRD files in the shared reference directory (see :func:`reference_dir`), copied
-byte-for-byte from upstream; nothing is hand-maintained here. Kubernetes-specific schema extensions are
+The schemas are CRD files the user already has (see :func:`locate`: ``--crds DIR``, ``$DRIFTGATE_CRDS``
+or the repository's ``crds/`` folder; a Helm chart's ``crds/`` or ``kubectl get crd NAME -o yaml``
+output, ``kind: List`` included), read as they are; nothing is hand-maintained here. The test suite
+takes them from the Go module proxy (``scripts/fetch_crds.py``: argo-rollouts and prometheus-operator
+at pinned versions, byte for byte). Kubernetes-specific schema extensions are
 honoured the way the API server does:
 
 * ``x-kubernetes-int-or-string`` accepts an integer or a string (the ``anyOf`` next to it is not
@@ -116,22 +119,59 @@ def _documents(loader: _Loader) -> Iterator[Any]:
 _Loader.add_constructor("tag:yaml.org,2002:value", _construct_value)
 
 
-def reference_dir() -> Path:
-    """The directory holding the upstream CRD files.
+ENV_CRDS = "DRIFTGATE_CRDS"
+CONVENTIONAL_DIR = "crds"  # <root>/crds/: found by itself when present
+_CRD_SUFFIXES = (".yaml", ".yml", ".json")
 
-    ``$DRIFTGATE_REFERENCE_DIR`` if set, else ``<repo root>/../shared/reference``. Raises
-    ``FileNotFoundError`` naming the path and the variable when the directory does not exist.
+
+@dataclass(frozen=True)
+class Source:
+    """Where the CRD schemas come from, or why there are none (``directory`` is None)."""
+
+    directory: Path | None
+    origin: str
+
+    def skipped(self) -> str:
+        return (f"strict schema validation of the generated Kubernetes objects was skipped: {self.origin} "
+                f"(give --crds DIR, set ${ENV_CRDS}, or put the CRD YAML files in {CONVENTIONAL_DIR}/ "
+                "of the repository: a Helm chart's crds/ folder or 'kubectl get crd NAME -o yaml' output)")
+
+
+def locate(root: Path | None = None, explicit: Path | None = None) -> Source:
+    """The CRD directory to validate against: ``--crds``, else ``$DRIFTGATE_CRDS``, else ``<root>/crds/``.
+
+    An explicitly named directory that does not exist is an error (``FileNotFoundError`` naming it and
+    where the name came from); with no name and no conventional folder, the source has no directory
+    and says why, so the caller can print one line (and fail under ``--strict``).
     """
-    override = os.environ.get(ENV_REFERENCE_DIR)
-    if override:
-        path = Path(override)
-        origin = f"from ${ENV_REFERENCE_DIR}"
-    else:
-        path = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
-        origin = f"the default; set ${ENV_REFERENCE_DIR} to use another directory"
-    if not path.is_dir():
-        raise FileNotFoundError(f"CRD reference directory {path} does not exist ({origin})")
-    return path
+    named: list[tuple[str | None, str]] = [
+        (str(explicit) if explicit is not None else None, "--crds"),
+        (os.environ.get(ENV_CRDS) or None, f"${ENV_CRDS}"),
+        (os.environ.get(ENV_REFERENCE_DIR) or None, f"${ENV_REFERENCE_DIR}"),
+    ]
+    for value, origin in named:
+        if value is None:
+            continue
+        path = Path(value)
+        if not path.is_dir():
+            raise FileNotFoundError(f"CRD directory {path} (from {origin}) does not exist or is not a directory")
+        if not _crd_files(path):
+            raise FileNotFoundError(f"CRD directory {path} (from {origin}) holds no .yaml, .yml or .json file")
+        return Source(path, f"from {origin}")
+    if root is not None:
+        conventional = root / CONVENTIONAL_DIR
+        if conventional.is_dir() and not conventional.is_symlink() and _crd_files(conventional):
+            return Source(conventional, f"found in {CONVENTIONAL_DIR}/")
+    return Source(None, "no CRD schemas were given and the repository has no crds/ folder")
+
+
+def reference_dir() -> Path:
+    """The CRD directory named by the environment (``$DRIFTGATE_CRDS``, or the older
+    ``$DRIFTGATE_REFERENCE_DIR``). Raises ``FileNotFoundError`` when neither names one."""
+    found = locate(None, None)
+    if found.directory is None:
+        raise FileNotFoundError(f"no CRD directory: set ${ENV_CRDS} (or pass --crds DIR)")
+    return found.directory
 
 
 @functools.lru_cache(maxsize=32)
@@ -161,13 +201,24 @@ class CrdVersion:
 
 
 def _crd_files(directory: Path) -> list[Path]:
-    return sorted({*directory.glob("*.yaml"), *directory.glob("*/*.yaml")})
+    found = {p for suffix in _CRD_SUFFIXES for pattern in (f"*{suffix}", f"*/*{suffix}")
+             for p in directory.glob(pattern)}
+    return sorted(p for p in found if p.is_file())
+
+
+def _crd_documents(path: Path) -> Iterator[dict[str, Any]]:
+    """The CustomResourceDefinitions in one file, ``kind: List`` output of ``kubectl get crd`` included."""
+    for doc in load_crd_file(path):
+        if not isinstance(doc, dict):
+            continue
+        if doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            yield from (i for i in doc["items"] if isinstance(i, dict) and i.get("kind") == "CustomResourceDefinition")
+        elif doc.get("kind") == "CustomResourceDefinition":
+            yield doc
 
 
 def _versions_in(path: Path) -> Iterator[CrdVersion]:
-    for doc in load_crd_file(path):
-        if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
-            continue
+    for doc in _crd_documents(path):
         spec = doc.get("spec") or {}
         kind = (spec.get("names") or {}).get("kind", "")
         for version in spec.get("versions") or []:
@@ -184,14 +235,14 @@ def _catalogue(directory: Path) -> tuple[CrdVersion, ...]:
     return tuple(found.values())
 
 
-def known_versions() -> tuple[CrdVersion, ...]:
-    """Every (group, kind, version) declared by the CRDs in :func:`reference_dir`."""
-    return _catalogue(reference_dir())
+def known_versions(directory: Path | None = None) -> tuple[CrdVersion, ...]:
+    """Every (group, kind, version) declared by the CRDs in ``directory`` (default :func:`reference_dir`)."""
+    return _catalogue(directory if directory is not None else reference_dir())
 
 
 def _raw_schema(entry: CrdVersion) -> dict[str, Any]:
-    for doc in load_crd_file(entry.source):
-        spec = (doc.get("spec") or {}) if isinstance(doc, dict) else {}
+    for doc in _crd_documents(entry.source):
+        spec = doc.get("spec") or {}
         if spec.get("group") != entry.group or (spec.get("names") or {}).get("kind") != entry.kind:
             continue
         for version in spec.get("versions") or []:
@@ -548,14 +599,14 @@ def _label_value_problem(value: str) -> str | None:
 # -------------------------------------------------------------------------------------------- public
 
 
-def _select(obj: dict[str, Any]) -> tuple[CrdVersion | None, list[str]]:
+def _select(obj: dict[str, Any], directory: Path | None) -> tuple[CrdVersion | None, list[str]]:
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
     if not isinstance(api_version, str) or not api_version:
         return None, ["missing required field 'apiVersion'"]
     if not isinstance(kind, str) or not kind:
         return None, ["missing required field 'kind'"]
     group, _, version = api_version.rpartition("/")
-    entries = known_versions()
+    entries = known_versions(directory)
     kinds = {e.kind for e in entries}
     same_kind = [e for e in entries if e.kind == kind]
     if not same_kind:
@@ -569,7 +620,7 @@ def _select(obj: dict[str, Any]) -> tuple[CrdVersion | None, list[str]]:
     return None, [f"apiVersion: {api_version!r} is not served for kind {kind} (served: {choices})"]
 
 
-def validate(obj: Any) -> list[str]:
+def validate(obj: Any, directory: Path | None = None) -> list[str]:
     """Every problem with one Kubernetes object, strictly, as ``path: message`` strings.
 
     Empty when the object is valid; in document order otherwise. The CRD is chosen by ``apiVersion``
@@ -578,7 +629,7 @@ def validate(obj: Any) -> list[str]:
     """
     if not isinstance(obj, dict):
         return [f"expected object (a Kubernetes resource), got {type_name(obj)}"]
-    entry, selection = _select(obj)
+    entry, selection = _select(obj, directory)
     if entry is None:
         return selection
     problems = _schema_problems(obj, entry) + _metadata_problems(obj.get("metadata"))
@@ -613,7 +664,7 @@ def parse_documents(text: str, source: str) -> tuple[list[tuple[int, Any]], list
     return docs, problems
 
 
-def validate_documents(text: str, source: str) -> list[str]:
+def validate_documents(text: str, source: str, directory: Path | None = None) -> list[str]:
     """:func:`validate` for every document of a multi-document YAML text.
 
     Messages read ``<source>: document <index>: <path>: <message>``; ``index`` counts from 0 in file
@@ -621,5 +672,5 @@ def validate_documents(text: str, source: str) -> list[str]:
     """
     docs, problems = parse_documents(text, source)
     for index, doc in docs:
-        problems += [f"{source}: document {index}: {message}" for message in validate(doc)]
+        problems += [f"{source}: document {index}: {message}" for message in validate(doc, directory)]
     return problems

@@ -26,7 +26,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000671558"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000237878"
       failure_condition       = "false"
 
       provider {
@@ -45,7 +45,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000684037"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000670053"
       failure_condition       = "false"
 
       provider {
@@ -64,7 +64,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.124064"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.122468"
       failure_condition       = "false"
 
       provider {
@@ -83,7 +83,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.134122"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.134146"
       failure_condition       = "false"
 
       provider {
@@ -102,7 +102,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00573225"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00620073"
       failure_condition       = "false"
 
       provider {
@@ -121,7 +121,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       failure_limit           = 0
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0047832"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00482322"
       failure_condition       = "false"
 
       provider {

@@ -26,8 +26,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.016013"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.018522"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0173177"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0203356"
 
       provider {
         prometheus {
@@ -45,8 +45,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0139523"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0158594"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0141073"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0161075"
 
       provider {
         prometheus {
@@ -64,8 +64,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00275907"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00472714"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00372585"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0061918"
 
       provider {
         prometheus {
@@ -83,8 +83,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000788365"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00154222"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00166129"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00272405"
 
       provider {
         prometheus {
@@ -102,8 +102,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244451"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.244997"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244576"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245225"
 
       provider {
         prometheus {
@@ -121,8 +121,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244245"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.244567"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244368"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.244735"
 
       provider {
         prometheus {
@@ -140,8 +140,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00399011"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00431694"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00399849"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00436418"
 
       provider {
         prometheus {
@@ -159,8 +159,8 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00390976"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00411379"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00388445"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00407125"
 
       provider {
         prometheus {
@@ -178,7 +178,7 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0435825"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0434685"
       failure_condition       = "false"
 
       provider {
@@ -197,7 +197,7 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       failure_limit           = 1
       inconclusive_limit      = 1
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0419431"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0417881"
       failure_condition       = "false"
 
       provider {

@@ -34,7 +34,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000671558"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000237878"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
@@ -51,7 +51,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000684037"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000670053"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
@@ -68,7 +68,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.124064"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.122468"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
@@ -85,7 +85,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.134122"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.134146"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
@@ -102,7 +102,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00573225"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00620073"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
@@ -119,7 +119,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
           "failureLimit"          = 0
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0047832"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00482322"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
@@ -191,7 +191,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
           "rules" = [
             {
               "record" = "model_version_le:fraud_score_bucket:increase30m"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) - min_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])) and (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 1) unless (resets(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 0)) or increase(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) - min_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])) and (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 1) unless (resets(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 0)) or increase(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -205,7 +205,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:fraud_score_samples:max30m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[30m]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[29m59s999ms]))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -378,7 +378,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version_le:fraud_score_bucket:increase3h"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) - min_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])) and (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 1) unless (resets(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 0)) or increase(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) - min_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])) and (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 1) unless (resets(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 0)) or increase(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -392,7 +392,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:fraud_score_samples:max3h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[3h]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[2h59m59s999ms]))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -493,7 +493,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version_le:fraud_request_duration_seconds_bucket:increase30m"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) - min_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])) and (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 1) unless (resets(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 0)) or increase(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) - min_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])) and (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 1) unless (resets(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 0)) or increase(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -507,7 +507,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:fraud_request_duration_seconds_samples:max30m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[30m]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[29m59s999ms]))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -530,7 +530,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version_le:fraud_request_duration_seconds_bucket:increase3h"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) - min_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])) and (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 1) unless (resets(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 0)) or increase(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) - min_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])) and (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 1) unless (resets(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 0)) or increase(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -544,7 +544,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:fraud_request_duration_seconds_samples:max3h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[3h]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[2h59m59s999ms]))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -567,21 +567,21 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:fraud_request_errors_total:increase30m"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) - min_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])) and (count_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 1) unless (resets(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 0)) or increase(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) - min_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])) and (count_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 1) unless (resets(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 0)) or increase(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
             },
             {
               "record" = "model_version:fraud_requests_total:increase30m"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) - min_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])) and (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 1) unless (resets(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]) > 0)) or increase(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m])))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) - min_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])) and (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 1) unless (resets(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 0)) or increase(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
             },
             {
               "record" = "model_version:fraud_requests_total_samples:max30m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[30m]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -596,7 +596,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio_excess30m"
-              "expr"   = "model_version:driftgate_error_ratio:ratio30m{model=\"fraud-scorer\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.257348 / (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_error_ratio:ratio30m{model=\"fraud-scorer\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.257866 / (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} ^ 0.5))"
               "labels" = {
                 "model"  = "fraud-scorer"
                 "signal" = "error_ratio"
@@ -604,21 +604,21 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:fraud_request_errors_total:increase3h"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) - min_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])) and (count_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 1) unless (resets(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 0)) or increase(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) - min_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])) and (count_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 1) unless (resets(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 0)) or increase(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
             },
             {
               "record" = "model_version:fraud_requests_total:increase3h"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) - min_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])) and (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 1) unless (resets(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]) > 0)) or increase(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h])))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) - min_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])) and (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 1) unless (resets(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 0)) or increase(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
             },
             {
               "record" = "model_version:fraud_requests_total_samples:max3h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[3h]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -633,7 +633,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio_excess3h"
-              "expr"   = "model_version:driftgate_error_ratio:ratio3h{model=\"fraud-scorer\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.230382 / (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_error_ratio:ratio3h{model=\"fraud-scorer\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.230172 / (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} ^ 0.5))"
               "labels" = {
                 "model"  = "fraud-scorer"
                 "signal" = "error_ratio"
@@ -654,7 +654,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
           "rules" = [
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000671558) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000237878) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -665,14 +665,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "js over the 30m window is above the manual threshold 0.000671558 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "js over the 30m window is above the manual threshold 0.000237878 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000684037) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000670053) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -683,7 +683,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "js over the 3h window is above the manual threshold 0.000684037 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "js over the 3h window is above the manual threshold 0.000670053 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -726,7 +726,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.124064) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.122468) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -737,14 +737,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "quantile over the 30m window is above the manual threshold 0.124064 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "quantile over the 30m window is above the manual threshold 0.122468 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess3h{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.134122) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess3h{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.134146) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -755,7 +755,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "quantile over the 3h window is above the manual threshold 0.134122 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "quantile over the 3h window is above the manual threshold 0.134146 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -798,7 +798,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00573225) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"}), 5))"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00620073) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -809,14 +809,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 30m window is above the manual threshold 0.00573225 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "ratio over the 30m window is above the manual threshold 0.00620073 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.0047832) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"}), 5))"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00482322) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "payments-risk"
@@ -827,7 +827,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 3h window is above the manual threshold 0.0047832 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "ratio over the 3h window is above the manual threshold 0.00482322 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
                 "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }

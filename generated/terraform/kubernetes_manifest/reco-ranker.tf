@@ -34,8 +34,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.016013"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.018522"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0173177"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0203356"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -51,8 +51,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0139523"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0158594"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0141073"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0161075"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -68,8 +68,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00275907"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00472714"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00372585"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0061918"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -85,8 +85,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000788365"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00154222"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00166129"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00272405"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -102,8 +102,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244451"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.244997"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244576"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245225"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -119,8 +119,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244245"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.244567"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244368"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.244735"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -136,8 +136,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00399011"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00431694"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00399849"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00436418"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -153,8 +153,8 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00390976"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00411379"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00388445"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00407125"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
@@ -170,7 +170,7 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0435825"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0434685"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
@@ -187,7 +187,7 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
           "failureLimit"          = 1
           "inconclusiveLimit"     = 1
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0419431"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0417881"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
@@ -259,7 +259,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
           "rules" = [
             {
               "record" = "model_version_le:reco_score_bucket:increase15m"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]) - min_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m])) and (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 1) unless (resets(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 0)) or increase(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m])))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) - min_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])) and (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 1) unless (resets(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 0)) or increase(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -273,7 +273,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_score_samples:max15m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[15m]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[14m59s999ms]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -497,7 +497,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version_le:reco_score_bucket:increase1h"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]) - min_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h])) and (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 1) unless (resets(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 0)) or increase(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h])))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) - min_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])) and (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 1) unless (resets(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 0)) or increase(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -511,7 +511,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_score_samples:max1h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[1h]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[59m59s999ms]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -886,7 +886,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version_le:reco_request_duration_seconds_bucket:increase15m"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]) - min_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m])) and (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 1) unless (resets(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 0)) or increase(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[15m])))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) - min_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])) and (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 1) unless (resets(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 0)) or increase(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -900,7 +900,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_request_duration_seconds_samples:max15m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[15m]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[14m59s999ms]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -923,7 +923,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version_le:reco_request_duration_seconds_bucket:increase1h"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]) - min_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h])) and (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 1) unless (resets(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 0)) or increase(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[1h])))"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) - min_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])) and (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 1) unless (resets(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 0)) or increase(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -937,7 +937,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_request_duration_seconds_samples:max1h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[1h]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[59m59s999ms]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -960,21 +960,21 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_request_errors_total:increase15m"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]) - min_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[15m])) and (count_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 1) unless (resets(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 0)) or increase(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[15m])))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) - min_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])) and (count_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 1) unless (resets(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 0)) or increase(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
             },
             {
               "record" = "model_version:reco_requests_total:increase15m"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]) - min_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m])) and (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 1) unless (resets(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]) > 0)) or increase(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m])))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) - min_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])) and (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 1) unless (resets(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 0)) or increase(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
             },
             {
               "record" = "model_version:reco_requests_total_samples:max15m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[15m]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -989,7 +989,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio_excess15m"
-              "expr"   = "model_version:driftgate_error_ratio:ratio15m{model=\"reco-ranker\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.235662 / (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_error_ratio:ratio15m{model=\"reco-ranker\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.235976 / (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "error_ratio"
@@ -997,21 +997,21 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_request_errors_total:increase1h"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]) - min_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[1h])) and (count_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 1) unless (resets(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 0)) or increase(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[1h])))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) - min_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])) and (count_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 1) unless (resets(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 0)) or increase(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
             },
             {
               "record" = "model_version:reco_requests_total:increase1h"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]) - min_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[1h])) and (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 1) unless (resets(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]) > 0)) or increase(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[1h])))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) - min_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])) and (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 1) unless (resets(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 0)) or increase(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
             },
             {
               "record" = "model_version:reco_requests_total_samples:max1h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[1h]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1026,7 +1026,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio_excess1h"
-              "expr"   = "model_version:driftgate_error_ratio:ratio1h{model=\"reco-ranker\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.216816 / (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_error_ratio:ratio1h{model=\"reco-ranker\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.216818 / (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "error_ratio"
@@ -1034,21 +1034,21 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_clicks_total:increase30m"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]) - min_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[30m])) and (count_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]) > 1) unless (resets(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]) > 0)) or increase(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[30m])))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]) - min_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms])) and (count_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]) > 1) unless (resets(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]) > 0)) or increase(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
             },
             {
               "record" = "model_version:reco_impressions_total:increase30m"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]) - min_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m])) and (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]) > 1) unless (resets(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]) > 0)) or increase(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m])))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]) - min_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms])) and (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]) > 1) unless (resets(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]) > 0)) or increase(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
             },
             {
               "record" = "model_version:reco_impressions_total_samples:max30m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[30m]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1063,7 +1063,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_ctr:ratio_excess30m"
-              "expr"   = "model_version:driftgate_ctr:ratio30m{model=\"reco-ranker\",signal=\"ctr\"} + on (model, rollouts_pod_template_hash) (0.8762 / (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_ctr:ratio30m{model=\"reco-ranker\",signal=\"ctr\"} + on (model, rollouts_pod_template_hash) (0.87636 / (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "ctr"
@@ -1071,21 +1071,21 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_clicks_total:increase2h"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]) - min_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[2h])) and (count_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]) > 1) unless (resets(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]) > 0)) or increase(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[2h])))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]) - min_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms])) and (count_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]) > 1) unless (resets(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]) > 0)) or increase(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
             },
             {
               "record" = "model_version:reco_impressions_total:increase2h"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]) - min_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[2h])) and (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]) > 1) unless (resets(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]) > 0)) or increase(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[2h])))"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]) - min_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms])) and (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]) > 1) unless (resets(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]) > 0)) or increase(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms])))"
               "labels" = {
                 "model" = "reco-ranker"
               }
             },
             {
               "record" = "model_version:reco_impressions_total_samples:max2h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[2h]))"
+              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1100,7 +1100,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_ctr:ratio_excess2h"
-              "expr"   = "model_version:driftgate_ctr:ratio2h{model=\"reco-ranker\",signal=\"ctr\"} + on (model, rollouts_pod_template_hash) (0.802851 / (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_ctr:ratio2h{model=\"reco-ranker\",signal=\"ctr\"} + on (model, rollouts_pod_template_hash) (0.802803 / (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "ctr"
@@ -1121,7 +1121,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
           "rules" = [
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.018522) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0203356) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1132,14 +1132,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "psi over the 15m window is above the auto threshold 0.018522 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "psi over the 15m window is above the auto threshold 0.0203356 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.016013) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0173177) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1150,14 +1150,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "psi over the 15m window is above the manual threshold 0.016013 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "psi over the 15m window is above the manual threshold 0.0173177 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0158594) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0161075) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1168,14 +1168,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "psi over the 1h window is above the auto threshold 0.0158594 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "psi over the 1h window is above the auto threshold 0.0161075 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0139523) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0141073) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1186,7 +1186,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "psi over the 1h window is above the manual threshold 0.0139523 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "psi over the 1h window is above the manual threshold 0.0141073 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -1229,7 +1229,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00472714) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0061918) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1240,14 +1240,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "tvd over the 15m window is above the auto threshold 0.00472714 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "tvd over the 15m window is above the auto threshold 0.0061918 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00275907) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00372585) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1258,14 +1258,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "tvd over the 15m window is above the manual threshold 0.00275907 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "tvd over the 15m window is above the manual threshold 0.00372585 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00154222) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00272405) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1276,14 +1276,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "tvd over the 1h window is above the auto threshold 0.00154222 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "tvd over the 1h window is above the auto threshold 0.00272405 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.000788365) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00166129) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1294,7 +1294,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "tvd over the 1h window is above the manual threshold 0.000788365 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "tvd over the 1h window is above the manual threshold 0.00166129 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -1337,7 +1337,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244997) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245225) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1348,14 +1348,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "quantile over the 15m window is above the auto threshold 0.244997 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "quantile over the 15m window is above the auto threshold 0.245225 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244451) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244576) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1366,14 +1366,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "quantile over the 15m window is above the manual threshold 0.244451 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "quantile over the 15m window is above the manual threshold 0.244576 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244567) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244735) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1384,14 +1384,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "quantile over the 1h window is above the auto threshold 0.244567 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "quantile over the 1h window is above the auto threshold 0.244735 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244245) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244368) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1402,7 +1402,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "quantile over the 1h window is above the manual threshold 0.244245 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "quantile over the 1h window is above the manual threshold 0.244368 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -1445,7 +1445,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00431694) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00436418) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1456,14 +1456,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 15m window is above the auto threshold 0.00431694 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "ratio over the 15m window is above the auto threshold 0.00436418 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00399011) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00399849) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1474,14 +1474,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 15m window is above the manual threshold 0.00399011 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 15m window is above the manual threshold 0.00399849 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00411379) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00407125) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1492,14 +1492,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 1h window is above the auto threshold 0.00411379 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "ratio over the 1h window is above the auto threshold 0.00407125 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00390976) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00388445) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1510,7 +1510,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 1h window is above the manual threshold 0.00390976 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 1h window is above the manual threshold 0.00388445 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
@@ -1553,7 +1553,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0435825) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0434685) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1564,14 +1564,14 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 30m window is below the manual threshold 0.0435825 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 30m window is below the manual threshold 0.0434685 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
             },
             {
               "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.0419431) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.0417881) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"}), 5))"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1582,7 +1582,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 2h window is below the manual threshold 0.0419431 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 2h window is below the manual threshold 0.0417881 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (2h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
               }
