@@ -61,9 +61,11 @@ tools: ## Install Debian's promtool/amtool and build current Prometheus 3.x and 
 test: $(VENV)/.installed tools ## Install what the tests need, then run them
 	DRIFTGATE_CRDS=$(CURDIR)/$(CRDS) $(BIN)/python -m pytest
 
-lint: $(VENV)/.installed ## ruff + mypy on gen/
-	$(BIN)/ruff check gen tests scripts
-	$(BIN)/mypy gen
+# mypy resolves packages by folder name: the import name driftgate is a symlink to gen/ for it.
+lint: $(VENV)/.installed ## ruff + mypy on gen/ (the driftgate package)
+	$(BIN)/ruff check gen tests scripts bench
+	@mkdir -p .tools/typecheck && ln -sfn ../../gen .tools/typecheck/driftgate
+	cd .tools/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p driftgate
 
 clean: ## Remove the virtual environment, the example exports and the built tools
 	rm -rf $(VENV) exports .tools

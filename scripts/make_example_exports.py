@@ -23,8 +23,15 @@ from pathlib import Path
 
 try:
     from driftgate import synth
-except ModuleNotFoundError:  # run from a checkout without installing: python scripts/...
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+except ModuleNotFoundError:  # run from a checkout without installing: the import name maps onto gen/
+    import importlib.util
+
+    _gen = Path(__file__).resolve().parent.parent / "gen"
+    _spec = importlib.util.spec_from_file_location("driftgate", _gen / "__init__.py",
+                                                   submodule_search_locations=[str(_gen)])
+    assert _spec is not None and _spec.loader is not None
+    sys.modules["driftgate"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["driftgate"])
     from driftgate import synth
 
 END = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())

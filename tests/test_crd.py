@@ -1,4 +1,5 @@
-"""Strict CRD validation (driftgate.validate.crd) against the upstream CRDs in ../shared/reference."""
+"""Strict CRD validation (driftgate.validate.crd) against the upstream CRDs (fetched from the Go module proxy
+by conftest, see scripts/fetch_crds.py), and how a user's CRD folder is found."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from driftgate.validate import crd
+from tests.conftest import REPO
 
 ANALYSIS_TEMPLATE = """
 apiVersion: argoproj.io/v1alpha1
@@ -193,9 +195,10 @@ def test_missing_required_field(template: dict[str, Any]) -> None:
 
 def test_unknown_kind_and_unserved_version(template: dict[str, Any]) -> None:
     template["kind"] = "AnalysisTemplat"
+    kinds = sorted({e.kind for e in crd.known_versions()})
+    assert {"AlertmanagerConfig", "AnalysisTemplate", "ClusterAnalysisTemplate", "PrometheusRule"} <= set(kinds)
     assert crd.validate(template) == [
-        "kind: unknown kind 'AnalysisTemplat' (did you mean 'AnalysisTemplate'?); known: "
-        "AlertmanagerConfig, AnalysisTemplate, ClusterAnalysisTemplate, PrometheusRule"
+        f"kind: unknown kind 'AnalysisTemplat' (did you mean 'AnalysisTemplate'?); known: {', '.join(kinds)}"
     ]
     template["kind"] = "AnalysisTemplate"
     template["apiVersion"] = "argoproj.io/v1"
@@ -307,11 +310,11 @@ def test_crd_loader_reads_the_bare_equals_enum_item() -> None:
     assert "=" in enum
 
 
-def test_reference_dir_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crd_dir_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = crd.reference_dir() / "prometheus-operator" / "monitoring.coreos.com_prometheusrules.yaml"
     (tmp_path / "prom").mkdir()
     shutil.copy(source, tmp_path / "prom" / source.name)
-    monkeypatch.setenv(crd.ENV_REFERENCE_DIR, str(tmp_path))
+    monkeypatch.setenv(crd.ENV_CRDS, str(tmp_path))
     assert crd.reference_dir() == tmp_path
     assert crd.validate(load(PROMETHEUS_RULE)) == []
     assert crd.validate(load(ANALYSIS_TEMPLATE)) == [
@@ -319,13 +322,105 @@ def test_reference_dir_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ]
 
 
-def test_missing_reference_dir_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_crd_dir_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = tmp_path / "nowhere"
-    monkeypatch.setenv(crd.ENV_REFERENCE_DIR, str(missing))
+    monkeypatch.setenv(crd.ENV_CRDS, str(missing))
     with pytest.raises(FileNotFoundError) as info:
         crd.validate(load(PROMETHEUS_RULE))
     assert str(missing) in str(info.value)
-    assert "DRIFTGATE_REFERENCE_DIR" in str(info.value)
+    assert "DRIFTGATE_CRDS" in str(info.value)
+
+
+@pytest.fixture
+def no_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(crd.ENV_CRDS, raising=False)
+    monkeypatch.delenv(crd.ENV_REFERENCE_DIR, raising=False)
+
+
+def test_locate_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_env: None) -> None:
+    root = tmp_path / "infra"
+    root.mkdir()
+    none = crd.locate(root, None)
+    assert none.directory is None and "no crds/ folder" in none.origin
+    assert "--crds DIR" in none.skipped() and "$DRIFTGATE_CRDS" in none.skipped()
+    (root / "crds").mkdir()
+    assert crd.locate(root, None).directory is None  # an empty crds/ is no source
+    shutil.copy(_fetched() / "prometheus-operator" / "monitoring.coreos.com_prometheusrules.yaml", root / "crds")
+    assert crd.locate(root, None) == crd.Source(root / "crds", "found in crds/")
+    env_dir = tmp_path / "env"
+    shutil.copytree(root / "crds", env_dir)
+    monkeypatch.setenv(crd.ENV_CRDS, str(env_dir))
+    assert crd.locate(root, None).directory == env_dir  # the environment wins over the folder
+    explicit = tmp_path / "explicit"
+    shutil.copytree(root / "crds", explicit)
+    assert crd.locate(root, explicit) == crd.Source(explicit, "from --crds")  # the option wins over both
+    with pytest.raises(FileNotFoundError, match="from --crds"):
+        crd.locate(root, tmp_path / "typo")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"holds no \.yaml"):
+        crd.locate(root, tmp_path / "empty")
+
+
+def _fetched() -> Path:
+    return crd.reference_dir()
+
+
+def test_kubectl_list_output_and_helm_crds_folder(tmp_path: Path) -> None:
+    """``kubectl get crd A B -o yaml`` prints a ``kind: List``; a Helm chart's crds/ holds plain files."""
+    items = [crd.load_crd_file(_fetched() / rel)[0] for rel in (
+        "argo-rollouts/analysis-template-crd.yaml", "prometheus-operator/monitoring.coreos.com_prometheusrules.yaml")]
+    for item in items:  # what the API server adds
+        item.setdefault("metadata", {}).update({"resourceVersion": "42", "uid": "u"})
+        item["status"] = {"acceptedNames": {}, "storedVersions": ["v1alpha1"]}
+    (tmp_path / "cluster.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+    assert crd.validate(load(PROMETHEUS_RULE), tmp_path) == []
+    assert crd.validate(load(ANALYSIS_TEMPLATE), tmp_path) == []
+    assert {e.kind for e in crd.known_versions(tmp_path)} == {"AnalysisTemplate", "PrometheusRule"}
+    helm = tmp_path / "chart" / "crds"
+    helm.mkdir(parents=True)
+    shutil.copy(_fetched() / "argo-rollouts/analysis-template-crd.yaml", helm / "crd-analysistemplate.yml")
+    assert crd.validate(load(ANALYSIS_TEMPLATE), helm) == []
+
+
+def test_render_warns_once_for_kinds_the_crds_lack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   no_env: None) -> None:
+    from driftgate import pipeline
+
+    root = tmp_path / "infra"
+    for part in ("specs", "baselines"):
+        shutil.copytree(REPO / part, root / part)
+    only_argo = tmp_path / "argo-only"
+    only_argo.mkdir()
+    shutil.copy(_fetched() / "argo-rollouts/analysis-template-crd.yaml", only_argo)
+    warnings: list[Any] = []
+    pipeline.render_files(root, root / "specs", "reco-ranker", warnings, crds=only_argo)
+    lacking = [w for w in warnings if "not validated" in w.message]
+    assert len(lacking) == 1 and "PrometheusRule" in lacking[0].message and "AlertmanagerConfig" in lacking[0].message
+    warnings = []
+    pipeline.render_files(root, root / "specs", "reco-ranker", warnings, crds=None)
+    skipped = [w for w in warnings if "schema validation" in w.message]
+    assert len(skipped) == 1 and "skipped" in skipped[0].message
+    warnings = []
+    pipeline.render_files(root, root / "specs", "reco-ranker", warnings, crds=_fetched())
+    assert not [w for w in warnings if "schema" in w.message]
+
+
+def test_render_rejects_an_object_the_crds_reject(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The schemas are really applied at render: a CRD that forbids a field the template writes fails it."""
+    from driftgate import pipeline
+    from driftgate.errors import RenderError
+
+    root = tmp_path / "infra"
+    for part in ("specs", "baselines"):
+        shutil.copytree(REPO / part, root / part)
+    strict = tmp_path / "crds"
+    strict.mkdir()
+    doc = copy.deepcopy(crd.load_crd_file(_fetched() / "argo-rollouts/analysis-template-crd.yaml")[0])
+    spec = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    del spec["properties"]["metrics"]["items"]["properties"]["failureLimit"]
+    (strict / "at.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(RenderError, match="failureLimit"):
+        pipeline.render_files(root, root / "specs", "reco-ranker", [], crds=strict)
 
 
 def test_validation_does_not_mutate_cached_schemas(template: dict[str, Any]) -> None:

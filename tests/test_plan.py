@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from driftgate import pipeline
+from driftgate.render import plots
 from driftgate.render.audit import audit
 from driftgate.render.plots import render_pictures
 from driftgate.render.promql import num
@@ -76,12 +78,61 @@ def test_pictures_exist_are_linked_and_byte_stable(contexts: dict[str, pipeline.
     plan = (REPO / "generated/plans" / f"{model}.md").read_text()
     first = render_pictures(ctx, ctx.evidence)
     second = render_pictures(ctx, ctx.evidence)
-    assert first == second
+    assert first == second  # same inputs, same keys
     assert set(first) == {f"generated/plans/{model}/{row.signal.name}.png" for row in ctx.rows}
-    for rel, data in first.items():
-        assert (REPO / rel).read_bytes() == data
+    assert len({p.key for p in first.values()}) == len(first)  # each picture shows something else
+    for rel, picture in first.items():
+        committed = (REPO / rel).read_bytes()
+        assert plots.matches(committed, picture.key), f"{rel} was not drawn from these inputs"
+        drawn = picture.draw()
+        assert drawn == picture.draw()  # deterministic with one matplotlib
+        assert plots.matches(drawn, picture.key)
+        assert plots.text_chunks(drawn)[plots.INPUTS_KEY] == picture.key
         assert f"({Path(rel).relative_to('generated/plans').as_posix()})" in plan
-        assert b"Matplotlib" not in data  # no software version or timestamp in the metadata
+        assert b"Matplotlib" not in drawn  # no software version or timestamp in the metadata
+
+
+def test_picture_key_follows_what_is_drawn(contexts: dict[str, pipeline.ModelContext]) -> None:
+    ctx = contexts["reco-ranker"]
+    row = ctx.rows[0]
+    ev = ctx.evidence.signals[row.signal.name]
+    data = plots.figure_data(ctx, row, ev)
+    key = plots.picture_key(data)
+    assert plots.picture_key(json.loads(json.dumps(data))) == key
+    moved = json.loads(json.dumps(data))
+    moved["fast"]["manual"] *= 1.01
+    assert plots.picture_key(moved) != key
+    relabelled = json.loads(json.dumps(data))
+    relabelled["slow"]["title"] += " "
+    assert plots.picture_key(relabelled) != key
+
+
+def test_resolve_reuses_only_a_matching_untouched_picture(contexts: dict[str, pipeline.ModelContext],
+                                                          tmp_path: Path) -> None:
+    ctx = contexts["reco-ranker"]
+    pictures = render_pictures(ctx, ctx.evidence)
+    rel, picture = next(iter(pictures.items()))
+    drawn = picture.draw()
+    (tmp_path / rel).parent.mkdir(parents=True)
+    (tmp_path / rel).write_bytes(drawn)
+    calls: list[str] = []
+
+    class Counting(plots.Picture):
+        def draw(self) -> bytes:
+            calls.append("drawn")
+            return super().draw()
+
+    wrapped = {rel: Counting(picture.key, picture.data)}
+    files, undrawn = plots.resolve(tmp_path, wrapped, draw=True)
+    assert files[rel] == drawn and not calls and not undrawn  # reused, not redrawn
+    (tmp_path / rel).write_bytes(drawn.replace(b"IEND", b"IEND", 1)[:-1] + b"\x00")  # broken CRC at the end
+    files, undrawn = plots.resolve(tmp_path, wrapped, draw=False)
+    assert rel not in files and undrawn == [rel]  # check: stale, without drawing
+    files, _ = plots.resolve(tmp_path, wrapped, draw=True)
+    assert calls == ["drawn"] and plots.matches(files[rel], picture.key)
+    other = {rel: Counting("0" * 64, picture.data)}
+    (tmp_path / rel).write_bytes(drawn)
+    assert plots.resolve(tmp_path, other, draw=False)[1] == [rel]  # other inputs: not reused
 
 
 def test_no_evidence_means_no_pictures_and_a_warning(tmp_path: Path) -> None:

@@ -33,10 +33,15 @@ def test_without_a_reset_the_plain_delta_is_counted() -> None:
 
 def test_with_a_reset_increase_repairs_and_extrapolates() -> None:
     s = series([0, 60, 120, 180], [100, 160, 10, 70])  # restart between 60 and 120
+    value, present = at(s, 200, 201)
+    # The range is [t - w + 1ms, t] = [-0.999, 200]: all four samples. Repaired delta: 60 + 10 + 60 = 130
+    # over 180 s of samples; Prometheus extrapolates to the start (0.999 s away) and towards the end
+    # (20 s away < 1.1 * 60 s: all of it): 130 * 200.999 / 180.
+    assert present == 1.0 and value == pytest.approx(130 * 200.999 / 180)
+    # A sample exactly at the window's start is outside the window, on Prometheus 2.x and 3.x alike:
+    # [0.001, 200] holds 60, 120, 180 (delta 10 + 60 = 70 over 120 s), extrapolated by 59.999 s and 20 s.
     value, present = at(s, 200, 200)
-    # Repaired delta: 60 + 10 + 60 = 130 over 180 s of samples; Prometheus extrapolates to the start
-    # (0 s away) and half an interval towards the end (20 s away < 66 s: all of it): 130 * 200 / 180.
-    assert present == 1.0 and value == pytest.approx(130 * 200 / 180)
+    assert present == 1.0 and value == pytest.approx(70 * 199.999 / 120)
 
 
 def test_one_sample_counts_nothing() -> None:
@@ -58,5 +63,24 @@ def test_a_young_canary_keeps_its_bin_shares() -> None:
 
 def test_the_rule_text_has_both_paths() -> None:
     expr = counted('m{job="a"}', "15m")
-    assert expr.count('m{job="a"}[15m]') == 5
-    assert "unless (resets(" in expr and expr.endswith('or increase(m{job="a"}[15m]))')
+    assert expr.count('m{job="a"}[14m59s999ms]') == 5  # 1 ms short: left-open on Prometheus 2.x and 3.x
+    assert "unless (resets(" in expr and expr.endswith('or increase(m{job="a"}[14m59s999ms]))')
+
+
+@pytest.mark.parametrize(("window", "rendered"), [
+    ("15m", "14m59s999ms"), ("1h", "59m59s999ms"), ("2h", "1h59m59s999ms"), ("30s", "29s999ms"),
+    ("1d", "23h59m59s999ms"), ("1w", "167h59m59s999ms"), ("90m", "1h29m59s999ms"), ("1h30m", "1h29m59s999ms"),
+])
+def test_range_selector_is_one_millisecond_short(window: str, rendered: str) -> None:
+    from driftgate.render.promql import duration_ms, range_selector
+
+    assert range_selector("x", window) == f"x[{rendered}]"
+    assert duration_ms(rendered) == duration_ms(window) - 1
+
+
+@pytest.mark.parametrize("bad", ["", "15", "m", "1x", "5mm", "-5m", "٥m"])
+def test_duration_ms_rejects_what_it_cannot_read(bad: str) -> None:
+    from driftgate.render.promql import duration_ms
+
+    with pytest.raises(ValueError):
+        duration_ms(bad)

@@ -22,7 +22,6 @@ import numpy as np
 
 from driftgate.exports.series import FloatArray, Series
 
-
 RANGE_SHORTENING = 0.001  # seconds: the 1 ms by which every rendered range is shorter than its window
 
 

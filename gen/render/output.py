@@ -116,7 +116,8 @@ def diff(root: Path, files: dict[str, Content], expected: Iterable[str] = ()) ->
 
 
 def _diff(root: Path, files: dict[str, Content], expected: Iterable[str] = ()) -> Diff:
-    missing, stale = [], []
+    missing: list[str] = []
+    stale: list[str] = []
     expected = sorted(expected)
     for rel in expected:
         (stale if (root / rel).is_file() else missing).append(rel)

@@ -73,7 +73,7 @@ def _increments(shares: np.ndarray, per_min: int) -> np.ndarray:
     enough from its baseline to fire the automatic alert."""
     raw = shares / shares.sum() * per_min
     out = np.floor(raw)
-    short = int(round(per_min - out.sum()))
+    short = round(float(per_min - out.sum()))
     if short > 0:
         order = np.argsort(-(raw - out), kind="stable")
         out[order[:short]] += 1

@@ -16,11 +16,11 @@ from driftgate.errors import RenderError
 from driftgate.render.audit import audit
 from driftgate.render.context import ModelContext
 from driftgate.render.env import environment, header
-from driftgate.render.plots import picture_path, render_pictures
+from driftgate.render.plots import Picture, picture_path, render_pictures
 from driftgate.render.promtests import render_test
 
 OUT = "generated"
-Files = dict[str, str | bytes]
+Files = dict[str, "str | bytes | Picture"]  # pictures are drawn (or reused) by plots.resolve
 SECRETS_DIR = "/etc/alertmanager/secrets"
 
 
@@ -67,6 +67,7 @@ def terraform(env: jinja2.Environment, ctx: ModelContext) -> Files:
     for rendered in (argo(env, ctx)[f"{OUT}/argo/{name}.yaml"],
                      prometheus(env, ctx)[f"{OUT}/prometheus/{name}.yaml"],
                      alertmanager(env, ctx)[f"{OUT}/alertmanager/{name}.yaml"]):
+        assert isinstance(rendered, str)
         objects += [d for d in yaml.safe_load_all(rendered) if d]
     manifests = [{"id": f"{o['kind'].lower()}_{o['metadata']['name'].replace('-', '_')}", "object": pad_lists(o)}
                  for o in objects]

@@ -10,17 +10,12 @@ was rendered, a warning says what was not validated (``--strict`` turns it into 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
 import hcl2
-import yaml
 
 from driftgate.errors import Problem, RenderError
 from driftgate.render.plots import PNG_SIGNATURE
 from driftgate.validate import argo_lint, crd
-
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 
 def verify(files: Mapping[str, str | bytes], source: crd.Source | None = None,
@@ -38,12 +33,11 @@ def verify(files: Mapping[str, str | bytes], source: crd.Source | None = None,
         if not text.endswith("\n"):
             problems.append(f"{rel}: does not end with a newline")
         if rel.endswith((".yaml", ".yml")):
-            try:
-                docs = [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
-            except yaml.YAMLError as exc:
-                problems.append(f"{rel}: not valid YAML: {exc}")
+            parsed, invalid = crd.parse_documents(text, rel)  # the C loader; duplicate keys reported
+            if invalid:
+                problems.extend(invalid)
                 continue
-            for i, doc in enumerate(docs):
+            for i, (_, doc) in enumerate(parsed):
                 if not isinstance(doc, dict) or "kind" not in doc:
                     continue
                 if doc["kind"] == "AnalysisTemplate":
