@@ -361,8 +361,11 @@ def test_locate_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_env: N
         crd.locate(root, tmp_path / "empty")
 
 
+FETCHED = crd.reference_dir()  # set by conftest before collection; tests below unset the environment
+
+
 def _fetched() -> Path:
-    return crd.reference_dir()
+    return FETCHED
 
 
 def test_kubectl_list_output_and_helm_crds_folder(tmp_path: Path) -> None:
