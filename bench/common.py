@@ -423,21 +423,39 @@ def first_firing(h: np.ndarray, t: FloatArray, for_seconds: float, step: float) 
     return None
 
 
-def argo_abort(h: np.ndarray, t: FloatArray, onset: float, initial_delay: float, interval: float, count: int,
-               failure_limit: int) -> float | None:
-    """Time the AnalysisRun metric fails: measurements at ``onset + initialDelay + j * interval``; a hot
-    measurement is a failure; the metric fails when failures exceed ``failure_limit``."""
+def firing(h: np.ndarray, for_seconds: float, step: float) -> np.ndarray:
+    """Whether the alert fires at each evaluation: the condition held over ``for_seconds`` (pending → firing)."""
+    need = math.ceil(for_seconds / step - 1e-9)
+    out = np.zeros(h.size, dtype=bool)
+    run = 0
+    for i, v in enumerate(h.tolist()):
+        run = run + 1 if v else 0
+        out[i] = run >= need + 1
+    return out
+
+
+def argo_abort(h: np.ndarray, t: FloatArray, onset: float, initial_delay: float, interval: float,
+               failure_limit: int, for_seconds: float, step: float) -> float | None:
+    """Time the AnalysisRun fails. The metric reads the alert state: measurements at ``onset +
+    initialDelay + j * interval`` (until the rollout completes: no count); a measurement while the
+    alert fires is a failure; the metric fails when failures exceed ``failure_limit``."""
+    fires = firing(h, for_seconds, step)
     failures = 0
-    for j in range(count):
+    if t.size == 0:
+        return None
+    j = 0
+    while True:
         at = onset + initial_delay + j * interval
+        j += 1
+        if at > t[-1]:
+            return None
         i = int(np.searchsorted(t, at + 1e-6, side="right")) - 1
-        if i < 0 or i >= t.size:
+        if i < 0:
             continue
-        if h[i]:
+        if fires[i]:
             failures += 1
             if failures > failure_limit:
                 return float(at)
-    return None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ For each seed and each traffic level (the repository's two example services, ``r
    its own series from zero), the decision statistic is computed for the canary version only (as the
    rules' ``sum by (rollouts_pod_template_hash)`` does) on a 1-minute grid, and the delay is the time
    from onset until the alert fires (condition true over the alert's ``for: 2m``); the Argo path
-   (``initialDelay`` = window, ``interval``, ``failureLimit`` from the spec) is reported next to it;
+   (each metric reads its alert's state every ``interval`` after ``initialDelay`` = the alert's ``for``;
+   ``failureLimit`` from the spec) is reported next to it;
 5. the same statistics are judged by peer rules: fixed PSI > 0.1 (Evidently's default) and mean + 3σ
    of the training windows (NannyML-style), as configured and re-tuned on the training weeks to
    driftgate's budget; and by driftgate without its count-aware noise term (an ablation);
@@ -257,7 +258,7 @@ def _run_job(job: Job) -> dict[str, Any]:
 
     # Incidents, healthy canaries and the smallest-shift grid on 1-minute segments.
     t0 = time.perf_counter()
-    horizon = max(d.window for d in defs) + max(c.HOUR, spec.analysis.count * spec.analysis.interval.seconds)
+    horizon = max(d.window for d in defs) + max(c.HOUR, spec.release.bake.seconds)
     pre = max(d.window for d in defs) + 15 * 60
     scen_rng = np.random.default_rng([job.seed, lvl_index, 11])
     incidents = []
@@ -483,7 +484,8 @@ def run_scenario(level: c.Level, spec: ModelSpec, defs: Sequence[c.StatDef], by_
             fire = c.first_firing(hh, h.t, spec.alert_for_seconds, s.eval_step)
             if fire is not None and (best is None or fire - onset < best):
                 best, first_cfg = (fire - onset) / 60.0, cfg.key
-            ab = c.argo_abort(hh, h.t, onset, by_key[cfg.key].window, a.interval.seconds, a.count, a.failure_limit)
+            ab = c.argo_abort(hh, h.t, onset, spec.alert_for_seconds, a.interval.seconds, a.failure_limit,
+                              spec.alert_for_seconds, s.eval_step)
             if ab is not None and (argo is None or (ab - onset) / 60.0 < argo):
                 argo = (ab - onset) / 60.0
         out["rules"][r.name] = {"delay": best, "first": first_cfg, "argo": argo}
@@ -652,7 +654,7 @@ def summarize(results: list[dict[str, Any]], seeds: int) -> tuple[str, dict[str,
     # 2. Incidents, driftgate.
     out.append("\n## 2. Injected incidents (canary at 15% weight unless *_fleet / slow_ramp), driftgate\n"
                "delay = minutes from onset until the alert fires (incl. for: 2m); argo = until the "
-               "AnalysisRun fails (initialDelay = window); miss = not within the horizon\n")
+               "AnalysisRun fails (the metric reads the alert state every interval); miss = not within the horizon\n")
     for lv in levels:
         rs = [r for r in results if r["level"] == lv]
         rows = []

@@ -125,6 +125,7 @@ class Team:
     name: str
     slack_channel: str
     slack_webhook: SecretRef
+    pagerduty_routing_key: SecretRef | None = None  # paged (critical) with the authority on an automatic breach
 
 
 @dataclass(frozen=True)
@@ -145,11 +146,24 @@ class Freeze:
 
 
 @dataclass(frozen=True)
+class Release:
+    """The phases of a release (docs/spec.md, "What happens during a rollout").
+
+    ``horizon``: for this long after a version first appears it counts as a *release*: an automatic
+    breach rolls it back (Argo aborts while the rollout runs; after completion the rollback authority
+    and the team are paged with the undo command) and freezes rollouts. An older version that breaches
+    is drift without a release: paged, never frozen. ``bake``: the pause at full weight, with the
+    previous ReplicaSet still up, in the generated Rollout steps."""
+
+    horizon: Duration = Duration("24h", 86_400)
+    bake: Duration = Duration("2h", 7_200)
+
+
+@dataclass(frozen=True)
 class Analysis:
     """How the Argo Rollouts analysis samples each signal (explained in the plan)."""
 
     interval: Duration
-    count: int
     failure_limit: int
     inconclusive_limit: int
     consecutive_error_limit: int
@@ -223,6 +237,7 @@ class ModelSpec:
     analysis: Analysis
     runbook_base_url: str
     signals: tuple[Signal, ...] = field(default_factory=tuple)
+    release: Release = Release()
 
     @property
     def alert_for_seconds(self) -> int:

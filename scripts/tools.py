@@ -56,12 +56,19 @@ ALERTMANAGER_NEW = Build("alertmanager", ALERTMANAGER_MODULE, ALERTMANAGER_VERSI
                          ("amtool",))
 BUILDS = (PROMETHEUS_3, ALERTMANAGER_NEW)
 
+# Argo Rollouts' own analysis code (utils/evaluate, metricproviders/prometheus) behind a small driver
+# (tests/argo_eval/main.go, go.mod and go.sum committed): the tests' Argo decisions come from it.
+ARGO_EVAL_SOURCE = REPO / "tests" / "argo_eval"
+ARGO_EVAL = TOOLS / "argo-eval" / "argo-eval"
+
 # flavour -> {command: path}; the tests run every promtool/amtool check on each flavour.
 FLAVOURS: dict[str, dict[str, Path]] = {
     "prometheus-2": {"promtool": Path("/usr/bin/promtool"), "prometheus": Path("/usr/bin/prometheus")},
     "prometheus-3": {c: PROMETHEUS_3.path(c) for c in PROMETHEUS_3.commands},
-    "alertmanager-0.25": {"amtool": Path("/usr/bin/amtool")},
-    f"alertmanager-{ALERTMANAGER_RELEASE}": {"amtool": ALERTMANAGER_NEW.path("amtool")},
+    # The Alertmanager *server* comes from Debian only: go install of cmd/alertmanager@v0.35.0 fails
+    # ("ui/web.go: pattern app/dist: no matching files found": the built web UI is not in the module).
+    "alertmanager-0.25": {"amtool": Path("/usr/bin/amtool"), "alertmanager": Path("/usr/bin/prometheus-alertmanager")},
+    f"alertmanager-{ALERTMANAGER_RELEASE}": {c: ALERTMANAGER_NEW.path(c) for c in ALERTMANAGER_NEW.commands},
 }
 
 
@@ -88,6 +95,23 @@ def build(spec: Build) -> float:
     return time.monotonic() - start
 
 
+def build_argo_eval() -> float:
+    """``go build`` the Argo driver (Argo Rollouts v1.10.1 from the module proxy) unless it is current."""
+    sources = [ARGO_EVAL_SOURCE / n for n in ("main.go", "go.mod", "go.sum")]
+    if ARGO_EVAL.is_file() and all(ARGO_EVAL.stat().st_mtime >= s.stat().st_mtime for s in sources):
+        return 0.0
+    if shutil.which("go") is None:
+        raise SystemExit("building the Argo Rollouts driver needs the Go toolchain (go), which is not installed")
+    start = time.monotonic()
+    ARGO_EVAL.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+    cmd = ["go", "build", "-o", str(ARGO_EVAL), "."]
+    proc = subprocess.run(cmd, cwd=ARGO_EVAL_SOURCE, env=env, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise SystemExit(f"$ {' '.join(cmd)} (in {ARGO_EVAL_SOURCE})\n{proc.stderr[-4000:]}")
+    return time.monotonic() - start
+
+
 def version_line(path: Path) -> str:
     proc = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=60)
     return ((proc.stdout or proc.stderr).strip().splitlines() or ["?"])[0]
@@ -102,6 +126,9 @@ def main() -> int:
         for command in spec.commands:
             took = f"built in {seconds:.0f} s" if seconds else "already built"
             print(f"{spec.path(command)}: {version_line(spec.path(command))} ({took})")
+    seconds = build_argo_eval()
+    took = f"built in {seconds:.0f} s" if seconds else "already built"
+    print(f"{ARGO_EVAL}: Argo Rollouts v1.10.1 utils/evaluate + metricproviders/prometheus ({took})")
     start = time.monotonic()
     out = fetch_crds.fetch(TOOLS / "crds")
     print(f"{out}: CRD schemas from the Go module proxy ({time.monotonic() - start:.1f} s)")

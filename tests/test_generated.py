@@ -228,13 +228,23 @@ def test_amtool_check_config(rendered: dict[str, str], tmp_path: Path, amtool: s
 
 
 def _routes() -> list[tuple[dict[str, str], str]]:
-    """Every (model, rollback tier) the specs declare, plus alerts that must not match any model."""
+    """Every (model, rollback tier, severity) the rules emit, plus alerts that must not match any model.
+
+    An automatic breach (auto: a release; drift: an established version) pages the rollback authority
+    and the team's pager at critical besides the team's channel; only a release's also freezes; info
+    alerts notify nobody."""
     out = []
     for spec in load_specs(REPO, REPO / "specs", check_exports=False):
         m, ns = spec.name, spec.namespace
-        for tier, receivers in (("auto", f"{m}-freeze,{m}-team"), ("freeze", f"{m}-freeze,{m}-team"),
-                                ("manual", f"{m}-rollback-authority,{m}-team"), ("none", f"{m}-team")):
-            out.append(({"model": m, "namespace": ns, "rollback": tier}, receivers))
+        pager = f",{m}-team-pager" if spec.team.pagerduty_routing_key else ""
+        for tier, severity, receivers in (
+                ("auto", "critical", f"{m}-freeze,{m}-rollback-authority{pager},{m}-team"),
+                ("drift", "critical", f"{m}-rollback-authority{pager},{m}-team"),
+                ("freeze", "warning", f"{m}-freeze,{m}-team"),
+                ("manual", "warning", f"{m}-rollback-authority,{m}-team"),
+                ("none", "warning", f"{m}-team"),
+                ("none", "info", f"{m}-none")):
+            out.append(({"model": m, "namespace": ns, "rollback": tier, "severity": severity}, receivers))
         out.append(({"model": m, "namespace": "elsewhere", "rollback": "auto"}, "driftgate-default"))
     out.append(({"model": "other", "namespace": "reco", "rollback": "auto"}, "driftgate-default"))
     return out

@@ -19,7 +19,7 @@ from driftgate import baseline as bl
 from driftgate.fit import statistics as st
 from driftgate.model import Statistic
 from driftgate.render.promql import num
-from tests.conftest import Prom
+from tests.conftest import REPO, Prom
 
 MODEL = "reco-ranker"
 V = "rollouts_pod_template_hash"
@@ -109,4 +109,78 @@ def test_normal_traffic_is_silent(repo: Path, tmp_path: Path, prom: Prom) -> Non
               "exp_samples": []}],
     }
     result = _run(tmp_path, repo / "generated/prometheus/rules" / f"{MODEL}.rules.yaml", test, prom)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _phased_series(les: tuple[str, ...], before: np.ndarray, after: np.ndarray, per_min: float, version: str,
+                   switch: int, born: int = 0, minutes: int = 150) -> list[dict[str, str]]:
+    """Bucket series of one pod: ``before`` shares until minute ``switch``, ``after`` from then on; no
+    samples before minute ``born``."""
+    a = np.round(np.cumsum(before) * per_min)
+    b = np.round(np.cumsum(after) * per_min)
+    a[-1] = b[-1] = per_min
+    out = []
+    for i, le in enumerate(les):
+        lead = f"_x{born} " if born else ""
+        head = max(switch - born, 0)
+        at_switch = int(a[i]) * head + int(b[i])
+        values = (f"{lead}0+{int(a[i])}x{head} {at_switch}+{int(b[i])}x{minutes - born - head - 1}" if head
+                  else f"{lead}0+{int(b[i])}x{minutes - born}")
+        labels = f'job="reco-ranker",namespace="reco",le="{le}",{V}="{version}",pod="{version}-a"'
+        out.append({"series": f"reco_score_bucket{{{labels}}}", "values": values})
+    return out
+
+
+def test_release_rolls_back_and_freezes_established_drift_only_pages(tmp_path: Path, prom: Prom) -> None:
+    """release.horizon splits an automatic breach: a version younger than the horizon is a release
+    (DriftgateAutoRollback, rollback=auto: Argo aborts, rollouts freeze); an older one is drift
+    without a release (DriftgateDrift, rollback=drift: paged, no freeze)."""
+    import shutil
+
+    from driftgate import pipeline
+
+    for part in ("specs", "baselines"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    spec = tmp_path / "specs" / f"{MODEL}.yaml"
+    spec.write_text(spec.read_text() + "release:\n  horizon: 1h\n  bake: 30m\n")
+    files = pipeline.render_files(tmp_path, tmp_path / "specs", MODEL)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(files[f"generated/prometheus/rules/{MODEL}.rules.yaml"])
+    assert "offset 1h" in rules.read_text()
+    base = bl.load(REPO / "baselines" / f"{MODEL}.yaml", MODEL)
+    fit = base.signal("score_drift")
+    q = np.array(fit.probabilities) / sum(fit.probabilities)
+    collapsed = np.zeros(len(q))
+    collapsed[0] = 1.0
+
+    def alert(name: str, version: str, rollback: str) -> dict[str, object]:
+        return {"labels": (f'ALERTS{{alertname="{name}",alertstate="firing",model="{MODEL}",namespace="reco",'
+                           f'rollback="{rollback}",{V}="{version}",severity="critical",signal="score_drift",'
+                           f'team="ranking",window="fast"}}'), "value": 1}
+
+    checks: list[dict[str, object]] = [
+        # The established version drifts from minute 90: paged as drift, never a rollback, no freeze.
+        {"expr": f'ALERTS{{alertname="DriftgateDrift",alertstate="firing",signal="score_drift",window="fast",'
+                 f'{V}="old"}}', "eval_time": "140m", "exp_samples": [alert("DriftgateDrift", "old", "drift")]},
+        {"expr": f'ALERTS{{alertname="DriftgateAutoRollback",{V}="old"}}', "eval_time": "140m", "exp_samples": []},
+    ]
+    only_drift = {"interval": "1m", "input_series": _phased_series(fit.les, q, collapsed, PER_MIN, "old", 90),
+                  "promql_expr_test": [*checks, {"expr": f'model:driftgate_freeze:active{{model="{MODEL}"}}',
+                                                 "eval_time": "140m", "exp_samples": []}]}
+    result = _run(tmp_path, rules, only_drift, prom)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The same, with a release born at minute 90 that collapses: it rolls back and freezes.
+    release = {"interval": "1m",
+               "input_series": [*_phased_series(fit.les, q, collapsed, PER_MIN, "old", 90),
+                                *_phased_series(fit.les, collapsed, collapsed, PER_MIN, "new", 90, born=90)],
+               "promql_expr_test": [
+                   *checks,
+                   {"expr": f'ALERTS{{alertname="DriftgateAutoRollback",alertstate="firing",signal="score_drift",'
+                            f'window="fast",{V}="new"}}', "eval_time": "140m",
+                    "exp_samples": [alert("DriftgateAutoRollback", "new", "auto")]},
+                   {"expr": f'ALERTS{{alertname="DriftgateDrift",{V}="new"}}', "eval_time": "140m",
+                    "exp_samples": []},
+                   {"expr": f'model:driftgate_freeze:active{{model="{MODEL}"}}', "eval_time": "140m",
+                    "exp_samples": [{"labels": f'model:driftgate_freeze:active{{model="{MODEL}"}}', "value": 1}]}]}
+    result = _run(tmp_path, rules, release, prom)
     assert result.returncode == 0, result.stdout + result.stderr

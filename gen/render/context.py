@@ -9,6 +9,7 @@ built as text. Templates receive only this object.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from driftgate.baseline import Baseline, SignalFit, WindowFit
 from driftgate.errors import BaselineError, Problem
@@ -16,7 +17,10 @@ from driftgate.fit.evidence import Evidence
 from driftgate.model import Direction, ModelSpec, NoData, Signal
 from driftgate.render.promql import num, selector
 from driftgate.render.rules import (
+    AUTO_ALERT,
     FREEZE_RECORD,
+    LIVE_RECORD,
+    MANUAL_ALERT,
     Effective,
     Group,
     Rule,
@@ -25,6 +29,7 @@ from driftgate.render.rules import (
     decision_alerts,
     freeze_rules,
     health_alerts,
+    live_rule,
 )
 from driftgate.validate.durations import go_duration
 
@@ -49,10 +54,17 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class RolloutStep:
+    kind: str  # setWeight | pause
+    value: Any
+
+
+@dataclass(frozen=True)
 class Template:
     name: str
     args: tuple[str, ...]
     metrics: tuple[Metric, ...]
+    usage: str  # "background" or "step" (driftgate.validate.argo_lint.USAGE_ANNOTATION)
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,22 @@ class ModelContext:
     rows: tuple[SignalRow, ...]
     alert_for: str
     evidence: Evidence | None = None  # the fit's history traces, for the pictures
+
+    @property
+    def canary_arg(self) -> str:
+        return CANARY_ARG
+
+    @property
+    def rollout_steps(self) -> tuple[RolloutStep, ...]:
+        """The canary steps after the freeze gate: canary weight, hold, full weight, bake."""
+        hold = max(s.windows.slow.seconds for s in self.spec.signals)
+        weight = round(100 * self.spec.analysis.canary_weight)  # a whole percentage (the spec checks it)
+        steps = [RolloutStep("setWeight", weight), RolloutStep("pause", go_duration(hold))]
+        if weight < 100:
+            steps.append(RolloutStep("setWeight", 100))
+        if self.spec.release.bake.seconds:
+            steps.append(RolloutStep("pause", go_duration(self.spec.release.bake.seconds)))
+        return tuple(steps)
 
     @property
     def criteria_name(self) -> str:
@@ -127,20 +155,51 @@ def effective(signal: Signal, fit: WindowFit, tier: str) -> tuple[Effective, boo
     return Effective(auto, manual, tier), signal.pinned.auto is not None, signal.pinned.manual is not None
 
 
-def conditions(signal: Signal, eff: Effective) -> tuple[str, str]:
-    """Argo ``successCondition`` / ``failureCondition``: guarded against empty results and NaN."""
+def conditions(signal: Signal, tier: str) -> tuple[str, str]:
+    """Argo ``successCondition`` / ``failureCondition`` of a metric that reads the alert state.
+
+    ``result[0]`` is 1 while the signal's alert of ``tier`` fires for the canary, 0 while it does not
+    (the rules are live and the canary has events), and the result is empty when the canary has no
+    series of the signal at all: that is the ``no_data`` policy's case. A young canary below
+    ``min_events`` is not "no data": its alerts do not fire, it measures 0 and passes. Guarded
+    against empty results and NaN (DESIGN.md §4)."""
     ok = "len(result) > 0 && !isNaN(result[0])"
     missing = "(len(result) == 0 || isNaN(result[0]))"
-    above = signal.direction is Direction.ABOVE
-    fail_cmp = f"result[0] {'>' if above else '<'} {num(eff.auto)}"
-    pass_cmp = f"result[0] {'<=' if above else '>='} {num(eff.manual)}"
-    success = f"{ok} && {pass_cmp}"
-    failure = f"{ok} && {fail_cmp}" if eff.tier == "auto" else "false"
+    success = f"{ok} && result[0] == 0"
+    failure = f"{ok} && result[0] > 0" if tier == "auto" else "false"  # manual: Inconclusive pauses
     if signal.no_data is NoData.PASS:
         success = f"{missing} || ({success})"
-    elif signal.no_data is NoData.FAIL and eff.tier == "auto":
-        failure = f"{missing} || ({failure})"  # a manual-tier signal never fails on its own: no data pauses
+    elif signal.no_data is NoData.FAIL:
+        failure = f"{missing} || ({failure})" if tier == "auto" else missing
     return success, failure
+
+
+def _criteria(spec: ModelSpec, signal: Signal, tier: str, slow: Any) -> list[Metric]:
+    """The signal's metrics in the background analysis: each reads its alert's state for the canary.
+
+    Argo and Alertmanager can never disagree: the metric fails exactly when ``DriftgateAutoRollback``
+    fires for the canary (and is Inconclusive, a pause for the rollback authority, when
+    ``DriftgateManualReview`` does). No ``count``: it measures until the rollout completes, the bake
+    included. ``initialDelay`` is the alert's ``for``: no alert can fire earlier, and by then the
+    canary's series exist, so a young canary is never "no data"."""
+    a = spec.analysis
+    v = spec.prometheus.version_label
+    canary = "{{args." + CANARY_ARG + "}}"
+    present = selector(slow.events_name, [("model", spec.name), (v, canary)])
+    out = []
+    for t, name, suffix in (("auto", AUTO_ALERT, "auto"), ("manual", MANUAL_ALERT, "review")):
+        if t == "auto" and tier != "auto":
+            continue
+        firing = selector("ALERTS", [("alertname", name), ("alertstate", "firing"), ("model", spec.name),
+                                     ("signal", signal.name), (v, canary)])
+        success, failure = conditions(signal, t)
+        out.append(Metric(
+            name=f"{signal.slug}-{suffix}", interval=go_duration(a.interval.seconds),
+            initial_delay=go_duration(spec.alert_for_seconds), count=0,
+            failure_limit=a.failure_limit, inconclusive_limit=a.inconclusive_limit,
+            consecutive_error_limit=a.consecutive_error_limit, address=spec.prometheus.address,
+            query=f"max({firing}) or on () (0 * max({present}))", success=success, failure=failure))
+    return out
 
 
 def build(spec: ModelSpec, baseline: Baseline, evidence: Evidence | None = None) -> ModelContext:
@@ -165,33 +224,31 @@ def build(spec: ModelSpec, baseline: Baseline, evidence: Evidence | None = None)
             alerts.extend(decision_alerts(spec, signal, which, w.text, s, eff))
             if which == "slow":
                 alerts.extend(health_alerts(spec, signal, w.text, s))
-            success, failure = conditions(signal, eff)
-            stat = selector(s.decision_name, [("model", spec.name), ("signal", signal.name),
-                                              (v, "{{args." + CANARY_ARG + "}}")])
-            query = (f"max({stat} and on (model, {v}) ({s.events} >= {signal.min_events})"
-                     f" and on (model, {v}) {s.seasoned})")
-            metrics.append(Metric(
-                name=f"{signal.slug}-{which}", interval=go_duration(a.interval.seconds),
-                initial_delay=go_duration(w.seconds), count=a.count,
-                failure_limit=a.failure_limit, inconclusive_limit=a.inconclusive_limit,
-                consecutive_error_limit=a.consecutive_error_limit, address=spec.prometheus.address,
-                query=query, success=success, failure=failure))
             windows.append(WindowRow(which, w.text, eff, wfit, pa, pm))
         rows.append(SignalRow(signal, fit, tier, reason, tuple(windows)))
+        metrics.extend(_criteria(spec, signal, tier, builder.series(signal, fit, "slow", signal.windows.slow.text)))
     freeze_record, freeze_alert = freeze_rules(spec)
+    live = selector(LIVE_RECORD, [("model", spec.name)])
+    metrics.insert(0, Metric(
+        name="enforcement-live", interval=go_duration(a.interval.seconds), initial_delay="", count=0,
+        failure_limit=0, inconclusive_limit=0, consecutive_error_limit=a.consecutive_error_limit,
+        address=spec.prometheus.address, query=f"max({live})",
+        success="len(result) > 0 && !isNaN(result[0]) && result[0] == 1",
+        failure="len(result) == 0 || isNaN(result[0]) || result[0] != 1"))
+    # The gate fails closed: an empty result (driftgate's rules for the model not loaded) fails it too.
     gate = Metric(
         name="rollout-freeze", interval="", initial_delay="", count=1, failure_limit=0, inconclusive_limit=0,
         consecutive_error_limit=0, address=spec.prometheus.address,
-        query=f"max({selector(FREEZE_RECORD, [('model', spec.name)])}) or on () vector(0)",
+        query=f"(max({selector(FREEZE_RECORD, [('model', spec.name)])}) or on () vector(0)) and on () max({live})",
         success="len(result) > 0 && !isNaN(result[0]) && result[0] == 0",
         failure="len(result) == 0 || isNaN(result[0]) || result[0] > 0")
     interval = spec.prometheus.evaluation_interval.text
     groups = (
         Group(f"driftgate.{spec.name}.recording", interval, (*builder.recording(), freeze_record)),
-        Group(f"driftgate.{spec.name}.alerts", interval, (*alerts, freeze_alert)),
+        Group(f"driftgate.{spec.name}.alerts", interval, (*alerts, freeze_alert, live_rule(spec))),
     )
     templates = (
-        Template(f"{spec.name}-rollback-criteria", (CANARY_ARG,), tuple(metrics)),
-        Template(f"{spec.name}-freeze-gate", (), (gate,)),
+        Template(f"{spec.name}-rollback-criteria", (CANARY_ARG,), tuple(metrics), "background"),
+        Template(f"{spec.name}-freeze-gate", (), (gate,), "step"),
     )
     return ModelContext(spec, baseline, templates, groups, tuple(rows), alert_for(spec), evidence)

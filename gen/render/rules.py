@@ -32,6 +32,11 @@ from driftgate.validate.durations import prom_duration
 
 AUTO_ALERT = "DriftgateAutoRollback"
 MANUAL_ALERT = "DriftgateManualReview"
+# A heartbeat recorded in the alerts group: present exactly while driftgate's rules for the model are
+# loaded and evaluating. The freeze gate and the background analysis fail closed without it.
+LIVE_RECORD = "model:driftgate_rules:loaded"
+# An automatic-tier breach of a version older than release.horizon: drift without a release.
+DRIFT_ALERT = "DriftgateDrift"
 NO_DECISION_ALERT = "DriftgateNoDecision"
 ABSENT_ALERT = "DriftgateSignalAbsent"
 FROZEN_ALERT = "DriftgateRolloutFrozen"
@@ -251,21 +256,36 @@ def decision_alerts(spec: ModelSpec, signal: Signal, which: str, w: str, s: Sign
     runbook = f"{spec.runbook_base_url}#{signal.name.replace('_', '-')}"
     word = "above" if signal.direction is Direction.ABOVE else "below"
     out = []
-    tiers = [("auto", eff.auto, AUTO_ALERT, "critical")] if eff.tier == "auto" else []
-    tiers.append(("manual", eff.manual, MANUAL_ALERT, "warning"))
-    for tier, threshold, name, severity in tiers:
-        action = ("Argo Rollouts aborts the canary automatically and rollouts freeze for "
-                  f"{spec.freeze.window}." if tier == "auto" else
-                  f"{spec.authority.name} decides: promote or abort the paused rollout.")
-        out.append(Rule("", name, f"({s.decision} {comparison(signal.direction, threshold)}) {guard}",
-                        alert_for(spec),
+    horizon = spec.release.horizon.text
+    # A version is a release while it is younger than the horizon: it had no events series then.
+    established = f"({s.events} offset {horizon})"
+    undo = f"kubectl argo rollouts undo {spec.rollout} -n {spec.namespace}"
+    tiers: list[tuple[str, float, str, str, str, str]] = []
+    if eff.tier == "auto":
+        tiers.append(("auto", eff.auto, AUTO_ALERT, "critical", f"unless on (model, {v}) {established}",
+                      f"A release (this version first appeared less than {horizon} ago): while its rollout "
+                      f"runs, Argo Rollouts aborts it and traffic returns to the previous version; once the "
+                      f"rollout has completed, {spec.authority.name} and the team are paged to undo it: "
+                      f"{undo}. Rollouts of {spec.rollout} freeze for {spec.freeze.window}."))
+        tiers.append(("drift", eff.auto, DRIFT_ALERT, "critical", f"and on (model, {v}) {established}",
+                      f"Drift without a release: this version has served for more than {horizon}, so an "
+                      f"upstream or data change is the likely cause. {spec.authority.name} and the team are "
+                      f"paged; rollouts are not frozen (a fix must be able to ship)."))
+    tiers.append(("manual", eff.manual, MANUAL_ALERT, "warning", "",
+                  f"{spec.authority.name} decides: promote or abort the paused rollout ({undo} after it "
+                  f"completed)."))
+    for tier, threshold, name, severity, scope, action in tiers:
+        expr = f"({s.decision} {comparison(signal.direction, threshold)}) {guard}"
+        level = "manual" if tier == "manual" else "automatic"
+        out.append(Rule("", name, f"{expr} {scope}".rstrip(), alert_for(spec),
                         tuple(sorted({**common, "severity": severity, "rollback": tier}.items())),
-                        (("description", f"{signal.statistic.value} over the {w} window is {word} the "
-                                         f"{tier} threshold {num(threshold)} "
-                                         f"(at least {signal.min_events} events). {action}"),
+                        (("description", f"{signal.statistic.value} over the {w} window is {word} the {level} "
+                                         f"threshold {num(threshold)} (at least {signal.min_events} events). "
+                                         f"{action}"),
                          ("runbook_url", runbook),
                          ("summary", f"{{{{ $labels.model }}}} {signal.name} ({w}) is {{{{ $value | humanize }}}}"
-                                     f" for version {{{{ $labels.{v} }}}}"))))
+                                     f" for version {{{{ $labels.{v} }}}}"),
+                         ("undo", undo))))
     return out
 
 
@@ -286,6 +306,10 @@ def health_alerts(spec: ModelSpec, signal: Signal, w: str, s: SignalSeries) -> l
               ("runbook_url", runbook),
               ("summary", f"{spec.name} {signal.name}: signal is absent"))),
     ]
+
+
+def live_rule(spec: ModelSpec) -> Rule:
+    return _rec(LIVE_RECORD, "vector(1)", {"model": spec.name})
 
 
 def freeze_rules(spec: ModelSpec) -> tuple[Rule, Rule]:

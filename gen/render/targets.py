@@ -41,6 +41,12 @@ def argo(env: jinja2.Environment, ctx: ModelContext) -> Files:
     return {f"{OUT}/argo/{ctx.spec.name}.yaml": text}
 
 
+def rollout(env: jinja2.Environment, ctx: ModelContext) -> Files:
+    """The kustomize Component that wires the user's Rollout to the templates (see the template)."""
+    text = _render(env, "argo/rollout-component.yaml.j2", ctx=ctx, header=header(_sources(ctx)).rstrip("\n"))
+    return {f"{OUT}/argo/{ctx.spec.name}-rollout/kustomization.yaml": text}
+
+
 def pad_lists(value: Any) -> Any:
     """Give every object in a list the same attributes (missing ones null).
 
@@ -93,9 +99,16 @@ def prometheus(env: jinja2.Environment, ctx: ModelContext) -> Files:
     }
 
 
-def receivers(ctx: ModelContext) -> dict[str, str]:
+def receivers(ctx: ModelContext) -> dict[str, Any]:
     s = ctx.spec
+    undo = f"kubectl argo rollouts undo {s.rollout} -n {s.namespace}"
+    team_pager = s.team.pagerduty_routing_key
     return {
+        "version_label": s.prometheus.version_label,
+        "null": f"{s.name}-none",
+        "team_pager": f"{s.name}-team-pager" if team_pager else "",
+        "team_pager_file": f"{SECRETS_DIR}/{team_pager.name}/{team_pager.key}" if team_pager else "",
+        "team_pager_secret": team_pager,
         "model": s.name, "namespace": s.namespace,
         "team": f"{s.name}-team", "authority": f"{s.name}-rollback-authority", "freeze": f"{s.name}-freeze",
         "channel": s.team.slack_channel,
@@ -108,8 +121,11 @@ def receivers(ctx: ModelContext) -> dict[str, str]:
                        "{{ .CommonLabels.model }} {{ .CommonLabels.signal }}",
         "slack_text": "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.description }}\n"
                       "Runbook: {{ .Annotations.runbook_url }}\n{{ end }}",
-        "pager_description": "{{ .CommonLabels.model }}: {{ .CommonLabels.signal }} needs a rollback decision "
-                             f"by {s.authority.name}",
+        # PagerDuty severity from the alerts' own: critical for an automatic breach (auto, drift), else warning.
+        "pager_severity": '{{ if eq .CommonLabels.severity "critical" }}critical{{ else }}warning{{ end }}',
+        "pager_description": "{{ .CommonLabels.model }}: {{ .CommonLabels.alertname }} {{ .CommonLabels.signal }} "
+                             f"({{{{ .CommonLabels.rollback }}}}): rollback decision by {s.authority.name}. "
+                             f"Undo a completed rollout: {undo}",
     }
 
 
@@ -140,6 +156,7 @@ RENDERERS: dict[str, Callable[[jinja2.Environment, ModelContext], Files]] = {
     "argo": argo,
     "plan": plan,
     "prometheus": prometheus,
+    "rollout": rollout,
     "terraform": terraform,
 }
 

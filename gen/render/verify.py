@@ -11,11 +11,50 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import copy
+from typing import Any
+
 import hcl2
+import yaml
 
 from driftgate.errors import Problem, RenderError
 from driftgate.render.plots import PNG_SIGNATURE
 from driftgate.validate import argo_lint, crd
+
+
+def _stub(target: dict[str, Any]) -> dict[str, Any]:
+    """The smallest valid object of a patch's target kind (only Rollouts are patched)."""
+    name = str(target.get("name", "x"))
+    labels = {"app.kubernetes.io/name": name}
+    return {"apiVersion": f"{target.get('group')}/{target.get('version')}", "kind": target.get("kind"),
+            "metadata": {"name": name, "namespace": str(target.get("namespace", "default"))},
+            "spec": {"selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": name, "image": "registry.example/model:1"}]}},
+                     "strategy": {"canary": {}}}}
+
+
+def _add(obj: dict[str, Any], pointer: str, value: Any) -> None:
+    """JSON 6902 ``add`` of an object member (the only operation driftgate's patches use)."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    node = obj
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def patched_stubs(component: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each JSON 6902 patch of a kustomize Component applied to a stub of its target, for schema checks."""
+    out = []
+    for entry in component.get("patches") or []:
+        ops = yaml.safe_load(entry.get("patch") or "[]")
+        obj = _stub(entry.get("target") or {})
+        for op in ops:
+            if op.get("op") != "add":
+                raise RenderError(f"unexpected patch operation {op.get('op')!r} in a generated Component")
+            _add(obj, op["path"], op["value"])
+        out.append(obj)
+    return out
 
 
 def verify(files: Mapping[str, str | bytes], source: crd.Source | None = None,
@@ -39,6 +78,14 @@ def verify(files: Mapping[str, str | bytes], source: crd.Source | None = None,
                 continue
             for i, (_, doc) in enumerate(parsed):
                 if not isinstance(doc, dict) or "kind" not in doc:
+                    continue
+                if str(doc.get("apiVersion", "")).startswith("kustomize.config.k8s.io/"):
+                    for j, obj in enumerate(patched_stubs(doc)):
+                        if obj["kind"] in known:
+                            problems.extend(f"{rel}[{i}].patches[{j}] (applied to a Rollout): {m}"
+                                            for m in crd.validate(obj, directory))
+                        else:
+                            unvalidated.add(f"{obj['apiVersion']} {obj['kind']}")
                     continue
                 if doc["kind"] == "AnalysisTemplate":
                     problems.extend(f"{rel}[{i}]: {m}" for m in argo_lint.lint_analysis_template(doc))

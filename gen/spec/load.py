@@ -28,7 +28,7 @@ SIGNAL_DEFAULTS: dict[m.SignalKind, tuple[m.Statistic, m.Direction]] = {
 DRIFT_STATISTICS = [m.Statistic.PSI.value, m.Statistic.JS.value, m.Statistic.TVD.value]
 
 TOP_KEYS = {"model", "namespace", "rollout", "team", "rollback_authority", "prometheus", "budget",
-            "history", "freeze", "analysis", "runbook_base_url", "signals"}
+            "history", "freeze", "analysis", "release", "runbook_base_url", "signals"}
 TOP_REQUIRED = {"model", "namespace", "rollout", "team", "rollback_authority", "prometheus", "budget",
                 "history", "freeze", "signals"}
 COMMON_SIGNAL_KEYS = {"name", "kind", "labels", "windows", "direction", "tier", "min_events", "no_data",
@@ -122,6 +122,7 @@ def _build(r: Reader, root: Path, display: str, data: Any, check_exports: bool) 
         if "history" in top else (None, [])
     freeze = _freeze(r, top["freeze"], ("freeze",)) if "freeze" in top else None
     analysis = _analysis(r, top.get("analysis", {}), ("analysis",))
+    release = _release(r, top["release"], ("release",)) if "release" in top else m.Release()
     runbook = r.string(top, (), "runbook_base_url", pattern=names.URL,
                        default="") or f"generated/plans/{name}.md"
     if "runbook_base_url" in top and runbook:
@@ -134,7 +135,7 @@ def _build(r: Reader, root: Path, display: str, data: Any, check_exports: bool) 
         name=name, spec_path=display, namespace=namespace, rollout=rollout, team=team,
         authority=authority, prometheus=prom, budget=budget, manual_budget=manual_budget,
         min_history=min_history, exports=tuple(exports), freeze=freeze, analysis=analysis,
-        runbook_base_url=runbook, signals=tuple(signals),
+        runbook_base_url=runbook, signals=tuple(signals), release=release or m.Release(),
     )
 
 
@@ -170,12 +171,17 @@ def _secret(r: Reader, value: Any, path: KeyPath) -> m.SecretRef | None:
 
 
 def _team(r: Reader, value: Any, path: KeyPath) -> m.Team | None:
-    d = r.mapping(value, path, {"name", "slack_channel", "slack_webhook"},
+    d = r.mapping(value, path, {"name", "slack_channel", "slack_webhook", "pagerduty_routing_key"},
                   {"name", "slack_channel", "slack_webhook"})
     tname = r.string(d, path, "name", pattern=names.DNS_LABEL)
     channel = r.string(d, path, "slack_channel", pattern=names.SLACK_CHANNEL)
     hook = _secret(r, d.get("slack_webhook"), (*path, "slack_webhook")) if "slack_webhook" in d else None
-    return m.Team(tname, channel, hook) if tname and channel and hook else None
+    pager = None
+    if "pagerduty_routing_key" in d:
+        pager = _secret(r, d["pagerduty_routing_key"], (*path, "pagerduty_routing_key"))
+    if "pagerduty_routing_key" in d and pager is None:
+        return None
+    return m.Team(tname, channel, hook, pager) if tname and channel and hook else None
 
 
 def _authority(r: Reader, value: Any, path: KeyPath) -> m.RollbackAuthority | None:
@@ -447,25 +453,44 @@ def _freeze(r: Reader, value: Any, path: KeyPath) -> m.Freeze | None:
     return m.Freeze(window, url, token, lifted) if window and url and token else None
 
 
+def _release(r: Reader, value: Any, path: KeyPath) -> m.Release | None:
+    d = r.mapping(value, path, {"horizon", "bake"}, set())
+    for key in ("horizon", "bake"):
+        if key in d and d[key] is None:
+            r.error((*path, key), "expected a duration like 24h, got null (leave the key out for the default)")
+    if any(d.get(key, "") is None for key in ("horizon", "bake")):
+        return None
+    horizon = _duration(r, d, path, "horizon", "24h", minimum=3600)
+    bake = _duration(r, d, path, "bake", "2h", minimum=0)
+    if horizon is not None and horizon.seconds > 30 * 86_400:
+        r.error((*path, "horizon"), f"expected at most 30d, got {show(horizon.text)}")
+        return None
+    if horizon is not None and bake is not None and bake.seconds > horizon.seconds:
+        r.error((*path, "bake"), f"expected a bake no longer than the horizon ({horizon.text}), got {show(bake.text)}")
+        return None
+    return m.Release(horizon, bake) if horizon and bake else None
+
+
 def _analysis(r: Reader, value: Any, path: KeyPath) -> m.Analysis | None:
     d = r.mapping(value, path, {"interval", "count", "failure_limit", "inconclusive_limit",
                                 "consecutive_error_limit", "canary_weight"}, set())
-    interval = _duration(r, d, path, "interval", "2m", minimum=10)
-    count = r.number(d, path, "count", 15, low=1, high=1000, integer=True)
-    failure = r.number(d, path, "failure_limit", 1, low=0, high=100, integer=True)
-    inconclusive = r.number(d, path, "inconclusive_limit", 1, low=0, high=100, integer=True)
+    interval = _duration(r, d, path, "interval", "1m", minimum=10)
+    if "count" in d:
+        r.error((*path, "count"), "no longer used: the background analysis measures until the rollout completes "
+                                  "(a count ran out and left the later steps and the bake unguarded); remove it")
+    failure = r.number(d, path, "failure_limit", 0, low=0, high=100, integer=True)
+    inconclusive = r.number(d, path, "inconclusive_limit", 0, low=0, high=100, integer=True)
     errors = r.number(d, path, "consecutive_error_limit", 4, low=0, high=100, integer=True)
     weight = r.number(d, path, "canary_weight", 0.1, low=0, high=1, low_open=True)
-    if count is not None and failure is not None and count < failure + 1:
-        r.error((*path, "count"), f"expected count >= failure_limit + 1 = {int(failure) + 1} so that a "
-                                  f"failure can be decided, got {int(count)}")
-    if count is not None and inconclusive is not None and count < inconclusive:
-        r.error((*path, "inconclusive_limit"), f"expected at most count ({int(count)}), got {int(inconclusive)}")
-    if interval is None or None in (count, failure, inconclusive, errors, weight):
+    if weight is not None and abs(100 * weight - round(100 * weight)) > 1e-9:
+        r.error((*path, "canary_weight"), f"expected a whole percentage such as 0.1 or 0.25 (Argo's setWeight is "
+                                          f"an integer percent), got {show(weight)}")
+        weight = None
+    if interval is None or None in (failure, inconclusive, errors, weight) or "count" in d:
         return None
-    assert count is not None and failure is not None and inconclusive is not None and errors is not None
+    assert failure is not None and inconclusive is not None and errors is not None
     assert weight is not None
-    return m.Analysis(interval, int(count), int(failure), int(inconclusive), int(errors), weight)
+    return m.Analysis(interval, int(failure), int(inconclusive), int(errors), weight)
 
 
 def _signals(r: Reader, value: Any, path: KeyPath, prom: m.PrometheusSource | None) -> list[m.Signal]:

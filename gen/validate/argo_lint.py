@@ -229,12 +229,15 @@ def _limits(metric: dict[str, Any], path: Path) -> tuple[dict[str, int | None], 
     return values, out
 
 
-def _count_problems(metric: dict[str, Any], path: Path) -> Iterator[Located]:
+def _count_problems(metric: dict[str, Any], path: Path, background: bool) -> Iterator[Located]:
     values, problems = _limits(metric, path)
     yield from problems
     count = values["count"]
-    if metric.get("count") is None:
+    if metric.get("count") is None and not background:
         yield _in_metric(metric, (*path, "count"), "missing: a step analysis never completes without count")
+    if metric.get("count") is None and background and not metric.get("interval"):
+        yield _in_metric(metric, (*path, "interval"), "missing: a background metric without count needs an "
+                                                      "interval, or it is measured once and stops guarding")
     for field, minimum in (("count", 1), ("failureLimit", -1), ("consecutiveSuccessLimit", 0),
                            ("inconclusiveLimit", 0), ("consecutiveErrorLimit", 0)):
         value = values[field]
@@ -345,22 +348,32 @@ def _selector_problems(spec: dict[str, Any], field: str, names: list[str]) -> It
 # --------------------------------------------------------------------------------------------- public
 
 
-def _metric_problems(metric: Any, path: Path, declared: set[str]) -> Iterator[Located]:
+def _metric_problems(metric: Any, path: Path, declared: set[str], background: bool) -> Iterator[Located]:
     if not isinstance(metric, dict):
         return  # a type error, reported by the CRD check
     yield from _provider_problems(metric, path)
     yield from _condition_problems(metric, path)
     yield from _query_problems(metric, path)
-    yield from _count_problems(metric, path)
+    yield from _count_problems(metric, path, background)
     yield from _duration_problems(metric, path)
     yield from _template_problems(metric, path, declared)
 
 
-def lint_analysis_template(obj: Any) -> list[str]:
+USAGE_ANNOTATION = "driftgate.io/analysis"  # "background" (runs until the rollout completes) or "step"
+
+
+def lint_analysis_template(obj: Any, background: bool | None = None) -> list[str]:
     """Problems with one AnalysisTemplate or ClusterAnalysisTemplate, as ``path: message`` strings.
 
-    Paths name ``spec.metrics[i]`` and messages end with the metric's name. Empty when clean.
+    Paths name ``spec.metrics[i]`` and messages end with the metric's name. Empty when clean. A
+    template used as background analysis (``background``, or annotated ``driftgate.io/analysis:
+    background``) may leave out ``count``: it then measures every ``interval`` until the rollout
+    completes; a step analysis needs ``count`` to complete.
     """
+    if background is None:
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        notes = meta.get("annotations") if isinstance(meta, dict) else None
+        background = isinstance(notes, dict) and notes.get(USAGE_ANNOTATION) == "background"
     spec = obj.get("spec") if isinstance(obj, dict) else None
     if not isinstance(spec, dict):
         return ["spec: missing; an AnalysisTemplate needs spec.metrics"]
@@ -369,7 +382,7 @@ def lint_analysis_template(obj: Any) -> list[str]:
     declared, arg_problems = _declared_args(spec)
     problems += arg_problems
     for i, metric in enumerate(metrics):
-        problems += _metric_problems(metric, ("spec", "metrics", i), declared)
+        problems += _metric_problems(metric, ("spec", "metrics", i), declared, background)
     names = list(dict.fromkeys(name for name in map(_metric_name, metrics) if name))
     for field in ("dryRun", "measurementRetention"):
         problems += _selector_problems(spec, field, names)

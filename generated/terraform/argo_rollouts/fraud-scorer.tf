@@ -19,115 +19,76 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
     }
 
     metric {
-      name                    = "score-drift-fast"
-      interval                = "5m"
-      initial_delay           = "30m"
-      count                   = 12
+      name                    = "enforcement-live"
+      interval                = "2m"
+      count                   = 0
       failure_limit           = 0
-      inconclusive_limit      = 1
+      inconclusive_limit      = 0
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000237878"
-      failure_condition       = "false"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 1"
+      failure_condition       = "len(result) == 0 || isNaN(result[0]) || result[0] != 1"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5)))"
+          query   = "max(model:driftgate_rules:loaded{model=\"fraud-scorer\"})"
         }
       }
     }
 
     metric {
-      name                    = "score-drift-slow"
-      interval                = "5m"
-      initial_delay           = "3h"
-      count                   = 12
+      name                    = "score-drift-review"
+      interval                = "2m"
+      initial_delay           = "2m"
+      count                   = 0
       failure_limit           = 0
-      inconclusive_limit      = 1
+      inconclusive_limit      = 0
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000670053"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
       failure_condition       = "false"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5)))"
+          query   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:fraud_score_count:increase3h{model=\"fraud-scorer\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
         }
       }
     }
 
     metric {
-      name                    = "latency-p99-fast"
-      interval                = "5m"
-      initial_delay           = "30m"
-      count                   = 12
+      name                    = "latency-p99-review"
+      interval                = "2m"
+      initial_delay           = "2m"
+      count                   = 0
       failure_limit           = 0
-      inconclusive_limit      = 1
+      inconclusive_limit      = 0
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.122468"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
       failure_condition       = "false"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_latency_p99:quantile_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5)))"
+          query   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
         }
       }
     }
 
     metric {
-      name                    = "latency-p99-slow"
-      interval                = "5m"
-      initial_delay           = "3h"
-      count                   = 12
+      name                    = "error-ratio-review"
+      interval                = "2m"
+      initial_delay           = "2m"
+      count                   = 0
       failure_limit           = 0
-      inconclusive_limit      = 1
+      inconclusive_limit      = 0
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.134146"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
       failure_condition       = "false"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_latency_p99:quantile_excess3h{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5)))"
-        }
-      }
-    }
-
-    metric {
-      name                    = "error-ratio-fast"
-      interval                = "5m"
-      initial_delay           = "30m"
-      count                   = 12
-      failure_limit           = 0
-      inconclusive_limit      = 1
-      consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00620073"
-      failure_condition       = "false"
-
-      provider {
-        prometheus {
-          address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"}), 5)))"
-        }
-      }
-    }
-
-    metric {
-      name                    = "error-ratio-slow"
-      interval                = "5m"
-      initial_delay           = "3h"
-      count                   = 12
-      failure_limit           = 0
-      inconclusive_limit      = 1
-      consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00482322"
-      failure_condition       = "false"
-
-      provider {
-        prometheus {
-          address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"}), 5)))"
+          query   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
         }
       }
     }
@@ -157,7 +118,7 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_freeze_gate" {
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model:driftgate_freeze:active{model=\"fraud-scorer\"}) or on () vector(0)"
+          query   = "(max(model:driftgate_freeze:active{model=\"fraud-scorer\"}) or on () vector(0)) and on () max(model:driftgate_rules:loaded{model=\"fraud-scorer\"})"
         }
       }
     }

@@ -19,191 +19,190 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
     }
 
     metric {
-      name                    = "score-drift-fast"
-      interval                = "2m"
-      initial_delay           = "15m"
-      count                   = 15
-      failure_limit           = 1
-      inconclusive_limit      = 1
+      name                    = "enforcement-live"
+      interval                = "1m"
+      count                   = 0
+      failure_limit           = 0
+      inconclusive_limit      = 0
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0173177"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0203356"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 1"
+      failure_condition       = "len(result) == 0 || isNaN(result[0]) || result[0] != 1"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)))"
+          query   = "max(model:driftgate_rules:loaded{model=\"reco-ranker\"})"
         }
       }
     }
 
     metric {
-      name                    = "score-drift-slow"
-      interval                = "2m"
-      initial_delay           = "1h"
-      count                   = 15
-      failure_limit           = 1
-      inconclusive_limit      = 1
+      name                    = "score-drift-auto"
+      interval                = "1m"
+      initial_delay           = "2m"
+      count                   = 0
+      failure_limit           = 0
+      inconclusive_limit      = 0
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0141073"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0161075"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)))"
+          query   = "max(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_score_count:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
         }
       }
     }
 
     metric {
-      name                    = "score-shift-fast"
-      interval                = "2m"
-      initial_delay           = "15m"
-      count                   = 15
-      failure_limit           = 1
-      inconclusive_limit      = 1
+      name                    = "score-drift-review"
+      interval                = "1m"
+      initial_delay           = "2m"
+      count                   = 0
+      failure_limit           = 0
+      inconclusive_limit      = 0
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00372585"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0061918"
-
-      provider {
-        prometheus {
-          address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)))"
-        }
-      }
-    }
-
-    metric {
-      name                    = "score-shift-slow"
-      interval                = "2m"
-      initial_delay           = "1h"
-      count                   = 15
-      failure_limit           = 1
-      inconclusive_limit      = 1
-      consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00166129"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00272405"
-
-      provider {
-        prometheus {
-          address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)))"
-        }
-      }
-    }
-
-    metric {
-      name                    = "latency-p99-fast"
-      interval                = "2m"
-      initial_delay           = "15m"
-      count                   = 15
-      failure_limit           = 1
-      inconclusive_limit      = 1
-      consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244576"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245225"
-
-      provider {
-        prometheus {
-          address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)))"
-        }
-      }
-    }
-
-    metric {
-      name                    = "latency-p99-slow"
-      interval                = "2m"
-      initial_delay           = "1h"
-      count                   = 15
-      failure_limit           = 1
-      inconclusive_limit      = 1
-      consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244368"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.244735"
-
-      provider {
-        prometheus {
-          address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)))"
-        }
-      }
-    }
-
-    metric {
-      name                    = "error-ratio-fast"
-      interval                = "2m"
-      initial_delay           = "15m"
-      count                   = 15
-      failure_limit           = 1
-      inconclusive_limit      = 1
-      consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00399849"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00436418"
-
-      provider {
-        prometheus {
-          address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5)))"
-        }
-      }
-    }
-
-    metric {
-      name                    = "error-ratio-slow"
-      interval                = "2m"
-      initial_delay           = "1h"
-      count                   = 15
-      failure_limit           = 1
-      inconclusive_limit      = 1
-      consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00388445"
-      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00407125"
-
-      provider {
-        prometheus {
-          address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5)))"
-        }
-      }
-    }
-
-    metric {
-      name                    = "ctr-fast"
-      interval                = "2m"
-      initial_delay           = "30m"
-      count                   = 15
-      failure_limit           = 1
-      inconclusive_limit      = 1
-      consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0434685"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
       failure_condition       = "false"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"}), 5)))"
+          query   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_score_count:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
         }
       }
     }
 
     metric {
-      name                    = "ctr-slow"
-      interval                = "2m"
-      initial_delay           = "2h"
-      count                   = 15
-      failure_limit           = 1
-      inconclusive_limit      = 1
+      name                    = "score-shift-auto"
+      interval                = "1m"
+      initial_delay           = "2m"
+      count                   = 0
+      failure_limit           = 0
+      inconclusive_limit      = 0
       consecutive_error_limit = 4
-      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0417881"
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0"
+
+      provider {
+        prometheus {
+          address = "http://prometheus-operated.monitoring.svc:9090"
+          query   = "max(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_score_count:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
+        }
+      }
+    }
+
+    metric {
+      name                    = "score-shift-review"
+      interval                = "1m"
+      initial_delay           = "2m"
+      count                   = 0
+      failure_limit           = 0
+      inconclusive_limit      = 0
+      consecutive_error_limit = 4
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
       failure_condition       = "false"
 
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"}), 5)))"
+          query   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_score_count:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
+        }
+      }
+    }
+
+    metric {
+      name                    = "latency-p99-auto"
+      interval                = "1m"
+      initial_delay           = "2m"
+      count                   = 0
+      failure_limit           = 0
+      inconclusive_limit      = 0
+      consecutive_error_limit = 4
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0"
+
+      provider {
+        prometheus {
+          address = "http://prometheus-operated.monitoring.svc:9090"
+          query   = "max(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
+        }
+      }
+    }
+
+    metric {
+      name                    = "latency-p99-review"
+      interval                = "1m"
+      initial_delay           = "2m"
+      count                   = 0
+      failure_limit           = 0
+      inconclusive_limit      = 0
+      consecutive_error_limit = 4
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+      failure_condition       = "false"
+
+      provider {
+        prometheus {
+          address = "http://prometheus-operated.monitoring.svc:9090"
+          query   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
+        }
+      }
+    }
+
+    metric {
+      name                    = "error-ratio-auto"
+      interval                = "1m"
+      initial_delay           = "2m"
+      count                   = 0
+      failure_limit           = 0
+      inconclusive_limit      = 0
+      consecutive_error_limit = 4
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+      failure_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0"
+
+      provider {
+        prometheus {
+          address = "http://prometheus-operated.monitoring.svc:9090"
+          query   = "max(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_requests_total:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
+        }
+      }
+    }
+
+    metric {
+      name                    = "error-ratio-review"
+      interval                = "1m"
+      initial_delay           = "2m"
+      count                   = 0
+      failure_limit           = 0
+      inconclusive_limit      = 0
+      consecutive_error_limit = 4
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+      failure_condition       = "false"
+
+      provider {
+        prometheus {
+          address = "http://prometheus-operated.monitoring.svc:9090"
+          query   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_requests_total:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
+        }
+      }
+    }
+
+    metric {
+      name                    = "ctr-review"
+      interval                = "1m"
+      initial_delay           = "2m"
+      count                   = 0
+      failure_limit           = 0
+      inconclusive_limit      = 0
+      consecutive_error_limit = 4
+      success_condition       = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+      failure_condition       = "false"
+
+      provider {
+        prometheus {
+          address = "http://prometheus-operated.monitoring.svc:9090"
+          query   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_impressions_total:increase2h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
         }
       }
     }
@@ -233,7 +232,7 @@ resource "argo_rollouts_analysis_template" "reco_ranker_freeze_gate" {
       provider {
         prometheus {
           address = "http://prometheus-operated.monitoring.svc:9090"
-          query   = "max(model:driftgate_freeze:active{model=\"reco-ranker\"}) or on () vector(0)"
+          query   = "(max(model:driftgate_freeze:active{model=\"reco-ranker\"}) or on () vector(0)) and on () max(model:driftgate_rules:loaded{model=\"reco-ranker\"})"
         }
       }
     }

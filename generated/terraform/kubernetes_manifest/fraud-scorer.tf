@@ -17,6 +17,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
       "annotations" = {
         "driftgate.io/spec"               = "specs/fraud-scorer.yaml"
         "driftgate.io/rollback-authority" = "Payments risk duty manager"
+        "driftgate.io/analysis"           = "background"
       }
     }
     "spec" = {
@@ -27,106 +28,68 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_rollback_criteria"
       ]
       "metrics" = [
         {
-          "name"                  = "score-drift-fast"
-          "interval"              = "5m"
-          "initialDelay"          = "30m"
-          "count"                 = 12
+          "name"                  = "enforcement-live"
+          "interval"              = "2m"
           "failureLimit"          = 0
-          "inconclusiveLimit"     = 1
+          "inconclusiveLimit"     = 0
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000237878"
-          "failureCondition"      = "false"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 1"
+          "failureCondition"      = "len(result) == 0 || isNaN(result[0]) || result[0] != 1"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5)))"
+              "query"   = "max(model:driftgate_rules:loaded{model=\"fraud-scorer\"})"
             }
           }
+          "initialDelay" = null
         },
         {
-          "name"                  = "score-drift-slow"
-          "interval"              = "5m"
-          "initialDelay"          = "3h"
-          "count"                 = 12
+          "name"                  = "score-drift-review"
+          "interval"              = "2m"
           "failureLimit"          = 0
-          "inconclusiveLimit"     = 1
+          "inconclusiveLimit"     = 0
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.000670053"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5)))"
+              "query"   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"fraud-scorer\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:fraud_score_count:increase3h{model=\"fraud-scorer\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
             }
           }
+          "initialDelay" = "2m"
         },
         {
-          "name"                  = "latency-p99-fast"
-          "interval"              = "5m"
-          "initialDelay"          = "30m"
-          "count"                 = 12
+          "name"                  = "latency-p99-review"
+          "interval"              = "2m"
           "failureLimit"          = 0
-          "inconclusiveLimit"     = 1
+          "inconclusiveLimit"     = 0
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.122468"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_latency_p99:quantile_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5)))"
+              "query"   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
             }
           }
+          "initialDelay" = "2m"
         },
         {
-          "name"                  = "latency-p99-slow"
-          "interval"              = "5m"
-          "initialDelay"          = "3h"
-          "count"                 = 12
+          "name"                  = "error-ratio-review"
+          "interval"              = "2m"
           "failureLimit"          = 0
-          "inconclusiveLimit"     = 1
+          "inconclusiveLimit"     = 0
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.134146"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_latency_p99:quantile_excess3h{model=\"fraud-scorer\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5)))"
+              "query"   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
             }
           }
-        },
-        {
-          "name"                  = "error-ratio-fast"
-          "interval"              = "5m"
-          "initialDelay"          = "30m"
-          "count"                 = 12
-          "failureLimit"          = 0
-          "inconclusiveLimit"     = 1
-          "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00620073"
-          "failureCondition"      = "false"
-          "provider" = {
-            "prometheus" = {
-              "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"}), 5)))"
-            }
-          }
-        },
-        {
-          "name"                  = "error-ratio-slow"
-          "interval"              = "5m"
-          "initialDelay"          = "3h"
-          "count"                 = 12
-          "failureLimit"          = 0
-          "inconclusiveLimit"     = 1
-          "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00482322"
-          "failureCondition"      = "false"
-          "provider" = {
-            "prometheus" = {
-              "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"}), 5)))"
-            }
-          }
+          "initialDelay" = "2m"
         },
       ]
     }
@@ -147,6 +110,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_freeze_gate" {
       "annotations" = {
         "driftgate.io/spec"               = "specs/fraud-scorer.yaml"
         "driftgate.io/rollback-authority" = "Payments risk duty manager"
+        "driftgate.io/analysis"           = "step"
       }
     }
     "spec" = {
@@ -162,7 +126,7 @@ resource "kubernetes_manifest" "analysistemplate_fraud_scorer_freeze_gate" {
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model:driftgate_freeze:active{model=\"fraud-scorer\"}) or on () vector(0)"
+              "query"   = "(max(model:driftgate_freeze:active{model=\"fraud-scorer\"}) or on () vector(0)) and on () max(model:driftgate_rules:loaded{model=\"fraud-scorer\"})"
             }
           }
         },
@@ -665,10 +629,12 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "js over the 30m window is above the manual threshold 0.000237878 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "js over the 30m window is above the manual threshold 0.000237878 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -683,10 +649,12 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "js over the 3h window is above the manual threshold 0.000670053 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "js over the 3h window is above the manual threshold 0.000670053 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateNoDecision"
@@ -705,6 +673,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
                 "summary"     = "{{ $labels.model }} score_drift: too little traffic to decide"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateSignalAbsent"
@@ -723,6 +692,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
                 "summary"     = "fraud-scorer score_drift: signal is absent"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -737,10 +707,12 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "quantile over the 30m window is above the manual threshold 0.122468 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "quantile over the 30m window is above the manual threshold 0.122468 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -755,10 +727,12 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "quantile over the 3h window is above the manual threshold 0.134146 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "quantile over the 3h window is above the manual threshold 0.134146 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateNoDecision"
@@ -777,6 +751,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
                 "summary"     = "{{ $labels.model }} latency_p99: too little traffic to decide"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateSignalAbsent"
@@ -795,6 +770,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
                 "summary"     = "fraud-scorer latency_p99: signal is absent"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -809,10 +785,12 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 30m window is above the manual threshold 0.00620073 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "ratio over the 30m window is above the manual threshold 0.00620073 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -827,10 +805,12 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 3h window is above the manual threshold 0.00482322 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout."
+                "description" = "ratio over the 3h window is above the manual threshold 0.00482322 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateNoDecision"
@@ -849,6 +829,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
                 "summary"     = "{{ $labels.model }} error_ratio: too little traffic to decide"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateSignalAbsent"
@@ -867,6 +848,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
                 "summary"     = "fraud-scorer error_ratio: signal is absent"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateRolloutFrozen"
@@ -883,6 +865,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "runbook_url" = "generated/plans/fraud-scorer.md#freeze"
                 "summary"     = "fraud-scorer rollouts are frozen for 72h"
               }
+              "record" = null
+            },
+            {
+              "alert" = null
+              "expr"  = "vector(1)"
+              "for"   = null
+              "labels" = {
+                "model" = "fraud-scorer"
+              }
+              "annotations" = null
+              "record"      = "model:driftgate_rules:loaded"
             },
           ]
         },
@@ -922,6 +915,17 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_fraud_scorer" {
         ]
         "routes" = [
           {
+            "receiver" = "fraud-scorer-none"
+            "matchers" = [
+              {
+                "name"      = "severity"
+                "value"     = "info"
+                "matchType" = "="
+              },
+            ]
+            "continue" = null
+          },
+          {
             "receiver" = "fraud-scorer-freeze"
             "matchers" = [
               {
@@ -937,8 +941,19 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_fraud_scorer" {
             "matchers" = [
               {
                 "name"      = "rollback"
-                "value"     = "manual"
-                "matchType" = "="
+                "value"     = "auto|drift|manual"
+                "matchType" = "=~"
+              },
+            ]
+            "continue" = true
+          },
+          {
+            "receiver" = "fraud-scorer-team-pager"
+            "matchers" = [
+              {
+                "name"      = "rollback"
+                "value"     = "auto|drift"
+                "matchType" = "=~"
               },
             ]
             "continue" = true
@@ -969,12 +984,37 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_fraud_scorer" {
           "equal" = [
             "model",
             "namespace",
+            "rollouts_pod_template_hash",
+            "signal",
           ]
         },
       ]
       "receivers" = [
         {
-          "name" = "fraud-scorer-team"
+          "name"             = "fraud-scorer-none"
+          "pagerdutyConfigs" = null
+          "slackConfigs"     = null
+          "webhookConfigs"   = null
+        },
+        {
+          "name" = "fraud-scorer-team-pager"
+          "pagerdutyConfigs" = [
+            {
+              "routingKey" = {
+                "name" = "fraud-alerting"
+                "key"  = "team-pagerduty-routing-key"
+              }
+              "severity"     = "{{ if eq .CommonLabels.severity \"critical\" }}critical{{ else }}warning{{ end }}"
+              "description"  = "{{ .CommonLabels.model }}: {{ .CommonLabels.alertname }} {{ .CommonLabels.signal }} ({{ .CommonLabels.rollback }}): rollback decision by Payments risk duty manager. Undo a completed rollout: kubectl argo rollouts undo fraud-scorer -n payments-risk"
+              "sendResolved" = true
+            },
+          ]
+          "slackConfigs"   = null
+          "webhookConfigs" = null
+        },
+        {
+          "name"             = "fraud-scorer-team"
+          "pagerdutyConfigs" = null
           "slackConfigs" = [
             {
               "apiURL" = {
@@ -987,29 +1027,28 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_fraud_scorer" {
               "text"         = "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.description }}\nRunbook: {{ .Annotations.runbook_url }}\n{{ end }}"
             },
           ]
-          "pagerdutyConfigs" = null
-          "webhookConfigs"   = null
+          "webhookConfigs" = null
         },
         {
-          "name"         = "fraud-scorer-rollback-authority"
-          "slackConfigs" = null
+          "name" = "fraud-scorer-rollback-authority"
           "pagerdutyConfigs" = [
             {
               "routingKey" = {
                 "name" = "fraud-alerting"
                 "key"  = "pagerduty-routing-key"
               }
-              "severity"     = "warning"
-              "description"  = "{{ .CommonLabels.model }}: {{ .CommonLabels.signal }} needs a rollback decision by Payments risk duty manager"
+              "severity"     = "{{ if eq .CommonLabels.severity \"critical\" }}critical{{ else }}warning{{ end }}"
+              "description"  = "{{ .CommonLabels.model }}: {{ .CommonLabels.alertname }} {{ .CommonLabels.signal }} ({{ .CommonLabels.rollback }}): rollback decision by Payments risk duty manager. Undo a completed rollout: kubectl argo rollouts undo fraud-scorer -n payments-risk"
               "sendResolved" = true
             },
           ]
+          "slackConfigs"   = null
           "webhookConfigs" = null
         },
         {
           "name"             = "fraud-scorer-freeze"
-          "slackConfigs"     = null
           "pagerdutyConfigs" = null
+          "slackConfigs"     = null
           "webhookConfigs" = [
             {
               "url" = "http://deploy-gate.ci.svc:8080/api/v1/freeze/fraud-scorer"

@@ -17,6 +17,7 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
       "annotations" = {
         "driftgate.io/spec"               = "specs/reco-ranker.yaml"
         "driftgate.io/rollback-authority" = "Ranking on-call ML lead"
+        "driftgate.io/analysis"           = "background"
       }
     }
     "spec" = {
@@ -27,174 +28,164 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_rollback_criteria" 
       ]
       "metrics" = [
         {
-          "name"                  = "score-drift-fast"
-          "interval"              = "2m"
-          "initialDelay"          = "15m"
-          "count"                 = 15
-          "failureLimit"          = 1
-          "inconclusiveLimit"     = 1
+          "name"                  = "enforcement-live"
+          "interval"              = "1m"
+          "failureLimit"          = 0
+          "inconclusiveLimit"     = 0
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0173177"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0203356"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 1"
+          "failureCondition"      = "len(result) == 0 || isNaN(result[0]) || result[0] != 1"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)))"
+              "query"   = "max(model:driftgate_rules:loaded{model=\"reco-ranker\"})"
             }
           }
+          "initialDelay" = null
         },
         {
-          "name"                  = "score-drift-slow"
-          "interval"              = "2m"
-          "initialDelay"          = "1h"
-          "count"                 = 15
-          "failureLimit"          = 1
-          "inconclusiveLimit"     = 1
+          "name"                  = "score-drift-auto"
+          "interval"              = "1m"
+          "failureLimit"          = 0
+          "inconclusiveLimit"     = 0
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.0141073"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0161075"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)))"
+              "query"   = "max(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_score_count:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
             }
           }
+          "initialDelay" = "2m"
         },
         {
-          "name"                  = "score-shift-fast"
-          "interval"              = "2m"
-          "initialDelay"          = "15m"
-          "count"                 = 15
-          "failureLimit"          = 1
-          "inconclusiveLimit"     = 1
+          "name"                  = "score-drift-review"
+          "interval"              = "1m"
+          "failureLimit"          = 0
+          "inconclusiveLimit"     = 0
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00372585"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.0061918"
-          "provider" = {
-            "prometheus" = {
-              "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)))"
-            }
-          }
-        },
-        {
-          "name"                  = "score-shift-slow"
-          "interval"              = "2m"
-          "initialDelay"          = "1h"
-          "count"                 = 15
-          "failureLimit"          = 1
-          "inconclusiveLimit"     = 1
-          "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00166129"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00272405"
-          "provider" = {
-            "prometheus" = {
-              "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)))"
-            }
-          }
-        },
-        {
-          "name"                  = "latency-p99-fast"
-          "interval"              = "2m"
-          "initialDelay"          = "15m"
-          "count"                 = 15
-          "failureLimit"          = 1
-          "inconclusiveLimit"     = 1
-          "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244576"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.245225"
-          "provider" = {
-            "prometheus" = {
-              "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)))"
-            }
-          }
-        },
-        {
-          "name"                  = "latency-p99-slow"
-          "interval"              = "2m"
-          "initialDelay"          = "1h"
-          "count"                 = 15
-          "failureLimit"          = 1
-          "inconclusiveLimit"     = 1
-          "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.244368"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.244735"
-          "provider" = {
-            "prometheus" = {
-              "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)))"
-            }
-          }
-        },
-        {
-          "name"                  = "error-ratio-fast"
-          "interval"              = "2m"
-          "initialDelay"          = "15m"
-          "count"                 = 15
-          "failureLimit"          = 1
-          "inconclusiveLimit"     = 1
-          "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00399849"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00436418"
-          "provider" = {
-            "prometheus" = {
-              "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5)))"
-            }
-          }
-        },
-        {
-          "name"                  = "error-ratio-slow"
-          "interval"              = "2m"
-          "initialDelay"          = "1h"
-          "count"                 = 15
-          "failureLimit"          = 1
-          "inconclusiveLimit"     = 1
-          "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.00388445"
-          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.00407125"
-          "provider" = {
-            "prometheus" = {
-              "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5)))"
-            }
-          }
-        },
-        {
-          "name"                  = "ctr-fast"
-          "interval"              = "2m"
-          "initialDelay"          = "30m"
-          "count"                 = 15
-          "failureLimit"          = 1
-          "inconclusiveLimit"     = 1
-          "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0434685"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"}), 5)))"
+              "query"   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"score_drift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_score_count:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
             }
           }
+          "initialDelay" = "2m"
         },
         {
-          "name"                  = "ctr-slow"
-          "interval"              = "2m"
-          "initialDelay"          = "2h"
-          "count"                 = 15
-          "failureLimit"          = 1
-          "inconclusiveLimit"     = 1
+          "name"                  = "score-shift-auto"
+          "interval"              = "1m"
+          "failureLimit"          = 0
+          "inconclusiveLimit"     = 0
           "consecutiveErrorLimit" = 4
-          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] >= 0.0417881"
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0"
+          "provider" = {
+            "prometheus" = {
+              "address" = "http://prometheus-operated.monitoring.svc:9090"
+              "query"   = "max(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_score_count:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
+            }
+          }
+          "initialDelay" = "2m"
+        },
+        {
+          "name"                  = "score-shift-review"
+          "interval"              = "1m"
+          "failureLimit"          = 0
+          "inconclusiveLimit"     = 0
+          "consecutiveErrorLimit" = 4
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
           "failureCondition"      = "false"
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"} and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"}), 5)))"
+              "query"   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"score_shift\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_score_count:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
             }
           }
+          "initialDelay" = "2m"
+        },
+        {
+          "name"                  = "latency-p99-auto"
+          "interval"              = "1m"
+          "failureLimit"          = 0
+          "inconclusiveLimit"     = 0
+          "consecutiveErrorLimit" = 4
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0"
+          "provider" = {
+            "prometheus" = {
+              "address" = "http://prometheus-operated.monitoring.svc:9090"
+              "query"   = "max(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
+            }
+          }
+          "initialDelay" = "2m"
+        },
+        {
+          "name"                  = "latency-p99-review"
+          "interval"              = "1m"
+          "failureLimit"          = 0
+          "inconclusiveLimit"     = 0
+          "consecutiveErrorLimit" = 4
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+          "failureCondition"      = "false"
+          "provider" = {
+            "prometheus" = {
+              "address" = "http://prometheus-operated.monitoring.svc:9090"
+              "query"   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"latency_p99\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
+            }
+          }
+          "initialDelay" = "2m"
+        },
+        {
+          "name"                  = "error-ratio-auto"
+          "interval"              = "1m"
+          "failureLimit"          = 0
+          "inconclusiveLimit"     = 0
+          "consecutiveErrorLimit" = 4
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+          "failureCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] > 0"
+          "provider" = {
+            "prometheus" = {
+              "address" = "http://prometheus-operated.monitoring.svc:9090"
+              "query"   = "max(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_requests_total:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
+            }
+          }
+          "initialDelay" = "2m"
+        },
+        {
+          "name"                  = "error-ratio-review"
+          "interval"              = "1m"
+          "failureLimit"          = 0
+          "inconclusiveLimit"     = 0
+          "consecutiveErrorLimit" = 4
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+          "failureCondition"      = "false"
+          "provider" = {
+            "prometheus" = {
+              "address" = "http://prometheus-operated.monitoring.svc:9090"
+              "query"   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"error_ratio\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_requests_total:increase1h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
+            }
+          }
+          "initialDelay" = "2m"
+        },
+        {
+          "name"                  = "ctr-review"
+          "interval"              = "1m"
+          "failureLimit"          = 0
+          "inconclusiveLimit"     = 0
+          "consecutiveErrorLimit" = 4
+          "successCondition"      = "len(result) > 0 && !isNaN(result[0]) && result[0] == 0"
+          "failureCondition"      = "false"
+          "provider" = {
+            "prometheus" = {
+              "address" = "http://prometheus-operated.monitoring.svc:9090"
+              "query"   = "max(ALERTS{alertname=\"DriftgateManualReview\",alertstate=\"firing\",model=\"reco-ranker\",signal=\"ctr\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}) or on () (0 * max(model_version:reco_impressions_total:increase2h{model=\"reco-ranker\",rollouts_pod_template_hash=\"{{args.canary-hash}}\"}))"
+            }
+          }
+          "initialDelay" = "2m"
         },
       ]
     }
@@ -215,6 +206,7 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_freeze_gate" {
       "annotations" = {
         "driftgate.io/spec"               = "specs/reco-ranker.yaml"
         "driftgate.io/rollback-authority" = "Ranking on-call ML lead"
+        "driftgate.io/analysis"           = "step"
       }
     }
     "spec" = {
@@ -230,7 +222,7 @@ resource "kubernetes_manifest" "analysistemplate_reco_ranker_freeze_gate" {
           "provider" = {
             "prometheus" = {
               "address" = "http://prometheus-operated.monitoring.svc:9090"
-              "query"   = "max(model:driftgate_freeze:active{model=\"reco-ranker\"}) or on () vector(0)"
+              "query"   = "(max(model:driftgate_freeze:active{model=\"reco-ranker\"}) or on () vector(0)) and on () max(model:driftgate_rules:loaded{model=\"reco-ranker\"})"
             }
           }
         },
@@ -1121,7 +1113,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
           "rules" = [
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0203356) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0203356) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1132,10 +1124,32 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "psi over the 15m window is above the auto threshold 0.0203356 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "psi over the 15m window is above the automatic threshold 0.0203356 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
+            },
+            {
+              "alert" = "DriftgateDrift"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0203356) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "for"   = "2m"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "score_drift"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "annotations" = {
+                "description" = "psi over the 15m window is above the automatic threshold 0.0203356 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
+                "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -1150,14 +1164,16 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "psi over the 15m window is above the manual threshold 0.0173177 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "psi over the 15m window is above the manual threshold 0.0173177 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0161075) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0161075) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1168,10 +1184,32 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "psi over the 1h window is above the auto threshold 0.0161075 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "psi over the 1h window is above the automatic threshold 0.0161075 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
+            },
+            {
+              "alert" = "DriftgateDrift"
+              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0161075) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "for"   = "2m"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "score_drift"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "annotations" = {
+                "description" = "psi over the 1h window is above the automatic threshold 0.0161075 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
+                "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -1186,10 +1224,12 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "psi over the 1h window is above the manual threshold 0.0141073 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "psi over the 1h window is above the manual threshold 0.0141073 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateNoDecision"
@@ -1208,6 +1248,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
                 "summary"     = "{{ $labels.model }} score_drift: too little traffic to decide"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateSignalAbsent"
@@ -1226,10 +1267,11 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
                 "summary"     = "reco-ranker score_drift: signal is absent"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0061918) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0061918) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1240,10 +1282,32 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "tvd over the 15m window is above the auto threshold 0.0061918 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "tvd over the 15m window is above the automatic threshold 0.0061918 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
+            },
+            {
+              "alert" = "DriftgateDrift"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0061918) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "for"   = "2m"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "score_shift"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "annotations" = {
+                "description" = "tvd over the 15m window is above the automatic threshold 0.0061918 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
+                "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -1258,14 +1322,16 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "tvd over the 15m window is above the manual threshold 0.00372585 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "tvd over the 15m window is above the manual threshold 0.00372585 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00272405) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00272405) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1276,10 +1342,32 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "tvd over the 1h window is above the auto threshold 0.00272405 (at least 500 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "tvd over the 1h window is above the automatic threshold 0.00272405 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
+            },
+            {
+              "alert" = "DriftgateDrift"
+              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00272405) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "for"   = "2m"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "score_shift"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "annotations" = {
+                "description" = "tvd over the 1h window is above the automatic threshold 0.00272405 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
+                "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -1294,10 +1382,12 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "tvd over the 1h window is above the manual threshold 0.00166129 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "tvd over the 1h window is above the manual threshold 0.00166129 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateNoDecision"
@@ -1316,6 +1406,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
                 "summary"     = "{{ $labels.model }} score_shift: too little traffic to decide"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateSignalAbsent"
@@ -1334,10 +1425,11 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
                 "summary"     = "reco-ranker score_shift: signal is absent"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245225) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245225) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} offset 24h)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1348,10 +1440,32 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "quantile over the 15m window is above the auto threshold 0.245225 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "quantile over the 15m window is above the automatic threshold 0.245225 (at least 200 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
+            },
+            {
+              "alert" = "DriftgateDrift"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245225) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "for"   = "2m"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "latency_p99"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "annotations" = {
+                "description" = "quantile over the 15m window is above the automatic threshold 0.245225 (at least 200 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
+                "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -1366,14 +1480,16 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "quantile over the 15m window is above the manual threshold 0.244576 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "quantile over the 15m window is above the manual threshold 0.244576 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244735) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244735) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} offset 24h)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1384,10 +1500,32 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "quantile over the 1h window is above the auto threshold 0.244735 (at least 200 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "quantile over the 1h window is above the automatic threshold 0.244735 (at least 200 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
+            },
+            {
+              "alert" = "DriftgateDrift"
+              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244735) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "for"   = "2m"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "latency_p99"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "annotations" = {
+                "description" = "quantile over the 1h window is above the automatic threshold 0.244735 (at least 200 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
+                "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -1402,10 +1540,12 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "quantile over the 1h window is above the manual threshold 0.244368 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "quantile over the 1h window is above the manual threshold 0.244368 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateNoDecision"
@@ -1424,6 +1564,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
                 "summary"     = "{{ $labels.model }} latency_p99: too little traffic to decide"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateSignalAbsent"
@@ -1442,10 +1583,11 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
                 "summary"     = "reco-ranker latency_p99: signal is absent"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00436418) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00436418) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} offset 24h)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1456,10 +1598,32 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 15m window is above the auto threshold 0.00436418 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "ratio over the 15m window is above the automatic threshold 0.00436418 (at least 1000 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
+            },
+            {
+              "alert" = "DriftgateDrift"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00436418) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "for"   = "2m"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "error_ratio"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "annotations" = {
+                "description" = "ratio over the 15m window is above the automatic threshold 0.00436418 (at least 1000 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
+                "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -1474,14 +1638,16 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 15m window is above the manual threshold 0.00399849 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 15m window is above the manual threshold 0.00399849 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00407125) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00407125) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} offset 24h)"
               "for"   = "2m"
               "labels" = {
                 "namespace" = "reco"
@@ -1492,10 +1658,32 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 1h window is above the auto threshold 0.00407125 (at least 1000 events). Argo Rollouts aborts the canary automatically and rollouts freeze for 24h."
+                "description" = "ratio over the 1h window is above the automatic threshold 0.00407125 (at least 1000 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
+            },
+            {
+              "alert" = "DriftgateDrift"
+              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00407125) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "for"   = "2m"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "error_ratio"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "annotations" = {
+                "description" = "ratio over the 1h window is above the automatic threshold 0.00407125 (at least 1000 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
+                "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -1510,10 +1698,12 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 1h window is above the manual threshold 0.00388445 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 1h window is above the manual threshold 0.00388445 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateNoDecision"
@@ -1532,6 +1722,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
                 "summary"     = "{{ $labels.model }} error_ratio: too little traffic to decide"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateSignalAbsent"
@@ -1550,6 +1741,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
                 "summary"     = "reco-ranker error_ratio: signal is absent"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -1564,10 +1756,12 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "fast"
               }
               "annotations" = {
-                "description" = "ratio over the 30m window is below the manual threshold 0.0434685 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 30m window is below the manual threshold 0.0434685 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateManualReview"
@@ -1582,10 +1776,12 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "window"    = "slow"
               }
               "annotations" = {
-                "description" = "ratio over the 2h window is below the manual threshold 0.0417881 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout."
+                "description" = "ratio over the 2h window is below the manual threshold 0.0417881 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (2h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateNoDecision"
@@ -1604,6 +1800,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
                 "summary"     = "{{ $labels.model }} ctr: too little traffic to decide"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateSignalAbsent"
@@ -1622,6 +1819,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
                 "summary"     = "reco-ranker ctr: signal is absent"
               }
+              "record" = null
             },
             {
               "alert" = "DriftgateRolloutFrozen"
@@ -1638,6 +1836,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#freeze"
                 "summary"     = "reco-ranker rollouts are frozen for 24h"
               }
+              "record" = null
+            },
+            {
+              "alert" = null
+              "expr"  = "vector(1)"
+              "for"   = null
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+              "annotations" = null
+              "record"      = "model:driftgate_rules:loaded"
             },
           ]
         },
@@ -1677,6 +1886,17 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_reco_ranker" {
         ]
         "routes" = [
           {
+            "receiver" = "reco-ranker-none"
+            "matchers" = [
+              {
+                "name"      = "severity"
+                "value"     = "info"
+                "matchType" = "="
+              },
+            ]
+            "continue" = null
+          },
+          {
             "receiver" = "reco-ranker-freeze"
             "matchers" = [
               {
@@ -1692,8 +1912,19 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_reco_ranker" {
             "matchers" = [
               {
                 "name"      = "rollback"
-                "value"     = "manual"
-                "matchType" = "="
+                "value"     = "auto|drift|manual"
+                "matchType" = "=~"
+              },
+            ]
+            "continue" = true
+          },
+          {
+            "receiver" = "reco-ranker-team-pager"
+            "matchers" = [
+              {
+                "name"      = "rollback"
+                "value"     = "auto|drift"
+                "matchType" = "=~"
               },
             ]
             "continue" = true
@@ -1724,12 +1955,37 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_reco_ranker" {
           "equal" = [
             "model",
             "namespace",
+            "rollouts_pod_template_hash",
+            "signal",
           ]
         },
       ]
       "receivers" = [
         {
-          "name" = "reco-ranker-team"
+          "name"             = "reco-ranker-none"
+          "pagerdutyConfigs" = null
+          "slackConfigs"     = null
+          "webhookConfigs"   = null
+        },
+        {
+          "name" = "reco-ranker-team-pager"
+          "pagerdutyConfigs" = [
+            {
+              "routingKey" = {
+                "name" = "reco-alerting"
+                "key"  = "team-pagerduty-routing-key"
+              }
+              "severity"     = "{{ if eq .CommonLabels.severity \"critical\" }}critical{{ else }}warning{{ end }}"
+              "description"  = "{{ .CommonLabels.model }}: {{ .CommonLabels.alertname }} {{ .CommonLabels.signal }} ({{ .CommonLabels.rollback }}): rollback decision by Ranking on-call ML lead. Undo a completed rollout: kubectl argo rollouts undo reco-ranker -n reco"
+              "sendResolved" = true
+            },
+          ]
+          "slackConfigs"   = null
+          "webhookConfigs" = null
+        },
+        {
+          "name"             = "reco-ranker-team"
+          "pagerdutyConfigs" = null
           "slackConfigs" = [
             {
               "apiURL" = {
@@ -1742,29 +1998,28 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_reco_ranker" {
               "text"         = "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.description }}\nRunbook: {{ .Annotations.runbook_url }}\n{{ end }}"
             },
           ]
-          "pagerdutyConfigs" = null
-          "webhookConfigs"   = null
+          "webhookConfigs" = null
         },
         {
-          "name"         = "reco-ranker-rollback-authority"
-          "slackConfigs" = null
+          "name" = "reco-ranker-rollback-authority"
           "pagerdutyConfigs" = [
             {
               "routingKey" = {
                 "name" = "reco-alerting"
                 "key"  = "pagerduty-routing-key"
               }
-              "severity"     = "warning"
-              "description"  = "{{ .CommonLabels.model }}: {{ .CommonLabels.signal }} needs a rollback decision by Ranking on-call ML lead"
+              "severity"     = "{{ if eq .CommonLabels.severity \"critical\" }}critical{{ else }}warning{{ end }}"
+              "description"  = "{{ .CommonLabels.model }}: {{ .CommonLabels.alertname }} {{ .CommonLabels.signal }} ({{ .CommonLabels.rollback }}): rollback decision by Ranking on-call ML lead. Undo a completed rollout: kubectl argo rollouts undo reco-ranker -n reco"
               "sendResolved" = true
             },
           ]
+          "slackConfigs"   = null
           "webhookConfigs" = null
         },
         {
           "name"             = "reco-ranker-freeze"
-          "slackConfigs"     = null
           "pagerdutyConfigs" = null
+          "slackConfigs"     = null
           "webhookConfigs" = [
             {
               "url" = "http://deploy-gate.ci.svc:8080/api/v1/freeze/reco-ranker"
