@@ -156,13 +156,25 @@ def gen(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, forc
 @_common
 @_strict
 @_crds
+@click.option("--rollouts", "rollout_paths", multiple=True, metavar="PATH",
+              help="Rollout manifests (files, folders, kustomize/helm output, - for stdin) that must be wired to "
+                   "the criteria: the freeze gate first, the background analysis with canary-hash. Repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["text", "github"]), default="text", show_default=True)
-def check(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, fmt: str) -> None:
-    """Render in memory; exit 1 listing every stale, missing or orphaned file."""
+def check(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, rollout_paths: tuple[str, ...],
+          fmt: str) -> None:
+    """Render in memory; exit 1 listing every stale, missing or orphaned file (and unwired Rollouts)."""
 
     def action() -> int:
         warnings: list[Problem] = []
         diff = pipeline.check(root, _spec_dir(root, spec_dir), warnings, crds)
+        wiring: list[Problem] = []
+        if rollout_paths:
+            from driftgate.spec.load import load_specs
+            from driftgate.validate import rollouts
+
+            wiring = rollouts.check(load_specs(root, _spec_dir(root, spec_dir), check_exports=False), rollout_paths)
+            for p in wiring:
+                click.echo(p.format_github() if fmt == "github" else p.format())
         for kind, items in (("missing", diff.missing), ("stale", diff.stale), ("orphaned", diff.orphaned)):
             for rel in items:
                 if fmt == "github":
@@ -170,6 +182,9 @@ def check(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, fm
                 else:
                     click.echo(f"{rel}: {kind}")
         warned = _warned(warnings, strict, github=fmt == "github")
+        if wiring:
+            click.echo(f"{len(wiring)} Rollout wiring problem(s): the criteria would not enforce", err=True)
+            return 1
         if diff.clean:
             click.echo("generated/ is up to date")
             return warned

@@ -240,3 +240,59 @@ def test_alertmanager_inhibits_only_the_same_model_version_and_signal(tmp_path: 
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+# --- driftgate check --rollouts: the user's own Rollouts --------------------------------------------------
+
+
+def _wired_rollout(model: str, namespace: str, rollout: str) -> dict[str, Any]:
+    """What `kustomize build` gives for a user's Rollout with the generated Component applied."""
+    text = (REPO / "generated/argo" / f"{model}-rollout/kustomization.yaml").read_text()
+    (component,) = [d for d in yaml.safe_load_all(text) if d]
+    (obj,) = patched_stubs(component)
+    obj["metadata"] = {"name": rollout, "namespace": namespace}
+    return obj
+
+
+def _check(paths: list[str]) -> subprocess.CompletedProcess[str]:
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "driftgate", "check", "--root", str(REPO),
+                           *(a for p in paths for a in ("--rollouts", p))],
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_check_rollouts_accepts_wired_rollouts_and_names_what_is_missing(tmp_path: Path) -> None:
+    reco = _wired_rollout("reco-ranker", "reco", "reco-ranker")
+    fraud = _wired_rollout("fraud-scorer", "payments-risk", "fraud-scorer")
+    tree = tmp_path / "manifests"
+    (tree / "reco").mkdir(parents=True)
+    (tree / "reco" / "rollout.yaml").write_text(yaml.safe_dump(reco))
+    (tree / "fraud.yaml").write_text("---\n" + yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [fraud]}))
+    ok = _check([str(tree)])
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "generated/ is up to date" in ok.stdout
+    # Unwired: the gate removed, the analysis pointing elsewhere, the hash argument dropped.
+    broken = json.loads(json.dumps(reco))
+    broken["spec"]["strategy"]["canary"]["steps"] = broken["spec"]["strategy"]["canary"]["steps"][1:]
+    broken["spec"]["strategy"]["canary"]["analysis"]["args"] = []
+    (tree / "reco" / "rollout.yaml").write_text(yaml.safe_dump(broken))
+    bad = _check([str(tree)])
+    assert bad.returncode == 1
+    assert "reco/rollout.yaml: error: document 0: Rollout reco/reco-ranker: spec.strategy.canary.steps[0]" in bad.stdout
+    assert "freeze gate (reco-ranker-freeze-gate)" in bad.stdout
+    assert "spec.strategy.canary.analysis.args: no 'canary-hash' argument" in bad.stdout
+    other = json.loads(json.dumps(reco))
+    other["spec"]["strategy"]["canary"]["analysis"]["templates"] = [{"templateName": "something-else"}]
+    (tree / "reco" / "rollout.yaml").write_text(yaml.safe_dump(other))
+    assert "does not reference reco-ranker-rollback-criteria" in _check([str(tree)]).stdout
+    # A model whose Rollout is nowhere: its criteria guard nothing.
+    (tree / "fraud.yaml").unlink()
+    missing = _check([str(tree)])
+    assert missing.returncode == 1
+    assert "specs/fraud-scorer.yaml: error: rollout: no Rollout payments-risk/fraud-scorer" in missing.stdout
+    blue = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "fraud-scorer", "namespace": "payments-risk"},
+            "spec": {"strategy": {"blueGreen": {"activeService": "x"}}}}
+    (tree / "fraud.yaml").write_text(yaml.safe_dump(blue))
+    assert "spec.strategy.canary: missing" in _check([str(tree)]).stdout

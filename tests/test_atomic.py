@@ -400,7 +400,10 @@ def test_gen_never_changes_a_pinned_threshold(pristine: Path, tmp_path: Path) ->
         assert code == 0, err
         assert spec.read_text(encoding="utf-8") == text, "a pinned threshold was changed"
         assert spec.stat().st_mtime == 1_600_000_000, "the spec was rewritten"
-    templates = list(yaml.safe_load_all((root / "generated/argo/demo.yaml").read_text(encoding="utf-8")))
-    metrics = {m["name"]: m for t in templates if t for m in t["spec"]["metrics"]}
-    assert metrics["error-ratio-fast"]["failureCondition"].endswith("result[0] > 0.05")
-    assert metrics["error-ratio-fast"]["successCondition"].endswith("result[0] <= 0.04")
+    # The pinned values are what the alerts compare (Argo reads the alerts' state).
+    rules = yaml.safe_load((root / "generated/prometheus/rules/demo.rules.yaml").read_text(encoding="utf-8"))
+    alerts = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") and r["labels"].get("signal") ==
+              "error_ratio" and r["labels"].get("window") == "fast" and r["labels"]["rollback"] != "none"]
+    by_tier = {r["labels"]["rollback"]: r["expr"] for r in alerts}
+    assert "> 0.05)" in by_tier["auto"] and "> 0.05)" in by_tier["drift"]
+    assert "> 0.04)" in by_tier["manual"]

@@ -476,7 +476,7 @@ def test_too_little_history_gives_a_provisional_baseline(pristine: Path, tmp_pat
     assert yaml.safe_load((root / "baselines/demo.yaml").read_text(encoding="utf-8"))["provisional"] is True
     templates = [d for d in yaml.safe_load_all((root / "generated/argo/demo.yaml").read_text(encoding="utf-8")) if d]
     criteria = next(t for t in templates if t["metadata"]["name"] == "demo-rollback-criteria")
-    assert {m["failureCondition"] for m in criteria["spec"]["metrics"]} == {"false"}
+    assert {m["failureCondition"] for m in criteria["spec"]["metrics"] if m["name"] != "enforcement-live"} == {"false"}
     assert "alert: \"DriftgateAutoRollback\"" not in (root / "generated/prometheus/rules/demo.rules.yaml").read_text()
     code, _, err = run_cli(["validate", "--strict", "--root", str(root)])
     assert code == 1 and "provisional" in err
@@ -604,7 +604,7 @@ def test_a_password_file_never_leaks_even_when_the_server_echoes_it(pristine: Pa
 def test_rendered_secrets_are_references(pristine: Path) -> None:
     """Alertmanager secrets are secretKeyRefs and file paths; no value of a secret is in the spec at all."""
     am = yaml.safe_load((pristine / "generated/alertmanager/demo.yaml").read_text(encoding="utf-8").split("\n", 1)[1])
-    team = am["spec"]["receivers"][0]["slackConfigs"][0]
+    team = next(r for r in am["spec"]["receivers"] if r["name"] == "demo-team")["slackConfigs"][0]
     assert team["apiURL"] == {"name": "demo-alerting", "key": "slack-webhook-url"}
     plain = (pristine / "generated/alertmanager/alertmanager.yml").read_text(encoding="utf-8")
     assert "api_url_file: \"/etc/alertmanager/secrets/demo-alerting/slack-webhook-url\"" in plain

@@ -74,7 +74,7 @@ SIGNALS = """\
 
 
 def spec_text(signals: str = SIGNALS, minimum: str = "2d", budget: str = "1/quarter",
-              manual: str = "20/day") -> str:
+              manual: str = "20/day", release: str = "") -> str:
     """specs/reco-ranker.yaml, cut down to the mini service, with a short history minimum."""
     text = (REPO / "specs/reco-ranker.yaml").read_text(encoding="utf-8")
     text = text.split("\nsignals:\n")[0] + "\nsignals:\n" + signals
@@ -86,7 +86,7 @@ def spec_text(signals: str = SIGNALS, minimum: str = "2d", budget: str = "1/quar
     exports = "".join(f"    - exports/mini/{m}.json\n" for m in METRICS)
     text = re.sub(r"history:\n  minimum: [^\n]*\n  exports:\n(    - [^\n]*\n)+",
                   f"history:\n  minimum: {minimum}\n  exports:\n{exports}", text)
-    return text
+    return text + release
 
 
 def make_repo(root: Path, days: float = DAYS, signals: str = SIGNALS, **spec: str) -> Path:
@@ -228,7 +228,7 @@ def test_evaluation_interval_changes_the_fitted_baseline(repo_copy: Path, base: 
 def test_canary_weight_changes_the_canary_figures_and_no_threshold(repo_copy: Path, base: bl.Baseline) -> None:
     """analysis.canary_weight is part of the fit's input (a refit) and moves only the canary_* figures:
     a canary with twice the traffic holds min_events twice as early and catches no less."""
-    set_spec(repo_copy, "  failure_limit: 1\n", "  failure_limit: 1\n  canary_weight: 0.2\n")
+    set_spec(repo_copy, "analysis:\n", "analysis:\n  canary_weight: 0.2\n")
     assert _refits(repo_copy)
     new = bl.load(repo_copy / BASELINE, BASELINE)
     for (name, which, old), (_, _, w) in zip(_windows(base), _windows(new), strict=True):
@@ -261,14 +261,16 @@ def _fit_error(root: Path) -> str:
 
 
 def test_history_shorter_than_one_window(tmp_path: Path) -> None:
-    root = make_repo(tmp_path, signals=ERRORS.replace("{fast: 2h, slow: 3h}", "{fast: 4d, slow: 5d}"))
+    root = make_repo(tmp_path, signals=ERRORS.replace("{fast: 2h, slow: 3h}", "{fast: 4d, slow: 5d}"),
+                     release="release: {horizon: 7d}\n")  # longer than the 5d window + the bake
     message = _fit_error(root)
     assert "error_ratio" in message
     assert "shorter than one" in message and "5760m" in message
 
 
 def test_history_shorter_than_one_window_names_the_spec(tmp_path: Path) -> None:
-    root = make_repo(tmp_path, signals=ERRORS.replace("{fast: 2h, slow: 3h}", "{fast: 4d, slow: 5d}"))
+    root = make_repo(tmp_path, signals=ERRORS.replace("{fast: 2h, slow: 3h}", "{fast: 4d, slow: 5d}"),
+                     release="release: {horizon: 7d}\n")  # longer than the 5d window + the bake
     message = _fit_error(root)
     assert "specs/mini.yaml" in message
     assert "fast" in message
@@ -389,13 +391,13 @@ def test_floats_are_rounded_to_six_significant_digits(fitted: Path) -> None:
 def _criteria_failures(root: Path) -> list[str]:
     docs = [d for d in yaml.safe_load_all((root / "generated/argo/mini.yaml").read_text(encoding="utf-8")) if d]
     (criteria,) = [d for d in docs if d["metadata"]["name"] == "mini-rollback-criteria"]
-    return [m["failureCondition"] for m in criteria["spec"]["metrics"]]
+    return [m["failureCondition"] for m in criteria["spec"]["metrics"] if m["name"] != "enforcement-live"]
 
 
 def _context_failures(root: Path) -> list[str]:
     (ctx,) = pipeline.contexts(root, root / "specs")
     (criteria,) = [t for t in ctx.templates if t.name == "mini-rollback-criteria"]
-    return [m.failure for m in criteria.metrics]
+    return [m.failure for m in criteria.metrics if m.name != "enforcement-live"]  # the heartbeat fails closed
 
 
 def test_provisional_history_routes_everything_to_manual(repo_copy: Path) -> None:
@@ -412,9 +414,9 @@ def test_provisional_history_routes_everything_to_manual(repo_copy: Path) -> Non
     for _, _, w in _windows(b):
         assert math.isfinite(w.auto.value), "provisional thresholds are still fitted"
 
-    assert _context_failures(repo_copy) == ["false"] * 6
+    assert _context_failures(repo_copy) == ["false"] * 3  # one review metric per signal, no auto metric
     pipeline.render(repo_copy, repo_copy / "specs")
-    assert _criteria_failures(repo_copy) == ["false"] * 6
+    assert _criteria_failures(repo_copy) == ["false"] * 3
     rules = (repo_copy / "generated/prometheus/rules/mini.rules.yaml").read_text(encoding="utf-8")
     assert 'alert: "DriftgateAutoRollback"' not in rules
     assert "PROVISIONAL" in (repo_copy / "generated/plans/mini.md").read_text(encoding="utf-8")

@@ -113,7 +113,7 @@ def test_normal_traffic_is_silent(repo: Path, tmp_path: Path, prom: Prom) -> Non
 
 
 def _phased_series(les: tuple[str, ...], before: np.ndarray, after: np.ndarray, per_min: float, version: str,
-                   switch: int, born: int = 0, minutes: int = 150) -> list[dict[str, str]]:
+                   switch: int, born: int = 0, minutes: int = 260) -> list[dict[str, str]]:
     """Bucket series of one pod: ``before`` shares until minute ``switch``, ``after`` from then on; no
     samples before minute ``born``."""
     a = np.round(np.cumsum(before) * per_min)
@@ -142,11 +142,11 @@ def test_release_rolls_back_and_freezes_established_drift_only_pages(tmp_path: P
     for part in ("specs", "baselines"):
         shutil.copytree(REPO / part, tmp_path / part)
     spec = tmp_path / "specs" / f"{MODEL}.yaml"
-    spec.write_text(spec.read_text() + "release:\n  horizon: 1h\n  bake: 30m\n")
+    spec.write_text(spec.read_text() + "release:\n  horizon: 3h\n  bake: 30m\n")  # > the 2h window + bake
     files = pipeline.render_files(tmp_path, tmp_path / "specs", MODEL)
     rules = tmp_path / "rules.yaml"
     rules.write_text(files[f"generated/prometheus/rules/{MODEL}.rules.yaml"])
-    assert "offset 1h" in rules.read_text()
+    assert "offset 3h" in rules.read_text()
     base = bl.load(REPO / "baselines" / f"{MODEL}.yaml", MODEL)
     fit = base.signal("score_drift")
     q = np.array(fit.probabilities) / sum(fit.probabilities)
@@ -159,28 +159,28 @@ def test_release_rolls_back_and_freezes_established_drift_only_pages(tmp_path: P
                            f'team="ranking",window="fast"}}'), "value": 1}
 
     checks: list[dict[str, object]] = [
-        # The established version drifts from minute 90: paged as drift, never a rollback, no freeze.
+        # The established version drifts from minute 200: paged as drift, never a rollback, no freeze.
         {"expr": f'ALERTS{{alertname="DriftgateDrift",alertstate="firing",signal="score_drift",window="fast",'
-                 f'{V}="old"}}', "eval_time": "140m", "exp_samples": [alert("DriftgateDrift", "old", "drift")]},
-        {"expr": f'ALERTS{{alertname="DriftgateAutoRollback",{V}="old"}}', "eval_time": "140m", "exp_samples": []},
+                 f'{V}="old"}}', "eval_time": "250m", "exp_samples": [alert("DriftgateDrift", "old", "drift")]},
+        {"expr": f'ALERTS{{alertname="DriftgateAutoRollback",{V}="old"}}', "eval_time": "250m", "exp_samples": []},
     ]
-    only_drift = {"interval": "1m", "input_series": _phased_series(fit.les, q, collapsed, PER_MIN, "old", 90),
+    only_drift = {"interval": "1m", "input_series": _phased_series(fit.les, q, collapsed, PER_MIN, "old", 200),
                   "promql_expr_test": [*checks, {"expr": f'model:driftgate_freeze:active{{model="{MODEL}"}}',
-                                                 "eval_time": "140m", "exp_samples": []}]}
+                                                 "eval_time": "250m", "exp_samples": []}]}
     result = _run(tmp_path, rules, only_drift, prom)
     assert result.returncode == 0, result.stdout + result.stderr
-    # The same, with a release born at minute 90 that collapses: it rolls back and freezes.
+    # The same, with a release born at minute 200 that collapses: it rolls back and freezes.
     release = {"interval": "1m",
-               "input_series": [*_phased_series(fit.les, q, collapsed, PER_MIN, "old", 90),
-                                *_phased_series(fit.les, collapsed, collapsed, PER_MIN, "new", 90, born=90)],
+               "input_series": [*_phased_series(fit.les, q, collapsed, PER_MIN, "old", 200),
+                                *_phased_series(fit.les, collapsed, collapsed, PER_MIN, "new", 200, born=200)],
                "promql_expr_test": [
                    *checks,
                    {"expr": f'ALERTS{{alertname="DriftgateAutoRollback",alertstate="firing",signal="score_drift",'
-                            f'window="fast",{V}="new"}}', "eval_time": "140m",
+                            f'window="fast",{V}="new"}}', "eval_time": "250m",
                     "exp_samples": [alert("DriftgateAutoRollback", "new", "auto")]},
-                   {"expr": f'ALERTS{{alertname="DriftgateDrift",{V}="new"}}', "eval_time": "140m",
+                   {"expr": f'ALERTS{{alertname="DriftgateDrift",{V}="new"}}', "eval_time": "250m",
                     "exp_samples": []},
-                   {"expr": f'model:driftgate_freeze:active{{model="{MODEL}"}}', "eval_time": "140m",
+                   {"expr": f'model:driftgate_freeze:active{{model="{MODEL}"}}', "eval_time": "250m",
                     "exp_samples": [{"labels": f'model:driftgate_freeze:active{{model="{MODEL}"}}', "value": 1}]}]}
     result = _run(tmp_path, rules, release, prom)
     assert result.returncode == 0, result.stdout + result.stderr

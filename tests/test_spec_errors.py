@@ -57,7 +57,8 @@ def test_good_spec_loads(write_tree: Callable[[dict[str, str]], Path]) -> None:
     (spec,) = load_specs(root, root / "specs")
     assert spec.name == "demo"
     assert spec.signals[0].windows.fast.text == "10m"
-    assert spec.analysis.count == 15
+    assert spec.analysis.interval.text == "1m" and spec.analysis.failure_limit == 0
+    assert spec.release.horizon.text == "24h" and spec.release.bake.text == "2h"
 
 
 CASES = [
@@ -115,9 +116,16 @@ CASES = [
     ("label value with a newline",
      ("selector: {job: demo}", 'selector: {job: "de\\nmo"}'),
      "specs/demo.yaml:14:14: error: prometheus.selector.job: a single line is expected"),
-    ("analysis count too small for the failure limit",
+    ("analysis count, removed",
      ("signals:\n", "analysis: {count: 1, failure_limit: 2}\nsignals:\n"),
-     "specs/demo.yaml:24:12: error: analysis.count: expected count >= failure_limit + 1 = 3"),
+     "specs/demo.yaml:24:12: error: analysis.count: no longer used: the background analysis measures until the "
+     "rollout completes (a count ran out and left the later steps and the bake unguarded); remove it"),
+    ("release horizon shorter than the rollout",
+     ("signals:\n", "release: {horizon: 1h, bake: 30m}\nsignals:\n"),
+     "specs/demo.yaml:24:11: error: release.horizon: expected release.horizon (1h) longer than the generated "
+     "rollout (the longest slow window plus release.bake: 1h30m); otherwise a version still rolling out counts as "
+     "established and its breach is paged as drift instead of rolled back: set a longer release.horizon or a "
+     "shorter release.bake"),
     ("duplicate YAML key",
      ("rollout: demo\n", "rollout: demo\nrollout: other\n"),
      "specs/demo.yaml:4:1: error: rollout: duplicate key 'rollout'; it is already set on line 3"),

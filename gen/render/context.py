@@ -15,7 +15,7 @@ from driftgate.baseline import Baseline, SignalFit, WindowFit
 from driftgate.errors import BaselineError, Problem
 from driftgate.fit.evidence import Evidence
 from driftgate.model import Direction, ModelSpec, NoData, Signal
-from driftgate.render.promql import num, selector
+from driftgate.render.promql import selector
 from driftgate.render.rules import (
     AUTO_ALERT,
     FREEZE_RECORD,
@@ -208,7 +208,6 @@ def build(spec: ModelSpec, baseline: Baseline, evidence: Evidence | None = None)
     metrics: list[Metric] = []
     alerts: list[Rule] = []
     rows: list[SignalRow] = []
-    v = spec.prometheus.version_label
     for signal in spec.signals:
         fit = baseline.signal(signal.name)
         tier, reason = signal.tier.value, "set in the spec"

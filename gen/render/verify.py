@@ -9,9 +9,8 @@ was rendered, a warning says what was not validated (``--strict`` turns it into 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 import hcl2

@@ -17,7 +17,7 @@ from driftgate.errors import Problem, SpecError
 from driftgate.spec import names
 from driftgate.spec.reader import Reader, show
 from driftgate.spec.yamlload import KeyPath, load_yaml
-from driftgate.validate.durations import parse_prom_duration
+from driftgate.validate.durations import parse_prom_duration, prom_duration
 
 SIGNAL_DEFAULTS: dict[m.SignalKind, tuple[m.Statistic, m.Direction]] = {
     m.SignalKind.DISTRIBUTION_DRIFT: (m.Statistic.PSI, m.Direction.ABOVE),
@@ -128,6 +128,15 @@ def _build(r: Reader, root: Path, display: str, data: Any, check_exports: bool) 
     if "runbook_base_url" in top and runbook:
         runbook = runbook.rstrip("/") + f"/{name}.md"
     signals = _signals(r, top["signals"], ("signals",), prom) if "signals" in top else []
+    if release is not None and signals:
+        rollout_seconds = max(s.windows.slow.seconds for s in signals) + release.bake.seconds
+        if release.horizon.seconds <= rollout_seconds:
+            where: KeyPath = ("release", "horizon") if isinstance(top.get("release"), dict) and \
+                "horizon" in top["release"] else ("release",) if "release" in top else ("signals",)
+            r.error(where, f"expected release.horizon ({release.horizon.text}) longer than the generated rollout "
+                           f"(the longest slow window plus release.bake: {prom_duration(rollout_seconds)}); "
+                           "otherwise a version still rolling out counts as established and its breach is paged "
+                           "as drift instead of rolled back: set a longer release.horizon or a shorter release.bake")
     if any(p.level == "error" for p in r.problems):
         return None
     assert team and authority and prom and budget and manual_budget and min_history and freeze and analysis

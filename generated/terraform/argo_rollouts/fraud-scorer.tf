@@ -21,7 +21,6 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
     metric {
       name                    = "enforcement-live"
       interval                = "2m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4
@@ -40,7 +39,6 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       name                    = "score-drift-review"
       interval                = "2m"
       initial_delay           = "2m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4
@@ -59,7 +57,6 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       name                    = "latency-p99-review"
       interval                = "2m"
       initial_delay           = "2m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4
@@ -78,7 +75,6 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       name                    = "error-ratio-review"
       interval                = "2m"
       initial_delay           = "2m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4

@@ -21,7 +21,6 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
     metric {
       name                    = "enforcement-live"
       interval                = "1m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4
@@ -40,7 +39,6 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       name                    = "score-drift-auto"
       interval                = "1m"
       initial_delay           = "2m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4
@@ -59,7 +57,6 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       name                    = "score-drift-review"
       interval                = "1m"
       initial_delay           = "2m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4
@@ -78,7 +75,6 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       name                    = "score-shift-auto"
       interval                = "1m"
       initial_delay           = "2m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4
@@ -97,7 +93,6 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       name                    = "score-shift-review"
       interval                = "1m"
       initial_delay           = "2m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4
@@ -116,7 +111,6 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       name                    = "latency-p99-auto"
       interval                = "1m"
       initial_delay           = "2m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4
@@ -135,7 +129,6 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       name                    = "latency-p99-review"
       interval                = "1m"
       initial_delay           = "2m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4
@@ -154,7 +147,6 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       name                    = "error-ratio-auto"
       interval                = "1m"
       initial_delay           = "2m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4
@@ -173,7 +165,6 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       name                    = "error-ratio-review"
       interval                = "1m"
       initial_delay           = "2m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4
@@ -192,7 +183,6 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       name                    = "ctr-review"
       interval                = "1m"
       initial_delay           = "2m"
-      count                   = 0
       failure_limit           = 0
       inconclusive_limit      = 0
       consecutive_error_limit = 4
