@@ -86,8 +86,9 @@ class Plan:
 
 def _minutes(text: str) -> int:
     total = 0.0
-    for value, unit in re.findall(r"(\d+)(ms|h|m|s)", text):
-        total += int(value) * {"h": 60, "m": 1, "s": 1 / 60, "ms": 1 / 60000}[unit]
+    for value, unit in re.findall(r"(\d+)(ms|y|w|d|h|m|s)", text):
+        total += int(value) * {"y": 525_600, "w": 10_080, "d": 1440, "h": 60, "m": 1, "s": 1 / 60,
+                               "ms": 1 / 60000}[unit]
     return round(total)
 
 
@@ -171,7 +172,7 @@ def run_promtool(promtool: str, rules: Path, work: Path, input_series: list[dict
     text = proc.stdout + proc.stderr
     for name, expr in exprs.items():
         quoted = json.dumps(f"count({expr}) > bool 0")[1:-1]
-        pattern = re.compile(re.escape(f'expr: "{quoted}", time: ') + r"([0-9hms]+),")
+        pattern = re.compile(re.escape(f'expr: "{quoted}", time: ') + r"([0-9a-z]+),")
         failed[name] = {_duration_minutes(x) for x in pattern.findall(text)}
     if proc.returncode != 0 and not any(failed.values()):
         raise SystemExit(f"promtool failed without a verdict:\n{text[-3000:]}")

@@ -130,6 +130,7 @@ def test_rollout_component_validates_against_the_rollout_crd(model: str) -> None
     weights = [s["setWeight"] for s in steps if "setWeight" in s]
     assert weights[0] < 100 and weights[-1] == 100
     assert "pause" in steps[-1]  # the bake at full weight, the previous ReplicaSet still up
+    assert rollout["spec"]["rollbackWindow"] == {"revisions": 2}  # an undo skips the steps and the frozen gate
     # A misspelt field is caught by the same schema.
     rollout["spec"]["strategy"]["canary"]["steps"][1]["setWieght"] = 5
     assert any("setWieght" in m for m in crd.validate(rollout))
@@ -282,6 +283,10 @@ def test_check_rollouts_accepts_wired_rollouts_and_names_what_is_missing(tmp_pat
     assert "reco/rollout.yaml: error: document 0: Rollout reco/reco-ranker: spec.strategy.canary.steps[0]" in bad.stdout
     assert "freeze gate (reco-ranker-freeze-gate)" in bad.stdout
     assert "spec.strategy.canary.analysis.args: no 'canary-hash' argument" in bad.stdout
+    no_window = json.loads(json.dumps(reco))
+    del no_window["spec"]["rollbackWindow"]
+    (tree / "reco" / "rollout.yaml").write_text(yaml.safe_dump(no_window))
+    assert "spec.rollbackWindow.revisions: missing" in _check([str(tree)]).stdout
     other = json.loads(json.dumps(reco))
     other["spec"]["strategy"]["canary"]["analysis"]["templates"] = [{"templateName": "something-else"}]
     (tree / "reco" / "rollout.yaml").write_text(yaml.safe_dump(other))

@@ -217,8 +217,13 @@ def test_check_with_the_newest_matplotlib(venv: Venv, tmp_path: Path) -> None:
     _ok(_run([venv.python, "-m", "pip", "install", "--no-input", "--upgrade", "matplotlib"], venv.cwd,
              timeout=TIMEOUT))
     version = _ok(_run([venv.python, "-c", "import matplotlib; print(matplotlib.__version__)"], venv.cwd))
+    pinned = _ok(_run([sys.executable, "-c", "import matplotlib; print(matplotlib.__version__)"], venv.cwd))
     infra = copy_example(tmp_path / "infra", venv.exports)
     assert _ok(venv.run("check", "--root", str(infra))).stdout.strip().endswith("generated/ is up to date")
+    # The same untouched copy is green with the pinned matplotlib of the dev environment (constraints.txt).
+    dev = _ok(subprocess.run([sys.executable, "-m", "driftgate", "check", "--root", str(infra)], capture_output=True,
+                             text=True, timeout=300))
+    assert dev.stdout.strip().endswith("generated/ is up to date"), (pinned.stdout, version.stdout)
     picture = _move_a_picture(infra)
     assert f"{picture}: stale" in venv.run("check", "--root", str(infra)).stdout
     _ok(venv.run("render", "--root", str(infra)))

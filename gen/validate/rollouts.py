@@ -9,6 +9,8 @@ whose ``rollout`` is found there, requires what the generated Component
 * ``spec.strategy.canary.analysis`` (background analysis) referencing ``<model>-rollback-criteria``
   with the ``canary-hash`` argument from ``podTemplateHashValue: Latest``, starting at the first step;
 * the freeze gate ``<model>-freeze-gate`` as the first step;
+* ``spec.rollbackWindow.revisions`` >= 1, so that ``kubectl argo rollouts undo`` of a bad release is
+  promoted at once instead of running the steps again (where the freeze gate would block it);
 * a step analysis or pause is not required beyond that, but the background analysis must not be
   limited to a later ``startingStep`` (the canary would run unguarded until then).
 
@@ -115,6 +117,10 @@ def check_one(spec: ModelSpec, item: Found) -> list[Problem]:
         if isinstance(start, int) and start > 0:
             out.append(f"spec.strategy.canary.analysis.startingStep: {start}: the steps before it run unguarded; "
                        "remove it")
+    window = _get(item.obj, "spec", "rollbackWindow", "revisions")
+    if not isinstance(window, int) or window < 1:
+        out.append("spec.rollbackWindow.revisions: missing: an undo after a bad release would run the steps again, "
+                   "the freeze gate first, and be blocked by the freeze it set; set rollbackWindow: {revisions: 2}")
     steps = canary.get("steps")
     first = steps[0] if isinstance(steps, list) and steps else None
     if gate not in _names(_get(first, "analysis", "templates")):
