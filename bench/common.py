@@ -412,17 +412,6 @@ def upcrossings(h: np.ndarray) -> int:
     return int(np.count_nonzero(h[1:] & ~h[:-1]) + (1 if h.size and h[0] else 0))
 
 
-def first_firing(h: np.ndarray, t: FloatArray, for_seconds: float, step: float) -> float | None:
-    """Time the alert fires: the condition held at every evaluation over ``for_seconds`` (pending → firing)."""
-    need = math.ceil(for_seconds / step - 1e-9)
-    run = 0
-    for i, v in enumerate(h.tolist()):
-        run = run + 1 if v else 0
-        if run >= need + 1:
-            return float(t[i])
-    return None
-
-
 def firing(h: np.ndarray, for_seconds: float, step: float) -> np.ndarray:
     """Whether the alert fires at each evaluation: the condition held over ``for_seconds`` (pending → firing)."""
     need = math.ceil(for_seconds / step - 1e-9)
@@ -432,6 +421,12 @@ def firing(h: np.ndarray, for_seconds: float, step: float) -> np.ndarray:
         run = run + 1 if v else 0
         out[i] = run >= need + 1
     return out
+
+
+def first_firing(h: np.ndarray, t: FloatArray, for_seconds: float, step: float) -> float | None:
+    """Time the alert fires: the condition held at every evaluation over ``for_seconds`` (pending → firing)."""
+    fires = firing(h, for_seconds, step)
+    return float(t[int(np.argmax(fires))]) if fires.any() else None
 
 
 def argo_abort(h: np.ndarray, t: FloatArray, onset: float, initial_delay: float, interval: float,

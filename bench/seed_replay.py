@@ -85,11 +85,10 @@ class Plan:
 
 
 def _minutes(text: str) -> int:
-    total = 0.0
-    for value, unit in re.findall(r"(\d+)(ms|y|w|d|h|m|s)", text):
-        total += int(value) * {"y": 525_600, "w": 10_080, "d": 1440, "h": 60, "m": 1, "s": 1 / 60,
-                               "ms": 1 / 60000}[unit]
-    return round(total)
+    """Whole minutes of a duration as the generated files and promtool print them (``2h``, ``1d1h9m``)."""
+    from driftgate.validate.durations import parse_prom_duration
+
+    return round(parse_prom_duration(text) / 60)
 
 
 def read_plan(root: Path) -> Plan:
@@ -155,11 +154,6 @@ def checks(exprs: dict[str, str], minutes: range) -> list[dict[str, Any]]:
             for e in exprs.values() for m in minutes]
 
 
-def _duration_minutes(text: str) -> int:
-    """promtool prints eval times as Prometheus durations (``6h19m``, ``0s``)."""
-    return _minutes(text)
-
-
 def run_promtool(promtool: str, rules: Path, work: Path, input_series: list[dict[str, str]],
                  exprs: dict[str, str], minutes: range) -> dict[str, set[int]]:
     """The minutes (in ``minutes``) at which each expression holds, as the real engine decides."""
@@ -173,7 +167,7 @@ def run_promtool(promtool: str, rules: Path, work: Path, input_series: list[dict
     for name, expr in exprs.items():
         quoted = json.dumps(f"count({expr}) > bool 0")[1:-1]
         pattern = re.compile(re.escape(f'expr: "{quoted}", time: ') + r"([0-9a-z]+),")
-        failed[name] = {_duration_minutes(x) for x in pattern.findall(text)}
+        failed[name] = {_minutes(x) for x in pattern.findall(text)}
     if proc.returncode != 0 and not any(failed.values()):
         raise SystemExit(f"promtool failed without a verdict:\n{text[-3000:]}")
     return {k: {m for m in minutes if m not in failed[k]} for k in exprs}

@@ -25,6 +25,7 @@ from driftgate.render.rules import (
     Group,
     Rule,
     RuleBuilder,
+    SignalSeries,
     alert_for,
     decision_alerts,
     freeze_rules,
@@ -174,7 +175,7 @@ def conditions(signal: Signal, tier: str) -> tuple[str, str]:
     return success, failure
 
 
-def _criteria(spec: ModelSpec, signal: Signal, tier: str, slow: Any) -> list[Metric]:
+def _criteria(spec: ModelSpec, signal: Signal, tier: str, slow: SignalSeries) -> list[Metric]:
     """The signal's metrics in the background analysis: each reads its alert's state for the canary.
 
     Argo and Alertmanager can never disagree: the metric fails exactly when ``DriftgateAutoRollback``
@@ -216,16 +217,19 @@ def build(spec: ModelSpec, baseline: Baseline, evidence: Evidence | None = None)
             reason = (f"provisional: {baseline.history_days:.1f} days of history, the spec asks for "
                       f"{baseline.minimum_days:g}")
         windows = []
+        slow = None
         for which, w in signal.windows.items():
             wfit = fit.window(which)
             eff, pa, pm = effective(signal, wfit, tier)
             s = builder.series(signal, fit, which, w.text)
+            slow = s if which == "slow" else slow
             alerts.extend(decision_alerts(spec, signal, which, w.text, s, eff))
             if which == "slow":
                 alerts.extend(health_alerts(spec, signal, w.text, s))
             windows.append(WindowRow(which, w.text, eff, wfit, pa, pm))
         rows.append(SignalRow(signal, fit, tier, reason, tuple(windows)))
-        metrics.extend(_criteria(spec, signal, tier, builder.series(signal, fit, "slow", signal.windows.slow.text)))
+        assert slow is not None
+        metrics.extend(_criteria(spec, signal, tier, slow))
     freeze_record, freeze_alert = freeze_rules(spec)
     live = selector(LIVE_RECORD, [("model", spec.name)])
     metrics.insert(0, Metric(

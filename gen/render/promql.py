@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from driftgate.validate.durations import parse_prom_duration
+
 
 def num(x: float) -> str:
     """A stable, positional rendering of ``x`` (``1.23e-05`` -> ``0.0000123``)."""
@@ -30,31 +32,22 @@ def selector(name: str, matchers: tuple[tuple[str, str], ...] | list[tuple[str, 
     return f"{name}{{{inner}}}"
 
 
-_UNITS_MS = (("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000),
-             ("m", 60_000), ("s", 1000), ("ms", 1))
+_UNITS_MS = (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
 
 
 def duration_ms(text: str) -> int:
-    """Milliseconds of a Prometheus duration as driftgate renders them (``1h``, ``15m``, ``1h30m``)."""
-    rest, total = text, 0
-    for unit, ms in _UNITS_MS:
-        digits = ""
-        while rest and rest[0].isascii() and rest[0].isdigit():
-            digits, rest = digits + rest[0], rest[1:]
-        if digits and rest.startswith(unit) and not (unit == "m" and rest.startswith("ms")):
-            total += int(digits) * ms
-            rest = rest[len(unit):]
-        else:
-            rest = digits + rest
-    if rest or total <= 0:
+    """Milliseconds of a Prometheus duration as driftgate renders them (``1h``, ``15m``, ``1h30m``);
+    the grammar is :func:`driftgate.validate.durations.parse_prom_duration`'s, ASCII digits only."""
+    seconds = parse_prom_duration(text) if isinstance(text, str) and text.isascii() else -1.0
+    if seconds <= 0:
         raise ValueError(f"not a Prometheus duration: {text!r}")
-    return total
+    return round(seconds * 1000)
 
 
 def format_ms(ms: int) -> str:
     """A positive millisecond count as a Prometheus duration (``899999`` -> ``14m59s999ms``)."""
     parts = []
-    for unit, size in _UNITS_MS[3:]:  # h, m, s, ms: every Prometheus since 2.x parses the compound form
+    for unit, size in _UNITS_MS:  # h, m, s, ms: every Prometheus since 2.x parses the compound form
         count, ms = divmod(ms, size)
         if count:
             parts.append(f"{count}{unit}")

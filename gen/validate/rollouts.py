@@ -42,7 +42,8 @@ class Found:
     obj: dict[str, Any]
 
 
-def _files(paths: Iterable[str]) -> Iterator[tuple[str, str]]:
+def _files(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
+    """``(name, text)`` of every manifest file under ``paths``; ``None`` for a path that is not there."""
     for raw in paths:
         if raw == "-":
             yield "<stdin>", sys.stdin.read()
@@ -52,7 +53,7 @@ def _files(paths: Iterable[str]) -> Iterator[tuple[str, str]]:
             else [path]
         for f in files:
             if not f.is_file():
-                yield str(f), ""
+                yield str(f), None
                 continue
             if f.stat().st_size > _MAX_BYTES:
                 continue
@@ -63,7 +64,7 @@ def rollouts(paths: Iterable[str]) -> tuple[list[Found], list[Problem]]:
     found: list[Found] = []
     problems: list[Problem] = []
     for source, text in _files(paths):
-        if not text and not Path(source).is_file() and source != "<stdin>":
+        if text is None:
             problems.append(Problem(source, 0, 0, "", "no such file or directory"))
             continue
         docs, parse = crd.parse_documents(text, source)
