@@ -21,7 +21,7 @@ import yaml
 
 from driftgate.errors import BaselineError, Problem
 
-FIT_VERSION = 10
+FIT_VERSION = 11
 SIG_DIGITS = 6
 
 
@@ -107,6 +107,9 @@ class Baseline:
     auto_configurations: int  # signals x windows sharing the automatic budget
     manual_configurations: int
     signals: tuple[SignalFit, ...]
+    # The spec's fit inputs as fitted (driftgate.fit.run.fit_inputs): key path -> JSON value. Empty in a
+    # baseline of fit_version < 11 (read by 'driftgate review' at an older BASE).
+    fit_inputs: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def signal(self, name: str) -> SignalFit:
         for s in self.signals:
@@ -198,7 +201,8 @@ def _convert(tp: Any, value: Any, path: tuple[str | int, ...], r: Any, lenient: 
         for name in names:
             if name in value:
                 out[name] = _convert(hints[name], value[name], (*path, name), r, lenient)
-            elif lenient and fields[name].default is not dataclasses.MISSING:
+            elif lenient and (fields[name].default is not dataclasses.MISSING
+                              or fields[name].default_factory is not dataclasses.MISSING):
                 continue  # the dataclass default
             else:
                 r.error(path, f"missing required key '{name}'")
@@ -207,6 +211,17 @@ def _convert(tp: Any, value: Any, path: tuple[str | int, ...], r: Any, lenient: 
             return _BAD
         return tp(**out)  # type: ignore[operator]  # tp is a dataclass type here
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is dict:
+        if not isinstance(value, dict):
+            r.error(path, f"expected a mapping, got {show(value)}")
+            return _BAD
+        pairs = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                r.error(path, f"expected string keys, got {show(k)}")
+                return _BAD
+            pairs[k] = _convert(args[1], v, (*path, k), r, lenient)
+        return _BAD if any(v is _BAD for v in pairs.values()) else pairs
     if origin is tuple:
         if not isinstance(value, list):
             r.error(path, f"expected a list, got {show(value)}")

@@ -218,6 +218,16 @@ class PrometheusSource:
     version_label: str
     evaluation_interval: Duration
     auth: PrometheusAuth = NO_AUTH  # only ``driftgate export`` uses it; rendered config never does
+    # How the Rollout passes the canary's version_label value to the analysis: "" for its pod-template
+    # hash (podTemplateHashValue: Latest), else a label of the Rollout's pod template (fieldRef).
+    version_pod_label: str = ""
+
+    @property
+    def version_value_from(self) -> dict[str, dict[str, str]]:
+        """The Argo ``valueFrom`` of the analysis' version argument."""
+        if not self.version_pod_label:
+            return {"podTemplateHashValue": "Latest"}  # type: ignore[dict-item]
+        return {"fieldRef": {"fieldPath": f"spec.template.metadata.labels.{self.version_pod_label}"}}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ of its ``specs/`` and ``baselines/``, so a change is reported in the terms that 
 automatic threshold, manual band, tier, implied false-rollback rate and detection delay. Changes
 that *loosen* enforcement are flagged first and loudly: a higher automatic threshold (lower for
 ``direction: below``), a signal moved from automatic to manual, a signal, window, alert or model
-removed, a no-data policy relaxed to ``pass``.
+removed, a no-data policy relaxed to ``pass``, a change of the series, matchers or direction a signal
+watches, more ``min_events``. Every other change of a fit input (quantile, budget, ...) is listed too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 
 from driftgate import pipeline
 from driftgate.errors import DriftgateError
-from driftgate.render.context import ModelContext, SignalRow, WindowRow
+from driftgate.fit.inputs import fit_inputs
+from driftgate.render.context import ModelContext, SignalRow, WindowRow, fit_input_changes
 from driftgate.render.promql import num
 
 
@@ -74,6 +76,36 @@ def _looser(row: SignalRow, old: float, new: float) -> bool:
     return new > old if row.signal.direction.value == "above" else new < old
 
 
+# Fit inputs reported by their own rows below (tier, windows), or the fitted numbers they move.
+_OWN_ROW = (".tier", ".windows")
+
+
+def _input_loosens(key: str, before: str, after: str) -> bool:
+    """A change of what is watched (series, matchers, direction) can leave a model watching nothing or
+    the wrong thing; more min_events decide later; a longer history minimum is not looser."""
+    field = key.rsplit(".", 1)[-1]
+    if field in {"metric", "numerator", "denominator", "matchers", "direction", "selector"}:
+        return True
+    if field == "min_events":
+        try:
+            return int(after) > int(before)
+        except ValueError:
+            return True
+    return False
+
+
+def _input_changes(model: str, b: ModelContext, a: ModelContext, both: set[str]) -> list[Change]:
+    """What the spec says the thresholds are fitted for (quantile, metric, selector, matchers, direction,
+    budget, min_events, ...: :func:`driftgate.fit.inputs.fit_inputs`), BASE against HEAD: an enforcement
+    change even when the refitted numbers happen to stay put."""
+    out = []
+    for key, before, after in fit_input_changes(fit_inputs(b.spec), fit_inputs(a.spec)):
+        if key.endswith(_OWN_ROW) or (key.startswith("signals.") and key.split(".")[1] not in both):
+            continue
+        out.append(Change(model, f"spec {key}", before, after, _input_loosens(key, before, after)))
+    return out
+
+
 def compare(before: dict[str, ModelContext], after: dict[str, ModelContext]) -> list[Change]:
     out: list[Change] = []
     for name in sorted(set(before) | set(after)):
@@ -86,6 +118,7 @@ def compare(before: dict[str, ModelContext], after: dict[str, ModelContext]) -> 
             continue
         rows_b = {r.signal.name: r for r in b.rows}
         rows_a = {r.signal.name: r for r in a.rows}
+        out.extend(_input_changes(name, b, a, set(rows_b) & set(rows_a)))
         for sig in sorted(set(rows_b) | set(rows_a)):
             rb, ra = rows_b.get(sig), rows_a.get(sig)
             if ra is None:

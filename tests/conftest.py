@@ -108,3 +108,17 @@ def prom(request: pytest.FixtureRequest) -> Prom:
 @pytest.fixture(params=ALERTMANAGER_FLAVOURS, scope="session")
 def amtool(request: pytest.FixtureRequest) -> str:
     return tool("amtool", request.param)
+
+
+@pytest.fixture(scope="session")
+def example_exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's exports (not committed: ``make gen`` makes them with a seeded script); made here
+    once per session when this checkout has none."""
+    import subprocess
+
+    if (REPO / "exports" / ".stamp").is_file():
+        return REPO / "exports"
+    out = tmp_path_factory.mktemp("example") / "exports"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_example_exports.py"), "--out", str(out)],
+                   check=True, capture_output=True, timeout=900)
+    return out

@@ -201,6 +201,57 @@ def test_changing_a_signal_refits(repo_copy: Path) -> None:
     assert _refits(repo_copy)
 
 
+# Every fit input the spec can change after a fit: render, check and validate refuse the stale baseline
+# (naming the key, what the spec says and what was fitted), instead of rendering thresholds fitted for
+# something else: p99 rules with p95 thresholds, a flipped direction, another budget or history minimum.
+STALE = [
+    ("    min_events: 1000\n", "    min_events: 1000\n    direction: below\n", "signals.error_ratio.direction",
+     "below", "above"),
+    ("auto: 1/quarter", "auto: 4/quarter", "budget.auto", "4/quarter", "1/quarter"),
+    ("minimum: 2d", "minimum: 36h", "history.minimum", "1d12h", "2d"),
+    ("    min_events: 1000\n", "    min_events: 700\n", "signals.error_ratio.min_events", "700", "1000"),
+    ("    min_events: 500\n", "    min_events: 500\n    labels: {route: home}\n", "signals.score_drift.matchers",
+     '{"route": "home"}', "{}"),
+    ("    min_events: 2000\n", "    min_events: 2000\n    tier: manual\n", "signals.ctr.tier", "manual", "auto"),
+    ("selector: {job: mini, namespace: mini-ns}", "selector: {job: mini, namespace: mini-ns, env: prod}",
+     "prometheus.selector", '{"env": "prod", "job": "mini", "namespace": "mini-ns"}',
+     '{"job": "mini", "namespace": "mini-ns"}'),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "key", "now", "was"), STALE, ids=[c[2] for c in STALE])
+def test_a_stale_fit_input_is_refused_everywhere(repo_copy: Path, old: str, new: str, key: str, now: str,
+                                                 was: str) -> None:
+    assert pipeline.contexts(repo_copy, repo_copy / "specs")  # current before the edit
+    (repo_copy / "generated").mkdir(exist_ok=True)
+    set_spec(repo_copy, old, new)
+    want = f"specs/mini.yaml: {key} is {now}, but the baseline was fitted for {was}; run 'driftgate fit'"
+    for command in (["render"], ["check"], ["validate"]):
+        result = CliRunner().invoke(main, [*command, "--root", str(repo_copy)])
+        assert result.exit_code == 1, (command, result.output)
+        assert want in result.output, (command, result.output)
+    assert not any((repo_copy / "generated").iterdir()), "render wrote nothing"
+    if key.endswith(("matchers", "selector")):  # the example's series have no such label: a fit error
+        with pytest.raises(FitError, match="no series"):
+            pipeline.fit(repo_copy, repo_copy / "specs")
+        return
+    (outcome,) = pipeline.fit(repo_copy, repo_copy / "specs")  # the fix the message names
+    assert outcome.refitted
+    assert bl.load(repo_copy / BASELINE, BASELINE).fit_inputs[key] == now
+    pipeline.contexts(repo_copy, repo_copy / "specs")
+
+
+def test_the_baseline_records_every_fit_input(base: bl.Baseline) -> None:
+    from driftgate.fit.inputs import fit_inputs
+
+    (spec,) = load_specs(REPO, REPO / "specs", "reco-ranker", check_exports=False)
+    real = bl.load(REPO / "baselines/reco-ranker.yaml", "b")
+    assert real.fit_inputs == fit_inputs(spec)
+    assert real.fit_inputs["signals.latency_p99.quantile"] == "0.99"
+    assert base.fit_inputs["signals.ctr.direction"] == "below"
+    assert "signals.score_drift.quantile" not in real.fit_inputs  # only the inputs a kind has
+
+
 def test_changing_only_render_fields_does_not_refit(repo_copy: Path) -> None:
     set_spec(repo_copy, "window: 24h", "window: 48h")  # freeze window: render only
     set_spec(repo_copy, "name: ranking", "name: ranking-two")

@@ -175,6 +175,39 @@ def test_promtool_check_rules(rendered: dict[str, str], model: str, tmp_path: Pa
     assert yaml.safe_load(plain.read_text()) == obj["spec"]
 
 
+def _reads(expr: str, name: str) -> bool:
+    return re.search(rf"(?<![\w:]){re.escape(name)}(?![\w:])", expr) is not None
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_rule_reads_only_what_its_group_wrote_before_it(rendered: dict[str, str], model: str) -> None:
+    """Rules reading driftgate's own series (recorded windows, ALERTS, the freeze) see them at the same
+    timestamp: producer and reader share a group and the producer comes first. Across groups Prometheus
+    gives no order (promtool even picks one at random per run), so a reader would see the previous
+    evaluation or, in a test, a random one."""
+    (obj,) = _docs(rendered[f"generated/prometheus/{model}.yaml"])
+    groups = obj["spec"]["groups"]
+    where: dict[str, tuple[int, int]] = {}  # series or ALERTS{alertname} -> (group, last rule writing it)
+    for g, group in enumerate(groups):
+        for i, rule in enumerate(group["rules"]):
+            where["record" in rule and rule["record"] or f"ALERTS:{rule['alert']}"] = (g, i)
+    checked = 0
+    for g, group in enumerate(groups):
+        for i, rule in enumerate(group["rules"]):
+            expr = rule["expr"]
+            read = [k for k in where if not k.startswith("ALERTS:") and _reads(expr, k)]
+            # An alert no rule of the model defines (a provisional model has no DriftgateAutoRollback) is
+            # simply never there.
+            read += [f"ALERTS:{a}" for a in re.findall(r'ALERTS\{[^}]*alertname="([^"]+)"', expr)
+                     if f"ALERTS:{a}" in where]
+            for name in read:
+                assert where[name][0] == g and where[name][1] < i, (
+                    f"{group['name']} rule {i} ({rule.get('record') or rule.get('alert')}) reads {name}, "
+                    f"written by group {where[name][0]} rule {where[name][1]}")
+                checked += 1
+    assert checked > 10  # the alerts read the recorded windows; the freeze reads ALERTS
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_alerts_carry_routing_labels(rendered: dict[str, str], model: str) -> None:
     (spec,) = load_specs(REPO, REPO / "specs", model, check_exports=False)

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from driftgate import pipeline
 from driftgate.cli import main
+from driftgate.errors import BaselineError
 from driftgate.review import review
 from tests.conftest import REPO
 
@@ -19,10 +21,12 @@ def _git(root: Path, *args: str) -> None:
 
 
 @pytest.fixture
-def infra(tmp_path: Path) -> Path:
+def infra(tmp_path: Path, example_exports: Path) -> Path:
     root = tmp_path / "infra"
     for part in ("specs", "baselines"):
         shutil.copytree(REPO / part, root / part)
+    shutil.copytree(example_exports, root / "exports")  # a change of a fit input is refitted
+    (root / ".gitignore").write_text("exports/\n")
     _git(root, "init", "-q", "-b", "main")
     _git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", ".")
     _git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
@@ -41,6 +45,9 @@ def test_loosened_threshold_and_tier_are_flagged(infra: Path) -> None:
     text = text.replace("    statistic: psi\n", "    statistic: psi\n    threshold: {auto: 0.5}\n", 1)
     text = text.replace("    min_events: 1000\n", "    min_events: 1000\n    tier: manual\n", 1)
     spec.write_text(text)
+    with pytest.raises(BaselineError, match="signals.error_ratio.tier is manual, but the baseline was fitted for auto"):
+        review(infra, infra / "specs", "main")  # the tier is a fit input (the budget's split): refit first
+    pipeline.fit(infra, infra / "specs", "reco-ranker")
     md, changes = review(infra, infra / "specs", "main")
     loose = {(c.model, c.what) for c in changes if c.loosens}
     assert ("reco-ranker", "score_drift (fast 15m): automatic threshold") in loose
@@ -88,6 +95,7 @@ def _as_older_driftgate(path: Path, fit_version: int) -> None:
     assert data["fit_version"] == FIT_VERSION != fit_version
     data["fit_version"] = fit_version
     data["retired_key"] = 1
+    del data["fit_inputs"]  # recorded since fit_version 11
     for s in data["signals"]:
         for which in ("fast", "slow"):
             for key in [k for k in s[which] if k.startswith("canary_")]:
@@ -98,7 +106,6 @@ def _as_older_driftgate(path: Path, fit_version: int) -> None:
 def test_a_base_written_by_an_older_driftgate_is_reviewed(infra: Path) -> None:
     """The pull request that upgrades driftgate (and refits) must still be reviewable against main."""
     from driftgate import baseline as bl
-    from driftgate.errors import BaselineError
 
     current = {p.name: p.read_bytes() for p in (infra / "baselines").glob("*.yaml")}
     for p in (infra / "baselines").glob("*.yaml"):
@@ -117,3 +124,18 @@ def test_a_base_written_by_an_older_driftgate_is_reviewed(infra: Path) -> None:
     _, changes = review(infra, infra / "specs", "main")
     assert ("reco-ranker", "score_drift (fast 15m): automatic threshold") in {(c.model, c.what) for c in changes
                                                                             if c.loosens}
+
+
+def test_a_change_of_what_a_signal_is_fitted_for_is_an_enforcement_change(infra: Path) -> None:
+    """Quantile, min_events, direction, labels: refitted, and reported even where a number stays put."""
+    spec = infra / "specs/reco-ranker.yaml"
+    text = spec.read_text().replace("    quantile: 0.99\n", "    quantile: 0.95\n", 1)
+    text = text.replace("    min_events: 1000\n", "    min_events: 3000\n", 1)
+    spec.write_text(text)
+    pipeline.fit(infra, infra / "specs", "reco-ranker")
+    md, changes = review(infra, infra / "specs", "main")
+    got = {c.what: (c.before, c.after, c.loosens) for c in changes if c.what.startswith("spec ")}
+    assert got == {"spec signals.latency_p99.quantile": ("0.99", "0.95", False),
+                   "spec signals.error_ratio.min_events": ("1000", "3000", True)}
+    assert "| reco-ranker | spec signals.error_ratio.min_events | 1000 | 3000 | **LOOSENS** |" in md
+    assert "No change to rollback enforcement." not in md

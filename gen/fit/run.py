@@ -22,6 +22,7 @@ from driftgate.exports.series import FloatArray, SeriesStore
 from driftgate.fit.delay import canary, detection, seasonality
 from driftgate.fit.evidence import Evidence, SignalEvidence, hourly
 from driftgate.fit.histogram import bins_over
+from driftgate.fit.inputs import fit_inputs
 from driftgate.fit.noise import noise_for, quantile_sd
 from driftgate.fit.signals import SignalData, StatHistory, history, resolve
 from driftgate.fit.thresholds import Threshold, episodes, fit_thresholds
@@ -29,18 +30,8 @@ from driftgate.model import Direction, ModelSpec, SignalKind, Statistic, Tier
 
 
 def input_hash(root: Path, spec: ModelSpec) -> str:
-    """Hash of everything a fit depends on: the fit-relevant spec fields and the export bytes."""
-    relevant = {
-        "fit_version": FIT_VERSION,
-        "selector": spec.prometheus.selector,
-        "budget": [spec.budget.text, spec.manual_budget.text],
-        "minimum": spec.min_history.seconds,
-        "alert_for": spec.alert_for_seconds,  # the detection delays include the alerts' for:
-        "canary_weight": spec.analysis.canary_weight,
-        "signals": [[s.name, s.kind.value, s.statistic.value, s.metric, s.denominator, s.quantile,
-                     s.matchers, s.windows.fast.seconds, s.windows.slow.seconds, s.direction.value,
-                     s.tier.value, s.min_events, s.compare_with] for s in spec.signals],
-    }
+    """Hash of everything a fit depends on: :func:`fit_inputs` and the export bytes."""
+    relevant = {"fit_version": FIT_VERSION, "inputs": fit_inputs(spec), "exports": list(spec.exports)}
     h = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode())
     for rel in spec.exports:
         # A prediction log's sidecar (bucket bounds, step) is part of the input too.
@@ -95,7 +86,8 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
         history_start=rfc3339(start), history_end=rfc3339(end), history_days=days, step_seconds=int(step),
         minimum_days=spec.min_history.seconds / 86400.0, provisional=end - start < spec.min_history.seconds,
         budget_auto=spec.budget.text, budget_manual=spec.manual_budget.text,
-        auto_configurations=n_auto, manual_configurations=n_manual, signals=tuple(fits))
+        auto_configurations=n_auto, manual_configurations=n_manual, signals=tuple(fits),
+        fit_inputs=fit_inputs(spec))
     return baseline, evidence
 
 

@@ -14,6 +14,7 @@ The baseline distribution is the smoothed share of every bin over the whole hist
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,40 @@ def matchers(spec: ModelSpec, signal: Signal) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((*spec.prometheus.selector, *signal.matchers)))
 
 
+# Kubernetes' pod-template hash (the rollouts-pod-template-hash label Argo Rollouts sets): the decimal
+# FNV-32a hash of the template, spelt with rand.SafeEncodeString's alphabet (no vowels, no 0/1/3).
+POD_TEMPLATE_HASH = re.compile(r"[bcdfghjklmnpqrstvwxz2456789]{1,10}")
+HINT = "docs/spec.md#the-version-label"
+
+
+def check_contract(spec: ModelSpec, signal: Signal, metric: str, series: list[Series]) -> None:
+    """The data contract the rules and the analysis rely on, checked before anything is fitted: every
+    series carries the version label (the rules aggregate by it, the analysis selects the canary by
+    it: a series without it is enforced for no version), with values the Rollout will pass."""
+    label = spec.prometheus.version_label
+    where = f"{spec.spec_path}: signal '{signal.name}' ({metric})"
+    missing = [s for s in series if not s.label(label)]
+    if missing:
+        s = missing[0]
+        more = f" (and {len(missing) - 1} more of its {len(series)} series)" if len(missing) > 1 else ""
+        raise FitError(
+            f"{where}: {s.source}: series {s.describe()}{more} has no '{label}' label "
+            f"(prometheus.version_label): the rules group by it and the analysis selects the canary by it, so "
+            f"this series would be enforced for no version. Scrape it with the label (a PodMonitor "
+            f"'podTargetLabels: [rollouts-pod-template-hash]' gives rollouts_pod_template_hash) or set "
+            f"prometheus.version_label to the label that is there; see {HINT}")
+    if spec.prometheus.version_pod_label:
+        return
+    odd = [s for s in series if not POD_TEMPLATE_HASH.fullmatch(s.label(label) or "")]
+    if odd:
+        s = odd[0]
+        raise FitError(
+            f"{where}: {s.source}: series {s.describe()}: {label}={s.label(label)!r} is not a pod-template hash, "
+            f"but the Rollout passes the canary's hash (podTemplateHashValue: Latest) and the analysis would "
+            f"match nothing. If this label holds another version value, set prometheus.version_from: "
+            f"{{pod_label: <the pod-template label that holds it>}}; see {HINT}")
+
+
 def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, end: float) -> SignalData:
     sel = matchers(spec, signal)
     where = f"signal '{signal.name}'"
@@ -59,6 +94,7 @@ def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, e
         if not series:
             raise FitError(f"{spec.spec_path}: {where}: no series {signal.metric}_bucket{_show(sel)} in the "
                            f"exports; exported metrics: {', '.join(store.names) or 'none'}")
+        check_contract(spec, signal, f"{signal.metric}_bucket", series)
         buckets = collect_buckets(series, signal.metric)
         q = np.zeros(0)
         if signal.kind is SignalKind.DISTRIBUTION_DRIFT:
@@ -77,6 +113,7 @@ def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, e
         if not found:
             raise FitError(f"{spec.spec_path}: {where}: no series {metric}{_show(sel)} in the exports; "
                            f"exported metrics: {', '.join(store.names) or 'none'}")
+        check_contract(spec, signal, metric, found)
     return SignalData(signal, None, np.zeros(0), num, den)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from driftgate.baseline import Baseline, SignalFit, WindowFit
 from driftgate.errors import BaselineError, Problem
 from driftgate.fit.evidence import Evidence
+from driftgate.fit.inputs import fit_inputs
 from driftgate.model import Direction, ModelSpec, NoData, Signal
 from driftgate.render.promql import selector
 from driftgate.render.rules import (
@@ -125,7 +126,9 @@ class ModelContext:
 
 
 def check_baseline(spec: ModelSpec, baseline: Baseline, display: str) -> None:
-    """The baseline must have been fitted for this spec's signals and windows."""
+    """The baseline must have been fitted for this spec: its signals, and every fit input
+    (:func:`driftgate.fit.inputs.fit_inputs`: quantile, metric, selector, matchers, direction, budget,
+    min_events, tier, windows, ...) as the spec has it now."""
     problems = []
     want = {s.name: s for s in spec.signals}
     have = {s.name: s for s in baseline.signals}
@@ -135,17 +138,35 @@ def check_baseline(spec: ModelSpec, baseline: Baseline, display: str) -> None:
         problems.append(f"signal '{name}' is in the spec but was never fitted")
     for name in sorted(set(have) - set(want)):
         problems.append(f"signal '{name}' was fitted but is no longer in the spec")
-    for name in sorted(set(want) & set(have)):
+    both = set(want) & set(have)
+    shaped = set()  # signals whose fitted numbers have another shape than the spec's (also a hand edit)
+    for name in sorted(both):
         s, f = want[name], have[name]
-        if (s.kind.value, s.statistic.value) != (f.kind, f.statistic):
-            problems.append(f"signal '{name}' changed kind or statistic since the fit")
-        if s.compare_with != f.compare_with:
-            problems.append(f"signal '{name}' changed compare_with since the fit")
+        if (s.kind.value, s.statistic.value, s.compare_with) != (f.kind, f.statistic, f.compare_with):
+            problems.append(f"signal '{name}' changed kind, statistic or compare_with since the fit")
+            shaped.add(name)
         if (s.windows.fast.text, s.windows.slow.text) != (f.fast.window, f.slow.window):
             problems.append(f"signal '{name}' changed windows since the fit")
+            shaped.add(name)
+    # Every other fit input (empty only in a baseline of an older driftgate, read by 'driftgate review').
+    changes = fit_input_changes(baseline.fit_inputs, fit_inputs(spec)) if baseline.fit_inputs else []
+    for key, fitted, now in changes:
+        if key.startswith("signals.") and (key.split(".")[1] not in both or key.split(".")[1] in shaped):
+            continue  # reported above
+        problems.append(f"{spec.spec_path}: {key} {_derived(key)}is {now}, but the baseline was fitted for {fitted}")
     if problems:
         raise BaselineError([Problem(display, 0, 0, "", p + "; run 'driftgate fit' (or 'make gen')")
                              for p in problems])
+
+
+def _derived(key: str) -> str:
+    return "(from prometheus.evaluation_interval) " if key == "alerts.for" else ""
+
+
+def fit_input_changes(fitted: dict[str, str], now: dict[str, str]) -> list[tuple[str, str, str]]:
+    """``(key, fitted, now)`` for every fit input that differs (``absent`` where one side lacks it)."""
+    return [(k, fitted.get(k, "absent"), now.get(k, "absent")) for k in sorted(set(fitted) | set(now))
+            if fitted.get(k) != now.get(k)]
 
 
 def effective(signal: Signal, fit: WindowFit, tier: str) -> tuple[Effective, bool, bool]:
@@ -246,10 +267,12 @@ def build(spec: ModelSpec, baseline: Baseline, evidence: Evidence | None = None)
         success="len(result) > 0 && !isNaN(result[0]) && result[0] == 0",
         failure="len(result) == 0 || isNaN(result[0]) || result[0] > 0")
     interval = spec.prometheus.evaluation_interval.text
-    groups = (
-        Group(f"driftgate.{spec.name}.recording", interval, (*builder.recording(), freeze_record)),
-        Group(f"driftgate.{spec.name}.alerts", interval, (*alerts, freeze_alert, live_rule(spec))),
-    )
+    # One group: Prometheus evaluates a group's rules in order at one timestamp, each seeing what the
+    # rules before it wrote (ALERTS included), while separate groups run at unrelated phases and
+    # promtool evaluates them in random order. The alerts read the recorded windows, the freeze reads
+    # ALERTS and the freeze alert reads the freeze: each is placed after what it reads.
+    groups = (Group(f"driftgate.{spec.name}", interval,
+                    (*builder.recording(), *alerts, freeze_record, freeze_alert, live_rule(spec))),)
     templates = (
         Template(f"{spec.name}-rollback-criteria", (CANARY_ARG,), tuple(metrics), "background"),
         Template(f"{spec.name}-freeze-gate", (), (gate,), "step"),

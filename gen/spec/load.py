@@ -238,8 +238,8 @@ def _matchers(r: Reader, value: Any, path: KeyPath) -> tuple[tuple[str, str], ..
 
 
 def _prometheus(r: Reader, value: Any, path: KeyPath) -> m.PrometheusSource | None:
-    d = r.mapping(value, path, {"address", "selector", "version_label", "evaluation_interval", "auth"},
-                  {"address", "selector"})
+    d = r.mapping(value, path, {"address", "selector", "version_label", "version_from", "evaluation_interval",
+                                "auth"}, {"address", "selector"})
     address = r.string(d, path, "address", pattern=names.URL)
     if "selector" in d and not isinstance(d["selector"], dict):
         r.error((*path, "selector"), f"expected a mapping of label matchers (e.g. job: my-model), "
@@ -254,9 +254,34 @@ def _prometheus(r: Reader, value: Any, path: KeyPath) -> m.PrometheusSource | No
         r.error((*path, "version_label"), f"label '{version}' is reserved by driftgate")
     interval = _duration(r, d, path, "evaluation_interval", "1m", minimum=1)
     auth = _prom_auth(r, d["auth"], (*path, "auth")) if "auth" in d else m.NO_AUTH
-    if not (address and selector and interval and auth):
+    pod_label = _version_from(r, d.get("version_from", "pod_template_hash"), (*path, "version_from"))
+    if not (address and selector and interval and auth) or pod_label is None:
         return None
-    return m.PrometheusSource(address, selector, version, interval, auth)
+    return m.PrometheusSource(address, selector, version, interval, auth, pod_label)
+
+
+# A pod-template label Argo Rollouts can read with a fieldRef: its path splitter cuts at '.', '[' and ']'
+# (utils/analysis/factory.go extractValueFromRollout), so a prefixed key (app.kubernetes.io/version) cannot.
+POD_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
+
+
+def _version_from(r: Reader, value: Any, path: KeyPath) -> str | None:
+    """``prometheus.version_from``: ``pod_template_hash`` (the default) -> ""; ``{pod_label: NAME}`` -> NAME."""
+    if value == "pod_template_hash":
+        return ""
+    if isinstance(value, dict):
+        d = r.mapping(value, path, {"pod_label"}, {"pod_label"})
+        if "pod_label" not in d:
+            return None
+        label = d["pod_label"]
+        if not isinstance(label, str) or not POD_LABEL.match(label):
+            r.error((*path, "pod_label"), f"expected a pod-template label name without a prefix or dots (Argo "
+                                          f"Rollouts reads it with fieldRef spec.template.metadata.labels.<name>, "
+                                          f"splitting at '.'), got {show(label)}")
+            return None
+        return label
+    r.error(path, f"expected pod_template_hash or {{pod_label: <label>}}, got {show(value)}")
+    return None
 
 
 # Environment variable names and HTTP header names (RFC 9110 tokens) for ``prometheus.auth``.

@@ -20,6 +20,7 @@ of the given manifests is a problem too: its criteria guard nothing.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -110,10 +111,13 @@ def check_one(spec: ModelSpec, item: Found) -> list[Problem]:
         arg = next((a for a in args or [] if isinstance(a, dict) and a.get("name") == CANARY_ARG), None)
         if arg is None:
             out.append(f"spec.strategy.canary.analysis.args: no '{CANARY_ARG}' argument: every query matches nothing")
-        elif _get(arg, "valueFrom", "podTemplateHashValue") != "Latest" and \
-                spec.prometheus.version_label == "rollouts_pod_template_hash":
-            out.append(f"spec.strategy.canary.analysis.args[{CANARY_ARG}]: expected valueFrom.podTemplateHashValue: "
-                       "Latest (the canary's pod-template hash, the version label of the scraped series)")
+        elif _get(arg, "valueFrom") != spec.prometheus.version_value_from:
+            want = spec.prometheus.version_value_from
+            how = ("the canary's pod-template hash" if not spec.prometheus.version_pod_label else
+                   f"the canary's pod-template label '{spec.prometheus.version_pod_label}'")
+            out.append(f"spec.strategy.canary.analysis.args[{CANARY_ARG}]: expected valueFrom: {json.dumps(want)} "
+                       f"({how}, the value of {spec.prometheus.version_label} on the scraped series; "
+                       f"prometheus.version_from in {spec.spec_path})")
         start = analysis.get("startingStep") if isinstance(analysis, dict) else None
         if isinstance(start, int) and start > 0:
             out.append(f"spec.strategy.canary.analysis.startingStep: {start}: the steps before it run unguarded; "

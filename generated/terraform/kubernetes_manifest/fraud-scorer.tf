@@ -150,7 +150,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
     "spec" = {
       "groups" = [
         {
-          "name"     = "driftgate.fraud-scorer.recording"
+          "name"     = "driftgate.fraud-scorer"
           "interval" = "1m"
           "rules" = [
             {
@@ -159,6 +159,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_score_count:increase30m"
@@ -166,6 +169,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_score_samples:max30m"
@@ -173,6 +179,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase30m"
@@ -181,6 +190,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.05"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase30m"
@@ -189,6 +201,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.1"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase30m"
@@ -197,6 +212,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.2"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase30m"
@@ -205,6 +223,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.3"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase30m"
@@ -213,6 +234,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.5"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase30m"
@@ -221,6 +245,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.7"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase30m"
@@ -229,6 +256,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.9"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase30m"
@@ -237,6 +267,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "+Inf"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:share30m"
@@ -244,6 +277,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -253,6 +289,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -262,6 +301,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -271,6 +313,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -280,6 +325,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -289,6 +337,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -298,6 +349,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -307,6 +361,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -316,6 +373,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:driftgate_score_drift_baseline:share30m"
@@ -323,6 +383,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_score_drift:js30m"
@@ -331,6 +394,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_score_drift:js_excess30m"
@@ -339,6 +405,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bucket:increase3h"
@@ -346,6 +415,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_score_count:increase3h"
@@ -353,6 +425,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_score_samples:max3h"
@@ -360,6 +435,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase3h"
@@ -368,6 +446,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.05"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase3h"
@@ -376,6 +457,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.1"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase3h"
@@ -384,6 +468,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.2"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase3h"
@@ -392,6 +479,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.3"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase3h"
@@ -400,6 +490,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.5"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase3h"
@@ -408,6 +501,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.7"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase3h"
@@ -416,6 +512,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "0.9"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:increase3h"
@@ -424,6 +523,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "le"    = "+Inf"
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_score_bin:share3h"
@@ -431,6 +533,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:driftgate_score_drift_baseline:share3h"
@@ -438,6 +543,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_score_drift:js3h"
@@ -446,6 +554,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_score_drift:js_excess3h"
@@ -454,6 +565,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_request_duration_seconds_bucket:increase30m"
@@ -461,6 +575,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_request_duration_seconds_count:increase30m"
@@ -468,6 +585,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_request_duration_seconds_samples:max30m"
@@ -475,6 +595,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_latency_p99:quantile30m"
@@ -483,6 +606,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "latency_p99"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_latency_p99:quantile_excess30m"
@@ -491,6 +617,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "latency_p99"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:fraud_request_duration_seconds_bucket:increase3h"
@@ -498,6 +627,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_request_duration_seconds_count:increase3h"
@@ -505,6 +637,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_request_duration_seconds_samples:max3h"
@@ -512,6 +647,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_latency_p99:quantile3h"
@@ -520,6 +658,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "latency_p99"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_latency_p99:quantile_excess3h"
@@ -528,6 +669,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "latency_p99"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_request_errors_total:increase30m"
@@ -535,6 +679,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_requests_total:increase30m"
@@ -542,6 +689,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_requests_total_samples:max30m"
@@ -549,6 +699,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio30m"
@@ -557,6 +710,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "error_ratio"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio_excess30m"
@@ -565,6 +721,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "error_ratio"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_request_errors_total:increase3h"
@@ -572,6 +731,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_requests_total:increase3h"
@@ -579,6 +741,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:fraud_requests_total_samples:max3h"
@@ -586,6 +751,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio3h"
@@ -594,6 +762,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "error_ratio"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio_excess3h"
@@ -602,6 +773,243 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
                 "model"  = "fraud-scorer"
                 "signal" = "error_ratio"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000237878) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5))"
+              "labels" = {
+                "namespace" = "payments-risk"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "score_drift"
+                "team"      = "payments-risk"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "js over the 30m window is above the manual threshold 0.000237878 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
+                "summary"     = "{{ $labels.model }} score_drift (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000670053) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5))"
+              "labels" = {
+                "namespace" = "payments-risk"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "score_drift"
+                "team"      = "payments-risk"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "js over the 3h window is above the manual threshold 0.000670053 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
+                "summary"     = "{{ $labels.model }} score_drift (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} < 50"
+              "labels" = {
+                "namespace" = "payments-risk"
+                "rollback"  = "none"
+                "severity"  = "info"
+                "signal"    = "score_drift"
+                "team"      = "payments-risk"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateNoDecision"
+              "for"   = "1h"
+              "annotations" = {
+                "description" = "Fewer than 50 events per 3h: score_drift cannot decide and a rollout analysis would be Inconclusive."
+                "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
+                "summary"     = "{{ $labels.model }} score_drift: too little traffic to decide"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "absent(model_version:driftgate_score_drift:js3h{model=\"fraud-scorer\",signal=\"score_drift\"})"
+              "labels" = {
+                "namespace" = "payments-risk"
+                "rollback"  = "none"
+                "severity"  = "warning"
+                "signal"    = "score_drift"
+                "team"      = "payments-risk"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateSignalAbsent"
+              "for"   = "30m"
+              "annotations" = {
+                "description" = "model_version:driftgate_score_drift:js3h has no data: the exporter, the scrape or the recording rules are broken, so score_drift is not enforced."
+                "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
+                "summary"     = "fraud-scorer score_drift: signal is absent"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.122468) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5))"
+              "labels" = {
+                "namespace" = "payments-risk"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "latency_p99"
+                "team"      = "payments-risk"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "quantile over the 30m window is above the manual threshold 0.122468 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
+                "summary"     = "{{ $labels.model }} latency_p99 (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess3h{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.134146) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5))"
+              "labels" = {
+                "namespace" = "payments-risk"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "latency_p99"
+                "team"      = "payments-risk"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "quantile over the 3h window is above the manual threshold 0.134146 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
+                "summary"     = "{{ $labels.model }} latency_p99 (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} < 200"
+              "labels" = {
+                "namespace" = "payments-risk"
+                "rollback"  = "none"
+                "severity"  = "info"
+                "signal"    = "latency_p99"
+                "team"      = "payments-risk"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateNoDecision"
+              "for"   = "1h"
+              "annotations" = {
+                "description" = "Fewer than 200 events per 3h: latency_p99 cannot decide and a rollout analysis would be Inconclusive."
+                "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
+                "summary"     = "{{ $labels.model }} latency_p99: too little traffic to decide"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "absent(model_version:driftgate_latency_p99:quantile3h{model=\"fraud-scorer\",signal=\"latency_p99\"})"
+              "labels" = {
+                "namespace" = "payments-risk"
+                "rollback"  = "none"
+                "severity"  = "warning"
+                "signal"    = "latency_p99"
+                "team"      = "payments-risk"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateSignalAbsent"
+              "for"   = "30m"
+              "annotations" = {
+                "description" = "model_version:driftgate_latency_p99:quantile3h has no data: the exporter, the scrape or the recording rules are broken, so latency_p99 is not enforced."
+                "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
+                "summary"     = "fraud-scorer latency_p99: signal is absent"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00620073) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"}), 5))"
+              "labels" = {
+                "namespace" = "payments-risk"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "error_ratio"
+                "team"      = "payments-risk"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "ratio over the 30m window is above the manual threshold 0.00620073 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
+                "summary"     = "{{ $labels.model }} error_ratio (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00482322) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"}), 5))"
+              "labels" = {
+                "namespace" = "payments-risk"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "error_ratio"
+                "team"      = "payments-risk"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "ratio over the 3h window is above the manual threshold 0.00482322 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
+                "summary"     = "{{ $labels.model }} error_ratio (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} < 200"
+              "labels" = {
+                "namespace" = "payments-risk"
+                "rollback"  = "none"
+                "severity"  = "info"
+                "signal"    = "error_ratio"
+                "team"      = "payments-risk"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateNoDecision"
+              "for"   = "1h"
+              "annotations" = {
+                "description" = "Fewer than 200 events per 3h: error_ratio cannot decide and a rollout analysis would be Inconclusive."
+                "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
+                "summary"     = "{{ $labels.model }} error_ratio: too little traffic to decide"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "absent(model_version:driftgate_error_ratio:ratio3h{model=\"fraud-scorer\",signal=\"error_ratio\"})"
+              "labels" = {
+                "namespace" = "payments-risk"
+                "rollback"  = "none"
+                "severity"  = "warning"
+                "signal"    = "error_ratio"
+                "team"      = "payments-risk"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateSignalAbsent"
+              "for"   = "30m"
+              "annotations" = {
+                "description" = "model_version:driftgate_error_ratio:ratio3h has no data: the exporter, the scrape or the recording rules are broken, so error_ratio is not enforced."
+                "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
+                "summary"     = "fraud-scorer error_ratio: signal is absent"
+              }
             },
             {
               "record" = "model:driftgate_freeze:active"
@@ -609,273 +1017,36 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
-          ]
-        },
-        {
-          "name"     = "driftgate.fraud-scorer.alerts"
-          "interval" = "1m"
-          "rules" = [
             {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000237878) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "payments-risk"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "score_drift"
-                "team"      = "payments-risk"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "js over the 30m window is above the manual threshold 0.000237878 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
-                "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
-                "summary"     = "{{ $labels.model }} score_drift (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
-              }
               "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000670053) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "payments-risk"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "score_drift"
-                "team"      = "payments-risk"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "js over the 3h window is above the manual threshold 0.000670053 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
-                "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
-                "summary"     = "{{ $labels.model }} score_drift (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateNoDecision"
-              "expr"  = "model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} < 50"
-              "for"   = "1h"
-              "labels" = {
-                "namespace" = "payments-risk"
-                "rollback"  = "none"
-                "severity"  = "info"
-                "signal"    = "score_drift"
-                "team"      = "payments-risk"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "Fewer than 50 events per 3h: score_drift cannot decide and a rollout analysis would be Inconclusive."
-                "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
-                "summary"     = "{{ $labels.model }} score_drift: too little traffic to decide"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateSignalAbsent"
-              "expr"  = "absent(model_version:driftgate_score_drift:js3h{model=\"fraud-scorer\",signal=\"score_drift\"})"
-              "for"   = "30m"
-              "labels" = {
-                "namespace" = "payments-risk"
-                "rollback"  = "none"
-                "severity"  = "warning"
-                "signal"    = "score_drift"
-                "team"      = "payments-risk"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "model_version:driftgate_score_drift:js3h has no data: the exporter, the scrape or the recording rules are broken, so score_drift is not enforced."
-                "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
-                "summary"     = "fraud-scorer score_drift: signal is absent"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.122468) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "payments-risk"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "latency_p99"
-                "team"      = "payments-risk"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "quantile over the 30m window is above the manual threshold 0.122468 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
-                "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
-                "summary"     = "{{ $labels.model }} latency_p99 (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess3h{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.134146) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "payments-risk"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "latency_p99"
-                "team"      = "payments-risk"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "quantile over the 3h window is above the manual threshold 0.134146 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
-                "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
-                "summary"     = "{{ $labels.model }} latency_p99 (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateNoDecision"
-              "expr"  = "model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} < 200"
-              "for"   = "1h"
-              "labels" = {
-                "namespace" = "payments-risk"
-                "rollback"  = "none"
-                "severity"  = "info"
-                "signal"    = "latency_p99"
-                "team"      = "payments-risk"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "Fewer than 200 events per 3h: latency_p99 cannot decide and a rollout analysis would be Inconclusive."
-                "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
-                "summary"     = "{{ $labels.model }} latency_p99: too little traffic to decide"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateSignalAbsent"
-              "expr"  = "absent(model_version:driftgate_latency_p99:quantile3h{model=\"fraud-scorer\",signal=\"latency_p99\"})"
-              "for"   = "30m"
-              "labels" = {
-                "namespace" = "payments-risk"
-                "rollback"  = "none"
-                "severity"  = "warning"
-                "signal"    = "latency_p99"
-                "team"      = "payments-risk"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "model_version:driftgate_latency_p99:quantile3h has no data: the exporter, the scrape or the recording rules are broken, so latency_p99 is not enforced."
-                "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
-                "summary"     = "fraud-scorer latency_p99: signal is absent"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00620073) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "payments-risk"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "error_ratio"
-                "team"      = "payments-risk"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "ratio over the 30m window is above the manual threshold 0.00620073 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
-                "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
-                "summary"     = "{{ $labels.model }} error_ratio (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00482322) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "payments-risk"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "error_ratio"
-                "team"      = "payments-risk"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "ratio over the 3h window is above the manual threshold 0.00482322 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
-                "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
-                "summary"     = "{{ $labels.model }} error_ratio (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateNoDecision"
-              "expr"  = "model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} < 200"
-              "for"   = "1h"
-              "labels" = {
-                "namespace" = "payments-risk"
-                "rollback"  = "none"
-                "severity"  = "info"
-                "signal"    = "error_ratio"
-                "team"      = "payments-risk"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "Fewer than 200 events per 3h: error_ratio cannot decide and a rollout analysis would be Inconclusive."
-                "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
-                "summary"     = "{{ $labels.model }} error_ratio: too little traffic to decide"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateSignalAbsent"
-              "expr"  = "absent(model_version:driftgate_error_ratio:ratio3h{model=\"fraud-scorer\",signal=\"error_ratio\"})"
-              "for"   = "30m"
-              "labels" = {
-                "namespace" = "payments-risk"
-                "rollback"  = "none"
-                "severity"  = "warning"
-                "signal"    = "error_ratio"
-                "team"      = "payments-risk"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "model_version:driftgate_error_ratio:ratio3h has no data: the exporter, the scrape or the recording rules are broken, so error_ratio is not enforced."
-                "runbook_url" = "generated/plans/fraud-scorer.md#no-decision"
-                "summary"     = "fraud-scorer error_ratio: signal is absent"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateRolloutFrozen"
-              "expr"  = "model:driftgate_freeze:active{model=\"fraud-scorer\"} > 0"
-              "for"   = "0s"
+              "expr"   = "model:driftgate_freeze:active{model=\"fraud-scorer\"} > 0"
               "labels" = {
                 "namespace" = "payments-risk"
                 "rollback"  = "freeze"
                 "severity"  = "warning"
                 "team"      = "payments-risk"
               }
+              "alert" = "DriftgateRolloutFrozen"
+              "for"   = "0s"
               "annotations" = {
                 "description" = "An automatic rollback or an aborted rollout in the last 72h: the freeze gate fails every new rollout of fraud-scorer. Lift it only by a reviewed freeze.lifted_until in specs/fraud-scorer.yaml."
                 "runbook_url" = "generated/plans/fraud-scorer.md#freeze"
                 "summary"     = "fraud-scorer rollouts are frozen for 72h"
               }
-              "record" = null
             },
             {
-              "alert" = null
-              "expr"  = "vector(1)"
-              "for"   = null
+              "record" = "model:driftgate_rules:loaded"
+              "expr"   = "vector(1)"
               "labels" = {
                 "model" = "fraud-scorer"
               }
+              "alert"       = null
+              "for"         = null
               "annotations" = null
-              "record"      = "model:driftgate_rules:loaded"
             },
           ]
         },

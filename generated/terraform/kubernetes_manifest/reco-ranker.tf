@@ -246,7 +246,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
     "spec" = {
       "groups" = [
         {
-          "name"     = "driftgate.reco-ranker.recording"
+          "name"     = "driftgate.reco-ranker"
           "interval" = "1m"
           "rules" = [
             {
@@ -255,6 +255,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_score_count:increase15m"
@@ -262,6 +265,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_score_samples:max15m"
@@ -269,6 +275,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase15m"
@@ -277,6 +286,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.1"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase15m"
@@ -285,6 +297,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.2"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase15m"
@@ -293,6 +308,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.3"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase15m"
@@ -301,6 +319,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.4"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase15m"
@@ -309,6 +330,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.5"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase15m"
@@ -317,6 +341,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.6"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase15m"
@@ -325,6 +352,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.7"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase15m"
@@ -333,6 +363,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.8"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase15m"
@@ -341,6 +374,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.9"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase15m"
@@ -349,6 +385,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "1"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase15m"
@@ -357,6 +396,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "+Inf"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:share15m"
@@ -364,6 +406,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -373,6 +418,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -382,6 +430,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -391,6 +442,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -400,6 +454,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -409,6 +466,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -418,6 +478,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -427,6 +490,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -436,6 +502,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -445,6 +514,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -454,6 +526,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_signal_le:driftgate_baseline:share"
@@ -463,6 +538,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:driftgate_score_drift_baseline:share15m"
@@ -470,6 +548,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_score_drift:psi15m"
@@ -478,6 +559,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_score_drift:psi_excess15m"
@@ -486,6 +570,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bucket:increase1h"
@@ -493,6 +580,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_score_count:increase1h"
@@ -500,6 +590,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_score_samples:max1h"
@@ -507,6 +600,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase1h"
@@ -515,6 +611,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.1"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase1h"
@@ -523,6 +622,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.2"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase1h"
@@ -531,6 +633,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.3"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase1h"
@@ -539,6 +644,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.4"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase1h"
@@ -547,6 +655,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.5"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase1h"
@@ -555,6 +666,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.6"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase1h"
@@ -563,6 +677,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.7"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase1h"
@@ -571,6 +688,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.8"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase1h"
@@ -579,6 +699,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.9"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase1h"
@@ -587,6 +710,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "1"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:increase1h"
@@ -595,6 +721,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "+Inf"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_score_bin:share1h"
@@ -602,6 +731,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:driftgate_score_drift_baseline:share1h"
@@ -609,6 +741,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_score_drift:psi1h"
@@ -617,6 +752,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_score_drift:psi_excess1h"
@@ -625,6 +763,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_drift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase15m"
@@ -633,6 +774,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.1"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase15m"
@@ -641,6 +785,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.2"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase15m"
@@ -649,6 +796,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.3"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase15m"
@@ -657,6 +807,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.4"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase15m"
@@ -665,6 +818,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.5"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase15m"
@@ -673,6 +829,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.6"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase15m"
@@ -681,6 +840,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.7"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase15m"
@@ -689,6 +851,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.8"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase15m"
@@ -697,6 +862,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.9"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase15m"
@@ -705,6 +873,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "1"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase15m"
@@ -713,6 +884,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "+Inf"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:share15m"
@@ -720,6 +894,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model:reco_score_count:increase15m"
@@ -727,6 +904,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:driftgate_score_shift_baseline:share15m"
@@ -734,6 +914,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_score_shift:tvd15m"
@@ -742,6 +925,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_shift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_score_shift:tvd_excess15m"
@@ -750,6 +936,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_shift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase1h"
@@ -758,6 +947,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.1"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase1h"
@@ -766,6 +958,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.2"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase1h"
@@ -774,6 +969,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.3"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase1h"
@@ -782,6 +980,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.4"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase1h"
@@ -790,6 +991,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.5"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase1h"
@@ -798,6 +1002,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.6"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase1h"
@@ -806,6 +1013,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.7"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase1h"
@@ -814,6 +1024,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.8"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase1h"
@@ -822,6 +1035,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "0.9"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase1h"
@@ -830,6 +1046,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "1"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:increase1h"
@@ -838,6 +1057,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "le"    = "+Inf"
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_le:reco_score_bin:share1h"
@@ -845,6 +1067,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model:reco_score_count:increase1h"
@@ -852,6 +1077,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:driftgate_score_shift_baseline:share1h"
@@ -859,6 +1087,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_score_shift:tvd1h"
@@ -867,6 +1098,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_shift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_score_shift:tvd_excess1h"
@@ -875,6 +1109,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "score_shift"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_request_duration_seconds_bucket:increase15m"
@@ -882,6 +1119,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_request_duration_seconds_count:increase15m"
@@ -889,6 +1129,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_request_duration_seconds_samples:max15m"
@@ -896,6 +1139,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_latency_p99:quantile15m"
@@ -904,6 +1150,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "latency_p99"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_latency_p99:quantile_excess15m"
@@ -912,6 +1161,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "latency_p99"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version_le:reco_request_duration_seconds_bucket:increase1h"
@@ -919,6 +1171,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_request_duration_seconds_count:increase1h"
@@ -926,6 +1181,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_request_duration_seconds_samples:max1h"
@@ -933,6 +1191,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_latency_p99:quantile1h"
@@ -941,6 +1202,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "latency_p99"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_latency_p99:quantile_excess1h"
@@ -949,6 +1213,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "latency_p99"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_request_errors_total:increase15m"
@@ -956,6 +1223,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_requests_total:increase15m"
@@ -963,6 +1233,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_requests_total_samples:max15m"
@@ -970,6 +1243,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio15m"
@@ -978,6 +1254,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "error_ratio"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio_excess15m"
@@ -986,6 +1265,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "error_ratio"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_request_errors_total:increase1h"
@@ -993,6 +1275,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_requests_total:increase1h"
@@ -1000,6 +1285,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_requests_total_samples:max1h"
@@ -1007,6 +1295,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio1h"
@@ -1015,6 +1306,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "error_ratio"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio_excess1h"
@@ -1023,6 +1317,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "error_ratio"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_clicks_total:increase30m"
@@ -1030,6 +1327,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_impressions_total:increase30m"
@@ -1037,6 +1337,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_impressions_total_samples:max30m"
@@ -1044,6 +1347,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_ctr:ratio30m"
@@ -1052,6 +1358,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "ctr"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_ctr:ratio_excess30m"
@@ -1060,6 +1369,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "ctr"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_clicks_total:increase2h"
@@ -1067,6 +1379,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_impressions_total:increase2h"
@@ -1074,6 +1389,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:reco_impressions_total_samples:max2h"
@@ -1081,6 +1399,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_ctr:ratio2h"
@@ -1089,6 +1410,9 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "ctr"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
             {
               "record" = "model_version:driftgate_ctr:ratio_excess2h"
@@ -1097,6 +1421,719 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
                 "model"  = "reco-ranker"
                 "signal" = "ctr"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0203356) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "auto"
+                "severity"  = "critical"
+                "signal"    = "score_drift"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateAutoRollback"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "psi over the 15m window is above the automatic threshold 0.0203356 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
+                "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0203356) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "score_drift"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateDrift"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "psi over the 15m window is above the automatic threshold 0.0203356 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
+                "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0173177) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "score_drift"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "psi over the 15m window is above the manual threshold 0.0173177 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
+                "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0161075) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "auto"
+                "severity"  = "critical"
+                "signal"    = "score_drift"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateAutoRollback"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "psi over the 1h window is above the automatic threshold 0.0161075 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
+                "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0161075) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "score_drift"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateDrift"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "psi over the 1h window is above the automatic threshold 0.0161075 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
+                "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0141073) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "score_drift"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "psi over the 1h window is above the manual threshold 0.0141073 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
+                "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "model_version:reco_score_count:increase1h{model=\"reco-ranker\"} < 500"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "none"
+                "severity"  = "info"
+                "signal"    = "score_drift"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateNoDecision"
+              "for"   = "1h"
+              "annotations" = {
+                "description" = "Fewer than 500 events per 1h: score_drift cannot decide and a rollout analysis would be Inconclusive."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
+                "summary"     = "{{ $labels.model }} score_drift: too little traffic to decide"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "absent(model_version:driftgate_score_drift:psi1h{model=\"reco-ranker\",signal=\"score_drift\"})"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "none"
+                "severity"  = "warning"
+                "signal"    = "score_drift"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateSignalAbsent"
+              "for"   = "30m"
+              "annotations" = {
+                "description" = "model_version:driftgate_score_drift:psi1h has no data: the exporter, the scrape or the recording rules are broken, so score_drift is not enforced."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
+                "summary"     = "reco-ranker score_drift: signal is absent"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0061918) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "auto"
+                "severity"  = "critical"
+                "signal"    = "score_shift"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateAutoRollback"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "tvd over the 15m window is above the automatic threshold 0.0061918 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
+                "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0061918) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "score_shift"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateDrift"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "tvd over the 15m window is above the automatic threshold 0.0061918 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
+                "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00372585) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "score_shift"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "tvd over the 15m window is above the manual threshold 0.00372585 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
+                "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00272405) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "auto"
+                "severity"  = "critical"
+                "signal"    = "score_shift"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateAutoRollback"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "tvd over the 1h window is above the automatic threshold 0.00272405 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
+                "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00272405) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "score_shift"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateDrift"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "tvd over the 1h window is above the automatic threshold 0.00272405 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
+                "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00166129) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "score_shift"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "tvd over the 1h window is above the manual threshold 0.00166129 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
+                "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "model_version:reco_score_count:increase1h{model=\"reco-ranker\"} < 500"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "none"
+                "severity"  = "info"
+                "signal"    = "score_shift"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateNoDecision"
+              "for"   = "1h"
+              "annotations" = {
+                "description" = "Fewer than 500 events per 1h: score_shift cannot decide and a rollout analysis would be Inconclusive."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
+                "summary"     = "{{ $labels.model }} score_shift: too little traffic to decide"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "absent(model_version:driftgate_score_shift:tvd1h{model=\"reco-ranker\",signal=\"score_shift\"})"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "none"
+                "severity"  = "warning"
+                "signal"    = "score_shift"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateSignalAbsent"
+              "for"   = "30m"
+              "annotations" = {
+                "description" = "model_version:driftgate_score_shift:tvd1h has no data: the exporter, the scrape or the recording rules are broken, so score_shift is not enforced."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
+                "summary"     = "reco-ranker score_shift: signal is absent"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245225) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "auto"
+                "severity"  = "critical"
+                "signal"    = "latency_p99"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateAutoRollback"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "quantile over the 15m window is above the automatic threshold 0.245225 (at least 200 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
+                "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245225) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "latency_p99"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateDrift"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "quantile over the 15m window is above the automatic threshold 0.245225 (at least 200 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
+                "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244576) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "latency_p99"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "quantile over the 15m window is above the manual threshold 0.244576 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
+                "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244735) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "auto"
+                "severity"  = "critical"
+                "signal"    = "latency_p99"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateAutoRollback"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "quantile over the 1h window is above the automatic threshold 0.244735 (at least 200 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
+                "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244735) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "latency_p99"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateDrift"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "quantile over the 1h window is above the automatic threshold 0.244735 (at least 200 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
+                "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244368) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "latency_p99"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "quantile over the 1h window is above the manual threshold 0.244368 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
+                "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} < 200"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "none"
+                "severity"  = "info"
+                "signal"    = "latency_p99"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateNoDecision"
+              "for"   = "1h"
+              "annotations" = {
+                "description" = "Fewer than 200 events per 1h: latency_p99 cannot decide and a rollout analysis would be Inconclusive."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
+                "summary"     = "{{ $labels.model }} latency_p99: too little traffic to decide"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "absent(model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\"})"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "none"
+                "severity"  = "warning"
+                "signal"    = "latency_p99"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateSignalAbsent"
+              "for"   = "30m"
+              "annotations" = {
+                "description" = "model_version:driftgate_latency_p99:quantile1h has no data: the exporter, the scrape or the recording rules are broken, so latency_p99 is not enforced."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
+                "summary"     = "reco-ranker latency_p99: signal is absent"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00436418) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "auto"
+                "severity"  = "critical"
+                "signal"    = "error_ratio"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateAutoRollback"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "ratio over the 15m window is above the automatic threshold 0.00436418 (at least 1000 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
+                "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00436418) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "error_ratio"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateDrift"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "ratio over the 15m window is above the automatic threshold 0.00436418 (at least 1000 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
+                "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00399849) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "error_ratio"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "ratio over the 15m window is above the manual threshold 0.00399849 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
+                "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00407125) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "auto"
+                "severity"  = "critical"
+                "signal"    = "error_ratio"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateAutoRollback"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "ratio over the 1h window is above the automatic threshold 0.00407125 (at least 1000 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
+                "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00407125) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "drift"
+                "severity"  = "critical"
+                "signal"    = "error_ratio"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateDrift"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "ratio over the 1h window is above the automatic threshold 0.00407125 (at least 1000 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
+                "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00388445) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "error_ratio"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "ratio over the 1h window is above the manual threshold 0.00388445 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
+                "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} < 1000"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "none"
+                "severity"  = "info"
+                "signal"    = "error_ratio"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateNoDecision"
+              "for"   = "1h"
+              "annotations" = {
+                "description" = "Fewer than 1000 events per 1h: error_ratio cannot decide and a rollout analysis would be Inconclusive."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
+                "summary"     = "{{ $labels.model }} error_ratio: too little traffic to decide"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "absent(model_version:driftgate_error_ratio:ratio1h{model=\"reco-ranker\",signal=\"error_ratio\"})"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "none"
+                "severity"  = "warning"
+                "signal"    = "error_ratio"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateSignalAbsent"
+              "for"   = "30m"
+              "annotations" = {
+                "description" = "model_version:driftgate_error_ratio:ratio1h has no data: the exporter, the scrape or the recording rules are broken, so error_ratio is not enforced."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
+                "summary"     = "reco-ranker error_ratio: signal is absent"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0434685) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"}), 5))"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "ctr"
+                "team"      = "ranking"
+                "window"    = "fast"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "ratio over the 30m window is below the manual threshold 0.0434685 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
+                "summary"     = "{{ $labels.model }} ctr (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.0417881) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"}), 5))"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "manual"
+                "severity"  = "warning"
+                "signal"    = "ctr"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateManualReview"
+              "for"   = "2m"
+              "annotations" = {
+                "description" = "ratio over the 2h window is below the manual threshold 0.0417881 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
+                "summary"     = "{{ $labels.model }} ctr (2h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
+                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} < 5000"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "none"
+                "severity"  = "info"
+                "signal"    = "ctr"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateNoDecision"
+              "for"   = "1h"
+              "annotations" = {
+                "description" = "Fewer than 5000 events per 2h: ctr cannot decide and a rollout analysis would be Inconclusive."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
+                "summary"     = "{{ $labels.model }} ctr: too little traffic to decide"
+              }
+            },
+            {
+              "record" = null
+              "expr"   = "absent(model_version:driftgate_ctr:ratio2h{model=\"reco-ranker\",signal=\"ctr\"})"
+              "labels" = {
+                "namespace" = "reco"
+                "rollback"  = "none"
+                "severity"  = "warning"
+                "signal"    = "ctr"
+                "team"      = "ranking"
+                "window"    = "slow"
+              }
+              "alert" = "DriftgateSignalAbsent"
+              "for"   = "30m"
+              "annotations" = {
+                "description" = "model_version:driftgate_ctr:ratio2h has no data: the exporter, the scrape or the recording rules are broken, so ctr is not enforced."
+                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
+                "summary"     = "reco-ranker ctr: signal is absent"
+              }
             },
             {
               "record" = "model:driftgate_freeze:active"
@@ -1104,749 +2141,36 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
             },
-          ]
-        },
-        {
-          "name"     = "driftgate.reco-ranker.alerts"
-          "interval" = "1m"
-          "rules" = [
             {
-              "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0203356) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "auto"
-                "severity"  = "critical"
-                "signal"    = "score_drift"
-                "team"      = "ranking"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "psi over the 15m window is above the automatic threshold 0.0203356 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
-                "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
               "record" = null
-            },
-            {
-              "alert" = "DriftgateDrift"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0203356) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "drift"
-                "severity"  = "critical"
-                "signal"    = "score_drift"
-                "team"      = "ranking"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "psi over the 15m window is above the automatic threshold 0.0203356 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
-                "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0173177) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "score_drift"
-                "team"      = "ranking"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "psi over the 15m window is above the manual threshold 0.0173177 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
-                "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0161075) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "auto"
-                "severity"  = "critical"
-                "signal"    = "score_drift"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "psi over the 1h window is above the automatic threshold 0.0161075 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
-                "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateDrift"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0161075) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "drift"
-                "severity"  = "critical"
-                "signal"    = "score_drift"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "psi over the 1h window is above the automatic threshold 0.0161075 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
-                "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0141073) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "score_drift"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "psi over the 1h window is above the manual threshold 0.0141073 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
-                "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateNoDecision"
-              "expr"  = "model_version:reco_score_count:increase1h{model=\"reco-ranker\"} < 500"
-              "for"   = "1h"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "none"
-                "severity"  = "info"
-                "signal"    = "score_drift"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "Fewer than 500 events per 1h: score_drift cannot decide and a rollout analysis would be Inconclusive."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
-                "summary"     = "{{ $labels.model }} score_drift: too little traffic to decide"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateSignalAbsent"
-              "expr"  = "absent(model_version:driftgate_score_drift:psi1h{model=\"reco-ranker\",signal=\"score_drift\"})"
-              "for"   = "30m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "none"
-                "severity"  = "warning"
-                "signal"    = "score_drift"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "model_version:driftgate_score_drift:psi1h has no data: the exporter, the scrape or the recording rules are broken, so score_drift is not enforced."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
-                "summary"     = "reco-ranker score_drift: signal is absent"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0061918) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "auto"
-                "severity"  = "critical"
-                "signal"    = "score_shift"
-                "team"      = "ranking"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "tvd over the 15m window is above the automatic threshold 0.0061918 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
-                "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateDrift"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0061918) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "drift"
-                "severity"  = "critical"
-                "signal"    = "score_shift"
-                "team"      = "ranking"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "tvd over the 15m window is above the automatic threshold 0.0061918 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
-                "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00372585) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "score_shift"
-                "team"      = "ranking"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "tvd over the 15m window is above the manual threshold 0.00372585 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
-                "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00272405) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "auto"
-                "severity"  = "critical"
-                "signal"    = "score_shift"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "tvd over the 1h window is above the automatic threshold 0.00272405 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
-                "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateDrift"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00272405) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "drift"
-                "severity"  = "critical"
-                "signal"    = "score_shift"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "tvd over the 1h window is above the automatic threshold 0.00272405 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
-                "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00166129) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "score_shift"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "tvd over the 1h window is above the manual threshold 0.00166129 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
-                "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateNoDecision"
-              "expr"  = "model_version:reco_score_count:increase1h{model=\"reco-ranker\"} < 500"
-              "for"   = "1h"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "none"
-                "severity"  = "info"
-                "signal"    = "score_shift"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "Fewer than 500 events per 1h: score_shift cannot decide and a rollout analysis would be Inconclusive."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
-                "summary"     = "{{ $labels.model }} score_shift: too little traffic to decide"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateSignalAbsent"
-              "expr"  = "absent(model_version:driftgate_score_shift:tvd1h{model=\"reco-ranker\",signal=\"score_shift\"})"
-              "for"   = "30m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "none"
-                "severity"  = "warning"
-                "signal"    = "score_shift"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "model_version:driftgate_score_shift:tvd1h has no data: the exporter, the scrape or the recording rules are broken, so score_shift is not enforced."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
-                "summary"     = "reco-ranker score_shift: signal is absent"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245225) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "auto"
-                "severity"  = "critical"
-                "signal"    = "latency_p99"
-                "team"      = "ranking"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "quantile over the 15m window is above the automatic threshold 0.245225 (at least 200 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
-                "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateDrift"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245225) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "drift"
-                "severity"  = "critical"
-                "signal"    = "latency_p99"
-                "team"      = "ranking"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "quantile over the 15m window is above the automatic threshold 0.245225 (at least 200 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
-                "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244576) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "latency_p99"
-                "team"      = "ranking"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "quantile over the 15m window is above the manual threshold 0.244576 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
-                "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244735) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "auto"
-                "severity"  = "critical"
-                "signal"    = "latency_p99"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "quantile over the 1h window is above the automatic threshold 0.244735 (at least 200 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
-                "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateDrift"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244735) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "drift"
-                "severity"  = "critical"
-                "signal"    = "latency_p99"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "quantile over the 1h window is above the automatic threshold 0.244735 (at least 200 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
-                "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244368) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "latency_p99"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "quantile over the 1h window is above the manual threshold 0.244368 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
-                "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateNoDecision"
-              "expr"  = "model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} < 200"
-              "for"   = "1h"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "none"
-                "severity"  = "info"
-                "signal"    = "latency_p99"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "Fewer than 200 events per 1h: latency_p99 cannot decide and a rollout analysis would be Inconclusive."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
-                "summary"     = "{{ $labels.model }} latency_p99: too little traffic to decide"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateSignalAbsent"
-              "expr"  = "absent(model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\"})"
-              "for"   = "30m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "none"
-                "severity"  = "warning"
-                "signal"    = "latency_p99"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "model_version:driftgate_latency_p99:quantile1h has no data: the exporter, the scrape or the recording rules are broken, so latency_p99 is not enforced."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
-                "summary"     = "reco-ranker latency_p99: signal is absent"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00436418) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "auto"
-                "severity"  = "critical"
-                "signal"    = "error_ratio"
-                "team"      = "ranking"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "ratio over the 15m window is above the automatic threshold 0.00436418 (at least 1000 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
-                "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateDrift"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00436418) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "drift"
-                "severity"  = "critical"
-                "signal"    = "error_ratio"
-                "team"      = "ranking"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "ratio over the 15m window is above the automatic threshold 0.00436418 (at least 1000 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
-                "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00399849) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "error_ratio"
-                "team"      = "ranking"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "ratio over the 15m window is above the manual threshold 0.00399849 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
-                "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateAutoRollback"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00407125) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "auto"
-                "severity"  = "critical"
-                "signal"    = "error_ratio"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "ratio over the 1h window is above the automatic threshold 0.00407125 (at least 1000 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
-                "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateDrift"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00407125) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} offset 24h)"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "drift"
-                "severity"  = "critical"
-                "signal"    = "error_ratio"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "ratio over the 1h window is above the automatic threshold 0.00407125 (at least 1000 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
-                "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00388445) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "error_ratio"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "ratio over the 1h window is above the manual threshold 0.00388445 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
-                "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateNoDecision"
-              "expr"  = "model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} < 1000"
-              "for"   = "1h"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "none"
-                "severity"  = "info"
-                "signal"    = "error_ratio"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "Fewer than 1000 events per 1h: error_ratio cannot decide and a rollout analysis would be Inconclusive."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
-                "summary"     = "{{ $labels.model }} error_ratio: too little traffic to decide"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateSignalAbsent"
-              "expr"  = "absent(model_version:driftgate_error_ratio:ratio1h{model=\"reco-ranker\",signal=\"error_ratio\"})"
-              "for"   = "30m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "none"
-                "severity"  = "warning"
-                "signal"    = "error_ratio"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "model_version:driftgate_error_ratio:ratio1h has no data: the exporter, the scrape or the recording rules are broken, so error_ratio is not enforced."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
-                "summary"     = "reco-ranker error_ratio: signal is absent"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0434685) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "ctr"
-                "team"      = "ranking"
-                "window"    = "fast"
-              }
-              "annotations" = {
-                "description" = "ratio over the 30m window is below the manual threshold 0.0434685 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
-                "summary"     = "{{ $labels.model }} ctr (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateManualReview"
-              "expr"  = "(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.0417881) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"}), 5))"
-              "for"   = "2m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "manual"
-                "severity"  = "warning"
-                "signal"    = "ctr"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "ratio over the 2h window is below the manual threshold 0.0417881 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
-                "summary"     = "{{ $labels.model }} ctr (2h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
-                "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateNoDecision"
-              "expr"  = "model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} < 5000"
-              "for"   = "1h"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "none"
-                "severity"  = "info"
-                "signal"    = "ctr"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "Fewer than 5000 events per 2h: ctr cannot decide and a rollout analysis would be Inconclusive."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
-                "summary"     = "{{ $labels.model }} ctr: too little traffic to decide"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateSignalAbsent"
-              "expr"  = "absent(model_version:driftgate_ctr:ratio2h{model=\"reco-ranker\",signal=\"ctr\"})"
-              "for"   = "30m"
-              "labels" = {
-                "namespace" = "reco"
-                "rollback"  = "none"
-                "severity"  = "warning"
-                "signal"    = "ctr"
-                "team"      = "ranking"
-                "window"    = "slow"
-              }
-              "annotations" = {
-                "description" = "model_version:driftgate_ctr:ratio2h has no data: the exporter, the scrape or the recording rules are broken, so ctr is not enforced."
-                "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#no-decision"
-                "summary"     = "reco-ranker ctr: signal is absent"
-              }
-              "record" = null
-            },
-            {
-              "alert" = "DriftgateRolloutFrozen"
-              "expr"  = "model:driftgate_freeze:active{model=\"reco-ranker\"} > 0"
-              "for"   = "0s"
+              "expr"   = "model:driftgate_freeze:active{model=\"reco-ranker\"} > 0"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "freeze"
                 "severity"  = "warning"
                 "team"      = "ranking"
               }
+              "alert" = "DriftgateRolloutFrozen"
+              "for"   = "0s"
               "annotations" = {
                 "description" = "An automatic rollback or an aborted rollout in the last 24h: the freeze gate fails every new rollout of reco-ranker. Lift it only by a reviewed freeze.lifted_until in specs/reco-ranker.yaml."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#freeze"
                 "summary"     = "reco-ranker rollouts are frozen for 24h"
               }
-              "record" = null
             },
             {
-              "alert" = null
-              "expr"  = "vector(1)"
-              "for"   = null
+              "record" = "model:driftgate_rules:loaded"
+              "expr"   = "vector(1)"
               "labels" = {
                 "model" = "reco-ranker"
               }
+              "alert"       = null
+              "for"         = null
               "annotations" = null
-              "record"      = "model:driftgate_rules:loaded"
             },
           ]
         },
