@@ -221,6 +221,7 @@ class PrometheusSource:
     # How the Rollout passes the canary's version_label value to the analysis: "" for its pod-template
     # hash (podTemplateHashValue: Latest), else a label of the Rollout's pod template (fieldRef).
     version_pod_label: str = ""
+    rollout_info_namespace_label: str = "exported_namespace"  # the Rollout's namespace on rollout_info
 
     @property
     def version_value_from(self) -> dict[str, dict[str, str]]:
@@ -248,6 +249,8 @@ class ModelSpec:
     runbook_base_url: str
     signals: tuple[Signal, ...] = field(default_factory=tuple)
     release: Release = Release()
+    object_labels: tuple[tuple[str, str], ...] = ()  # on every generated Kubernetes object, sorted
+    object_annotations: tuple[tuple[str, str], ...] = ()
 
     @property
     def alert_for_seconds(self) -> int:

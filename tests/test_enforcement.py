@@ -84,9 +84,15 @@ def _freeze_test(rules: str, tmp_path: Path, prom: Prom,
     doc = {
         "rule_files": ["r.yaml"], "evaluation_interval": "1m",
         "tests": [{"interval": "10m", "input_series": [
-            # The Argo Rollouts controller reports the aborted rollout from minute 20 to minute 60.
-            {"series": 'rollout_info{name="reco-ranker",namespace="reco",phase="Degraded"}',
-             "values": "_ _ 1 1 1 1 1 _ _ _ _ _"}],
+            # The Argo Rollouts controller reports the aborted rollout from minute 20 to minute 60, scraped
+            # by a stock ServiceMonitor: the target's namespace wins, the Rollout's is exported_namespace.
+            {"series": 'rollout_info{name="reco-ranker",namespace="argo-rollouts",exported_namespace="reco",'
+                       'phase="Degraded"}',
+             "values": "_ _ 1 1 1 1 1 _ _ _ _ _"},
+            # Another namespace's Rollout of the same name never freezes this one.
+            {"series": 'rollout_info{name="reco-ranker",namespace="argo-rollouts",exported_namespace="other",'
+                       'phase="Degraded"}',
+             "values": "1 1 1 1 1 1 1 1 1 1 1 1"}],
             "promql_expr_test": [{"expr": gate, "eval_time": t, "exp_samples": s} for t, s in exp]}],
     }
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc))

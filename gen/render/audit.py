@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from scipy import stats
 
 from driftgate.render.context import ModelContext
+from driftgate.render.promql import selector
 
 QUARTER_DAYS = 90.0
 
@@ -40,6 +41,8 @@ def audit(ctx: ModelContext) -> Audit:
     name, ns, rollout = ctx.spec.name, ctx.spec.namespace, ctx.spec.rollout
     last = (f'max_over_time(timestamp(ALERTS{{alertname="DriftgateAutoRollback",alertstate="firing",'
             f'model="{name}"}})[90d:1m])')
-    aborted = f'max_over_time(timestamp(rollout_info{{namespace="{ns}",name="{rollout}",phase="Degraded"}})[90d:1m])'
+    info = selector("rollout_info", [(ctx.spec.prometheus.rollout_info_namespace_label, ns), ("name", rollout),
+                                     ("phase", "Degraded")])
+    aborted = f"max_over_time(timestamp({info})[90d:1m])"
     return Audit(len(auto), k, manual, days, k / days * QUARTER_DAYS, upper / days * QUARTER_DAYS, promised,
                  last, aborted)

@@ -105,6 +105,16 @@ class ModelContext:
         return CANARY_ARG
 
     @property
+    def tf_labels(self) -> dict[str, str]:
+        """metadata.labels of the Terraform AnalysisTemplates, as the YAML ones have them."""
+        return {"app.kubernetes.io/managed-by": "driftgate", "driftgate.io/model": self.spec.name,
+                **dict(self.spec.object_labels)}
+
+    def tf_annotations(self, t: Template) -> dict[str, str]:
+        return {"driftgate.io/spec": self.spec.spec_path, "driftgate.io/rollback-authority": self.spec.authority.name,
+                "driftgate.io/analysis": t.usage, **dict(self.spec.object_annotations)}
+
+    @property
     def rollout_steps(self) -> tuple[RolloutStep, ...]:
         """The canary steps after the freeze gate: canary weight, hold, full weight, bake."""
         hold = max(s.windows.slow.seconds for s in self.spec.signals)

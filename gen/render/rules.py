@@ -315,7 +315,8 @@ def live_rule(spec: ModelSpec) -> Rule:
 def freeze_rules(spec: ModelSpec) -> tuple[Rule, Rule]:
     fw = spec.freeze.window.text
     fired = selector("ALERTS", [("alertname", AUTO_ALERT), ("alertstate", "firing"), ("model", spec.name)])
-    aborted = selector("rollout_info", [("name", spec.rollout), ("namespace", spec.namespace),
+    aborted = selector("rollout_info", [("name", spec.rollout),
+                                        (spec.prometheus.rollout_info_namespace_label, spec.namespace),
                                         ("phase", "Degraded")])
     expr = f"max(max_over_time({fired}[{fw}])) or max(max_over_time({aborted}[{fw}]))"
     if spec.freeze.lifted_until is not None:

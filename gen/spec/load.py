@@ -28,7 +28,8 @@ SIGNAL_DEFAULTS: dict[m.SignalKind, tuple[m.Statistic, m.Direction]] = {
 DRIFT_STATISTICS = [m.Statistic.PSI.value, m.Statistic.JS.value, m.Statistic.TVD.value]
 
 TOP_KEYS = {"model", "namespace", "rollout", "team", "rollback_authority", "prometheus", "budget",
-            "history", "freeze", "analysis", "release", "runbook_base_url", "signals"}
+            "history", "freeze", "analysis", "release", "runbook_base_url", "signals", "object_labels",
+            "object_annotations"}
 TOP_REQUIRED = {"model", "namespace", "rollout", "team", "rollback_authority", "prometheus", "budget",
                 "history", "freeze", "signals"}
 COMMON_SIGNAL_KEYS = {"name", "kind", "labels", "windows", "direction", "tier", "min_events", "no_data",
@@ -128,6 +129,9 @@ def _build(r: Reader, root: Path, display: str, data: Any, check_exports: bool) 
     if "runbook_base_url" in top and runbook:
         runbook = runbook.rstrip("/") + f"/{name}.md"
     signals = _signals(r, top["signals"], ("signals",), prom) if "signals" in top else []
+    object_labels = _object_metadata(r, top.get("object_labels", {}), ("object_labels",), labels=True)
+    object_annotations = _object_metadata(r, top.get("object_annotations", {}), ("object_annotations",),
+                                          labels=False)
     if release is not None and signals:
         rollout_seconds = max(s.windows.slow.seconds for s in signals) + release.bake.seconds
         if release.horizon.seconds <= rollout_seconds:
@@ -145,7 +149,47 @@ def _build(r: Reader, root: Path, display: str, data: Any, check_exports: bool) 
         authority=authority, prometheus=prom, budget=budget, manual_budget=manual_budget,
         min_history=min_history, exports=tuple(exports), freeze=freeze, analysis=analysis,
         runbook_base_url=runbook, signals=tuple(signals), release=release or m.Release(),
+        object_labels=object_labels, object_annotations=object_annotations,
     )
+
+
+# Kubernetes label and annotation keys: an optional DNS-subdomain prefix and '/', then a name of at
+# most 63 characters; label values at most 63 characters of the same alphabet (or empty).
+_K8S_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+K8S_KEY = re.compile(rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_K8S_NAME}$")
+K8S_LABEL_VALUE = re.compile(rf"^({_K8S_NAME})?$")
+OWN_KEYS = ("app.kubernetes.io/managed-by", "driftgate.io/")
+
+
+def _object_metadata(r: Reader, value: Any, path: KeyPath, labels: bool) -> tuple[tuple[str, str], ...]:
+    """``object_labels`` / ``object_annotations``: put on every generated Kubernetes object (e.g. the
+    ``release: <name>`` a stock kube-prometheus-stack selects PrometheusRules by)."""
+    if not isinstance(value, dict):
+        r.error(path, f"expected a mapping of {'label' if labels else 'annotation'} keys to values, got {show(value)}")
+        return ()
+    out = []
+    for key in sorted(value, key=str):
+        v, where = value[key], (*path, str(key))
+        if not isinstance(key, str) or not K8S_KEY.match(key) or len(key.split("/")[0]) > 253:
+            r.error(where, f"expected a Kubernetes {'label' if labels else 'annotation'} key ([prefix/]name, name "
+                           f"at most 63 of [-A-Za-z0-9_.]), got {show(key)}")
+            continue
+        if key.startswith(OWN_KEYS):
+            r.error(where, f"'{key}' is set by driftgate on every object it generates")
+            continue
+        if not isinstance(v, str):
+            r.error(where, f"expected a string value (quote numbers and booleans), got {show(v)}")
+            continue
+        if labels and not K8S_LABEL_VALUE.match(v):
+            r.error(where, f"expected a Kubernetes label value (at most 63 of [-A-Za-z0-9_.], starting and ending "
+                           f"alphanumeric), got {show(v)}")
+            continue
+        msg = names.check_text(v) if not labels else None
+        if msg or len(v) > 4096:
+            r.error(where, msg or f"expected an annotation value of at most 4096 characters, got {len(v)}")
+            continue
+        out.append((key, v))
+    return tuple(out)
 
 
 def _duration(r: Reader, data: dict[str, Any], path: KeyPath, key: str, default: str | None = None,
@@ -239,7 +283,7 @@ def _matchers(r: Reader, value: Any, path: KeyPath) -> tuple[tuple[str, str], ..
 
 def _prometheus(r: Reader, value: Any, path: KeyPath) -> m.PrometheusSource | None:
     d = r.mapping(value, path, {"address", "selector", "version_label", "version_from", "evaluation_interval",
-                                "auth"}, {"address", "selector"})
+                                "auth", "rollout_info_namespace_label"}, {"address", "selector"})
     address = r.string(d, path, "address", pattern=names.URL)
     if "selector" in d and not isinstance(d["selector"], dict):
         r.error((*path, "selector"), f"expected a mapping of label matchers (e.g. job: my-model), "
@@ -255,9 +299,13 @@ def _prometheus(r: Reader, value: Any, path: KeyPath) -> m.PrometheusSource | No
     interval = _duration(r, d, path, "evaluation_interval", "1m", minimum=1)
     auth = _prom_auth(r, d["auth"], (*path, "auth")) if "auth" in d else m.NO_AUTH
     pod_label = _version_from(r, d.get("version_from", "pod_template_hash"), (*path, "version_from"))
-    if not (address and selector and interval and auth) or pod_label is None:
+    # Argo Rollouts' controller metrics scraped by a ServiceMonitor: the target's own namespace label
+    # (argo-rollouts) wins, and the metric's namespace label arrives renamed to exported_namespace.
+    info_ns = r.string(d, path, "rollout_info_namespace_label", default="exported_namespace",
+                       pattern=names.LABEL_NAME)
+    if not (address and selector and interval and auth and info_ns) or pod_label is None:
         return None
-    return m.PrometheusSource(address, selector, version, interval, auth, pod_label)
+    return m.PrometheusSource(address, selector, version, interval, auth, pod_label, info_ns)
 
 
 # A pod-template label Argo Rollouts can read with a fieldRef: its path splitter cuts at '.', '[' and ']'

@@ -11,6 +11,11 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_rollback_criteria" {
       "app.kubernetes.io/managed-by" = "driftgate"
       "driftgate.io/model"           = "fraud-scorer"
     }
+    annotations = {
+      "driftgate.io/spec"               = "specs/fraud-scorer.yaml"
+      "driftgate.io/rollback-authority" = "Payments risk duty manager"
+      "driftgate.io/analysis"           = "background"
+    }
   }
 
   spec {
@@ -98,6 +103,11 @@ resource "argo_rollouts_analysis_template" "fraud_scorer_freeze_gate" {
     labels = {
       "app.kubernetes.io/managed-by" = "driftgate"
       "driftgate.io/model"           = "fraud-scorer"
+    }
+    annotations = {
+      "driftgate.io/spec"               = "specs/fraud-scorer.yaml"
+      "driftgate.io/rollback-authority" = "Payments risk duty manager"
+      "driftgate.io/analysis"           = "step"
     }
   }
 

@@ -11,6 +11,11 @@ resource "argo_rollouts_analysis_template" "reco_ranker_rollback_criteria" {
       "app.kubernetes.io/managed-by" = "driftgate"
       "driftgate.io/model"           = "reco-ranker"
     }
+    annotations = {
+      "driftgate.io/spec"               = "specs/reco-ranker.yaml"
+      "driftgate.io/rollback-authority" = "Ranking on-call ML lead"
+      "driftgate.io/analysis"           = "background"
+    }
   }
 
   spec {
@@ -206,6 +211,11 @@ resource "argo_rollouts_analysis_template" "reco_ranker_freeze_gate" {
     labels = {
       "app.kubernetes.io/managed-by" = "driftgate"
       "driftgate.io/model"           = "reco-ranker"
+    }
+    annotations = {
+      "driftgate.io/spec"               = "specs/reco-ranker.yaml"
+      "driftgate.io/rollback-authority" = "Ranking on-call ML lead"
+      "driftgate.io/analysis"           = "step"
     }
   }
 

@@ -1013,7 +1013,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model:driftgate_freeze:active"
-              "expr"   = "max(max_over_time(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"fraud-scorer\"}[72h])) or max(max_over_time(rollout_info{name=\"fraud-scorer\",namespace=\"payments-risk\",phase=\"Degraded\"}[72h]))"
+              "expr"   = "max(max_over_time(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"fraud-scorer\"}[72h])) or max(max_over_time(rollout_info{name=\"fraud-scorer\",exported_namespace=\"payments-risk\",phase=\"Degraded\"}[72h]))"
               "labels" = {
                 "model" = "fraud-scorer"
               }

@@ -2137,7 +2137,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model:driftgate_freeze:active"
-              "expr"   = "max(max_over_time(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"reco-ranker\"}[24h])) or max(max_over_time(rollout_info{name=\"reco-ranker\",namespace=\"reco\",phase=\"Degraded\"}[24h]))"
+              "expr"   = "max(max_over_time(ALERTS{alertname=\"DriftgateAutoRollback\",alertstate=\"firing\",model=\"reco-ranker\"}[24h])) or max(max_over_time(rollout_info{name=\"reco-ranker\",exported_namespace=\"reco\",phase=\"Degraded\"}[24h]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
