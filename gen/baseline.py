@@ -21,7 +21,7 @@ import yaml
 
 from driftgate.errors import BaselineError, Problem
 
-FIT_VERSION = 11
+FIT_VERSION = 12
 SIG_DIGITS = 6
 
 

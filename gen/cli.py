@@ -198,13 +198,22 @@ def check(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, ro
 @_common
 @_strict
 @click.option("--format", "fmt", type=click.Choice(["text", "github"]), default="text", show_default=True)
-def validate(root: Path, spec_dir: Path | None, strict: bool, fmt: str) -> None:
+@click.option("--spec-only", is_flag=True,
+              help="Check the specs alone (a new model before it has exports or a baseline): every spec key, "
+                   "name and secret reference; not the exports, the baseline or the rendered files.")
+def validate(root: Path, spec_dir: Path | None, strict: bool, fmt: str, spec_only: bool) -> None:
     """Validate specs and baselines without writing anything."""
+    from driftgate.spec.load import load_specs
 
     def action() -> int:
         warnings: list[Problem] = []
-        ctxs = pipeline.contexts(root, _spec_dir(root, spec_dir), None, warnings)
-        click.echo(f"{len(ctxs)} model(s) valid: {', '.join(c.spec.name for c in ctxs)}")
+        if spec_only:
+            specs = load_specs(root, _spec_dir(root, spec_dir), None, check_exports=False, warnings=warnings)
+            click.echo(f"{len(specs)} spec(s) valid: {', '.join(s.name for s in specs)} (spec only: the exports, "
+                       f"the baselines and the rendered files were not checked; 'driftgate fit' does that)")
+        else:
+            ctxs = pipeline.contexts(root, _spec_dir(root, spec_dir), None, warnings)
+            click.echo(f"{len(ctxs)} model(s) valid: {', '.join(c.spec.name for c in ctxs)}")
         return _warned(warnings, strict, github=fmt == "github")
 
     _run(action, github=fmt == "github")

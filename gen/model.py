@@ -168,6 +168,7 @@ class Analysis:
     inconclusive_limit: int
     consecutive_error_limit: int
     canary_weight: float = 0.1  # share of the traffic a canary version gets first (its expected delays)
+    dry_run: bool = False  # shadow mode: Argo dryRun for the automatic metrics, no freeze from alerts
 
 
 @dataclass(frozen=True)

@@ -100,20 +100,31 @@ def test_bad_object_metadata_is_refused(tmp_path: Path, block: dict[str, Any], w
 
 def test_a_custom_version_label_is_passed_by_the_rollout_wiring(tmp_path: Path) -> None:
     """version_label: version used to be fed the pod-template hash: every query matched nothing."""
-    root = _variant(tmp_path, lambda t: t.replace(
-        SELECTOR, SELECTOR + "  version_label: version\n  version_from: {pod_label: version}\n"))
-    files = pipeline.render_files(root, root / "specs", "reco-ranker")
-    component = yaml.safe_load(files["generated/argo/reco-ranker-rollout/kustomization.yaml"])
+    import json
+
+    from tests.test_fit_contract import make_repo, set_spec
+
+    root = make_repo(tmp_path / "repo")
+    for path in (root / "exports/mini").glob("*.json"):  # scraped with the pod's version label instead
+        doc = json.loads(path.read_text())
+        for r in doc["data"]["result"]:
+            r["metric"]["version"] = "v" + r["metric"].pop("rollouts_pod_template_hash")
+        path.write_text(json.dumps(doc))
+    set_spec(root, "selector: {job: mini, namespace: mini-ns}",
+             "selector: {job: mini, namespace: mini-ns}\n  version_label: version\n  version_from: {pod_label: version}")
+    pipeline.fit(root, root / "specs")
+    files = pipeline.render_files(root, root / "specs", "mini")
+    component = yaml.safe_load(files["generated/argo/mini-rollout/kustomization.yaml"])
     ops = [op for p in component["patches"] for op in yaml.safe_load(p["patch"])]
     (analysis,) = [op["value"] for op in ops if op["path"] == "/spec/strategy/canary/analysis"]
     (arg,) = analysis["args"]
     assert arg == {"name": "canary-hash",
                    "valueFrom": {"fieldRef": {"fieldPath": "spec.template.metadata.labels.version"}}}
-    criteria = next(d for d in yaml.safe_load_all(files["generated/argo/reco-ranker.yaml"])
+    criteria = next(d for d in yaml.safe_load_all(files["generated/argo/mini.yaml"])
                     if d and d["metadata"]["name"].endswith("rollback-criteria"))
     assert all('version="{{args.canary-hash}}"' in m["provider"]["prometheus"]["query"]
                for m in criteria["spec"]["metrics"] if m["name"] != "enforcement-live")
-    assert "spec.template.metadata.labels.version" in files["generated/plans/reco-ranker.md"]
+    assert "spec.template.metadata.labels.version" in files["generated/plans/mini.md"]
 
 
 def _rollout(value_from: dict[str, Any]) -> str:
@@ -155,3 +166,39 @@ def test_the_freeze_reads_the_namespace_label_rollout_info_arrives_with(tmp_path
     text = exprs(files["generated/prometheus/rules/reco-ranker.rules.yaml"])
     assert 'rollout_info{name="reco-ranker",namespace="reco",phase="Degraded"}' in text
     assert "exported_namespace" not in text
+
+
+def test_shadow_mode_measures_without_acting(tmp_path: Path) -> None:
+    """analysis.dry_run: Argo's dryRun for every automatic metric, the freeze only from an abort, the
+    alert marked shadow (its route skips the freeze webhook: tests/test_generated.py::test_amtool_routes)."""
+    root = _variant(tmp_path, lambda t: t.replace("analysis:\n", "analysis:\n  dry_run: true\n", 1))
+    files = pipeline.render_files(root, root / "specs", "reco-ranker")
+    criteria = next(d for d in yaml.safe_load_all(files["generated/argo/reco-ranker.yaml"])
+                    if d and d["metadata"]["name"].endswith("rollback-criteria"))
+    names = [m["name"] for m in criteria["spec"]["metrics"]]
+    dry = [d["metricName"] for d in criteria["spec"]["dryRun"]]
+    assert dry == [n for n in names if n.endswith("-auto")] and dry
+    assert "enforcement-live" not in dry and not any(n.endswith("-review") for n in dry)
+    rules = yaml.safe_load(files["generated/prometheus/rules/reco-ranker.rules.yaml"])
+    by_name = {r.get("record") or r["alert"]: r for g in rules["groups"] for r in g["rules"]}
+    freeze = by_name["model:driftgate_freeze:active"]["expr"]
+    assert "ALERTS" not in freeze and 'phase="Degraded"' in freeze
+    autos = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "DriftgateAutoRollback"]
+    assert autos and all(r["labels"]["shadow"] == "true" and "SHADOW MODE" in r["annotations"]["description"]
+                         for r in autos)
+    assert "**Shadow mode**" in files["generated/plans/reco-ranker.md"]
+    tf = _unquote(hcl2.loads(files["generated/terraform/kubernetes_manifest/reco-ranker.tf"]))
+    manifests = [b["manifest"] for res in tf["resource"] for b in res["kubernetes_manifest"].values()]
+    assert any(m.get("spec", {}).get("dryRun") for m in manifests)
+    flavour1 = _unquote(hcl2.loads(files["generated/terraform/argo_rollouts/reco-ranker.tf"]))
+    blocks = [b for res in flavour1["resource"] for b in res["argo_rollouts_analysis_template"].values()]
+    assert [d["metric_name"] for d in blocks[0]["spec"][0]["dry_run"]] == dry
+    # Without dry_run none of it.
+    plain = (REPO / "generated/argo/reco-ranker.yaml").read_text()
+    assert "dryRun" not in plain
+
+
+def test_dry_run_must_be_a_boolean(tmp_path: Path) -> None:
+    root = _variant(tmp_path, lambda t: t.replace("analysis:\n", "analysis:\n  dry_run: sometimes\n", 1))
+    result = CliRunner().invoke(main, ["validate", "--root", str(root)])
+    assert result.exit_code == 1 and "analysis.dry_run: expected true or false, got 'sometimes'" in result.output

@@ -281,6 +281,9 @@ def _routes() -> list[tuple[dict[str, str], str]]:
                 ("none", "warning", f"{m}-team"),
                 ("none", "info", f"{m}-none")):
             out.append(({"model": m, "namespace": ns, "rollback": tier, "severity": severity}, receivers))
+        # Shadow mode (analysis.dry_run): pages like an automatic breach, never freezes.
+        out.append(({"model": m, "namespace": ns, "rollback": "auto", "severity": "critical", "shadow": "true"},
+                    f"{m}-rollback-authority{pager},{m}-team"))
         out.append(({"model": m, "namespace": "elsewhere", "rollback": "auto"}, "driftgate-default"))
     out.append(({"model": "other", "namespace": "reco", "rollback": "auto"}, "driftgate-default"))
     return out

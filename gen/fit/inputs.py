@@ -20,6 +20,10 @@ def fit_inputs(spec: ModelSpec) -> dict[str, str]:
 
     out = {
         "prometheus.selector": j(dict(spec.prometheus.selector)),
+        # Not used by the numbers, but by the data contract the fit checks (driftgate.fit.signals.check_contract).
+        "prometheus.version_label": spec.prometheus.version_label,
+        "prometheus.version_from": (f"pod_label {spec.prometheus.version_pod_label}"
+                                    if spec.prometheus.version_pod_label else "pod_template_hash"),
         "alerts.for": prom_duration(spec.alert_for_seconds),  # from prometheus.evaluation_interval
         "budget.auto": j(spec.budget.text),
         "budget.manual": j(spec.manual_budget.text),

@@ -8,6 +8,7 @@ rollback, never silently to an automatic one.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -120,6 +121,13 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
         excess = values - sign * np.where(hist.events > 0, noise.coefficient / hist.events**noise.power, np.nan) \
             if noise.coefficient else values
     auto, manual = fit_thresholds(excess, hist.t, window, step, [auto_rate, manual_rate], below, what)
+    if sig.kind is SignalKind.DISTRIBUTION_DRIFT:
+        # A drift statistic minus its expected sampling noise is the shift beyond noise: a threshold below
+        # zero (the noise term over-covers a short or steady history, so even its largest window sits
+        # below it) would fire for a healthy version with more events than the history had. Floored at
+        # zero: never more alerts than the fitted value allows on the history, and none for "no shift".
+        auto, manual = (dataclasses.replace(th, value=0.0, method="zero_floor") if th.value < 0 else th
+                        for th in (auto, manual))
     manual_value = max(manual.value, auto.value) if below else min(manual.value, auto.value)
     span = float(hist.t[-1] - hist.t[0] + window)
     stride = max(1, round(window / step))

@@ -67,6 +67,7 @@ class Template:
     args: tuple[str, ...]
     metrics: tuple[Metric, ...]
     usage: str  # "background" or "step" (driftgate.validate.argo_lint.USAGE_ANNOTATION)
+    dry_run: tuple[str, ...] = ()  # metric names Argo measures but never lets fail the run (shadow mode)
 
 
 @dataclass(frozen=True)
@@ -284,7 +285,8 @@ def build(spec: ModelSpec, baseline: Baseline, evidence: Evidence | None = None)
     groups = (Group(f"driftgate.{spec.name}", interval,
                     (*builder.recording(), *alerts, freeze_record, freeze_alert, live_rule(spec))),)
     templates = (
-        Template(f"{spec.name}-rollback-criteria", (CANARY_ARG,), tuple(metrics), "background"),
+        Template(f"{spec.name}-rollback-criteria", (CANARY_ARG,), tuple(metrics), "background",
+                 tuple(m.name for m in metrics if m.name.endswith("-auto")) if a.dry_run else ()),
         Template(f"{spec.name}-freeze-gate", (), (gate,), "step"),
     )
     return ModelContext(spec, baseline, templates, groups, tuple(rows), alert_for(spec), evidence)

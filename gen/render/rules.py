@@ -261,7 +261,13 @@ def decision_alerts(spec: ModelSpec, signal: Signal, which: str, w: str, s: Sign
     established = f"({s.events} offset {horizon})"
     undo = f"kubectl argo rollouts undo {spec.rollout} -n {spec.namespace}"
     tiers: list[tuple[str, float, str, str, str, str]] = []
-    if eff.tier == "auto":
+    if eff.tier == "auto" and spec.analysis.dry_run:
+        tiers.append(("auto", eff.auto, AUTO_ALERT, "critical", f"unless on (model, {v}) {established}",
+                      f"SHADOW MODE (analysis.dry_run in {spec.spec_path}): an automatic rollback would have "
+                      f"started; Argo Rollouts only records it (the AnalysisRun's dryRunSummary) and nothing "
+                      f"freezes. {spec.authority.name} decides: kubectl argo rollouts abort {spec.rollout} -n "
+                      f"{spec.namespace} while it rolls out, {undo} after it completed."))
+    elif eff.tier == "auto":
         tiers.append(("auto", eff.auto, AUTO_ALERT, "critical", f"unless on (model, {v}) {established}",
                       f"A release (this version first appeared less than {horizon} ago): while its rollout "
                       f"runs, Argo Rollouts aborts it and traffic returns to the previous version; once the "
@@ -277,8 +283,9 @@ def decision_alerts(spec: ModelSpec, signal: Signal, which: str, w: str, s: Sign
     for tier, threshold, name, severity, scope, action in tiers:
         expr = f"({s.decision} {comparison(signal.direction, threshold)}) {guard}"
         level = "manual" if tier == "manual" else "automatic"
+        shadow = {"shadow": "true"} if tier == "auto" and spec.analysis.dry_run else {}
         out.append(Rule("", name, f"{expr} {scope}".rstrip(), alert_for(spec),
-                        tuple(sorted({**common, "severity": severity, "rollback": tier}.items())),
+                        tuple(sorted({**common, "severity": severity, "rollback": tier, **shadow}.items())),
                         (("description", f"{signal.statistic.value} over the {w} window is {word} the {level} "
                                          f"threshold {num(threshold)} (at least {signal.min_events} events). "
                                          f"{action}"),
@@ -319,6 +326,8 @@ def freeze_rules(spec: ModelSpec) -> tuple[Rule, Rule]:
                                         (spec.prometheus.rollout_info_namespace_label, spec.namespace),
                                         ("phase", "Degraded")])
     expr = f"max(max_over_time({fired}[{fw}])) or max(max_over_time({aborted}[{fw}]))"
+    if spec.analysis.dry_run:  # shadow mode: an alert rolled nothing back, so only an abort freezes
+        expr = f"max(max_over_time({aborted}[{fw}]))"
     if spec.freeze.lifted_until is not None:
         expr = f"({expr}) unless on () (vector(time()) < {spec.freeze.lifted_until})"
     record = _rec(FREEZE_RECORD, expr, {"model": spec.name})

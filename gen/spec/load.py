@@ -555,7 +555,10 @@ def _release(r: Reader, value: Any, path: KeyPath) -> m.Release | None:
 
 def _analysis(r: Reader, value: Any, path: KeyPath) -> m.Analysis | None:
     d = r.mapping(value, path, {"interval", "count", "failure_limit", "inconclusive_limit",
-                                "consecutive_error_limit", "canary_weight"}, set())
+                                "consecutive_error_limit", "canary_weight", "dry_run"}, set())
+    dry_run = d.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        r.error((*path, "dry_run"), f"expected true or false, got {show(dry_run)}")
     interval = _duration(r, d, path, "interval", "1m", minimum=10)
     if "count" in d:
         r.error((*path, "count"), "no longer used: the background analysis measures until the rollout completes "
@@ -568,11 +571,12 @@ def _analysis(r: Reader, value: Any, path: KeyPath) -> m.Analysis | None:
         r.error((*path, "canary_weight"), f"expected a whole percentage such as 0.1 or 0.25 (Argo's setWeight is "
                                           f"an integer percent), got {show(weight)}")
         weight = None
-    if interval is None or None in (failure, inconclusive, errors, weight) or "count" in d:
+    if interval is None or None in (failure, inconclusive, errors, weight) or "count" in d or \
+            not isinstance(dry_run, bool):
         return None
     assert failure is not None and inconclusive is not None and errors is not None
     assert weight is not None
-    return m.Analysis(interval, int(failure), int(inconclusive), int(errors), weight)
+    return m.Analysis(interval, int(failure), int(inconclusive), int(errors), weight, dry_run)
 
 
 def _signals(r: Reader, value: Any, path: KeyPath, prom: m.PrometheusSource | None) -> list[m.Signal]:

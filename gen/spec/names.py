@@ -29,7 +29,7 @@ BUDGET_PERIODS = {
 }
 
 # Labels driftgate sets itself on rules and alerts; a spec matcher may not use them.
-RESERVED_LABELS = frozenset({"__name__", "le", "model", "signal", "window", "severity", "rollback",
+RESERVED_LABELS = frozenset({"__name__", "le", "model", "signal", "window", "severity", "rollback", "shadow",
                              "team", "alertname", "alertstate"})
 
 # Free text (descriptions, contact lines) may contain anything printable except these.

@@ -1104,6 +1104,11 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_fraud_scorer" {
                 "value"     = "auto|freeze"
                 "matchType" = "=~"
               },
+              {
+                "name"      = "shadow"
+                "value"     = "true"
+                "matchType" = "!="
+              },
             ]
             "continue" = true
           },

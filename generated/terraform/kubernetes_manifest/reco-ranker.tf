@@ -2228,6 +2228,11 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_reco_ranker" {
                 "value"     = "auto|freeze"
                 "matchType" = "=~"
               },
+              {
+                "name"      = "shadow"
+                "value"     = "true"
+                "matchType" = "!="
+              },
             ]
             "continue" = true
           },
