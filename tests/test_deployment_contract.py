@@ -111,7 +111,8 @@ def test_a_custom_version_label_is_passed_by_the_rollout_wiring(tmp_path: Path) 
             r["metric"]["version"] = "v" + r["metric"].pop("rollouts_pod_template_hash")
         path.write_text(json.dumps(doc))
     set_spec(root, "selector: {job: mini, namespace: mini-ns}",
-             "selector: {job: mini, namespace: mini-ns}\n  version_label: version\n  version_from: {pod_label: version}")
+             "selector: {job: mini, namespace: mini-ns}\n  version_label: version\n"
+             "  version_from: {pod_label: version}")
     pipeline.fit(root, root / "specs")
     files = pipeline.render_files(root, root / "specs", "mini")
     component = yaml.safe_load(files["generated/argo/mini-rollout/kustomization.yaml"])

@@ -190,7 +190,7 @@ def test_every_rule_reads_only_what_its_group_wrote_before_it(rendered: dict[str
     where: dict[str, tuple[int, int]] = {}  # series or ALERTS{alertname} -> (group, last rule writing it)
     for g, group in enumerate(groups):
         for i, rule in enumerate(group["rules"]):
-            where["record" in rule and rule["record"] or f"ALERTS:{rule['alert']}"] = (g, i)
+            where[rule["record"] if "record" in rule else f"ALERTS:{rule['alert']}"] = (g, i)
     checked = 0
     for g, group in enumerate(groups):
         for i, rule in enumerate(group["rules"]):

@@ -28,7 +28,7 @@ SEEDS = tuple(int(x) for x in os.environ.get("DRIFTGATE_PROPERTY_SEEDS", "").spl
 def _random_model(rng: random.Random) -> tuple[synth.ServiceModel, str]:
     k = rng.randint(3, 18)  # finite buckets (+Inf is added)
     cuts = sorted(rng.sample(range(1, 200), k - 1))
-    bounds = tuple(round(c / 200, 3) for c in cuts) + (1.0,)
+    bounds = (*(round(c / 200, 3) for c in cuts), 1.0)
     comps = tuple(synth.BetaComponent(rng.uniform(0.2, 1.0), rng.uniform(0.6, 8.0), rng.uniform(0.6, 8.0),
                                       rng.uniform(-0.3, 0.3)) for _ in range(rng.randint(1, 3)))
     service = synth.ServiceModel(
