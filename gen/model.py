@@ -213,6 +213,17 @@ NO_AUTH = PrometheusAuth()
 
 
 @dataclass(frozen=True)
+class AnalysisAuth:
+    """``prometheus.analysis_auth``: what every generated Argo metric sends to Prometheus. ``headers`` are
+    plain (e.g. ``X-Scope-OrgID`` of a multi-tenant Mimir/Thanos); a bearer token is a Kubernetes Secret
+    in the model's namespace, read by an AnalysisTemplate argument (``valueFrom.secretKeyRef``, masked
+    by Argo) and sent as ``Authorization: Bearer {{args.prometheus-token}}``: never in a manifest."""
+
+    headers: tuple[tuple[str, str], ...] = ()
+    bearer_token: SecretRef | None = None
+
+
+@dataclass(frozen=True)
 class PrometheusSource:
     address: str
     selector: tuple[tuple[str, str], ...]  # equality matchers common to every signal, sorted
@@ -223,6 +234,7 @@ class PrometheusSource:
     # hash (podTemplateHashValue: Latest), else a label of the Rollout's pod template (fieldRef).
     version_pod_label: str = ""
     rollout_info_namespace_label: str = "exported_namespace"  # the Rollout's namespace on rollout_info
+    analysis_auth: AnalysisAuth | None = None  # how Argo Rollouts' queries authenticate (in the cluster)
 
     @property
     def version_value_from(self) -> dict[str, dict[str, str]]:

@@ -203,3 +203,85 @@ def test_dry_run_must_be_a_boolean(tmp_path: Path) -> None:
     root = _variant(tmp_path, lambda t: t.replace("analysis:\n", "analysis:\n  dry_run: sometimes\n", 1))
     result = CliRunner().invoke(main, ["validate", "--root", str(root)])
     assert result.exit_code == 1 and "analysis.dry_run: expected true or false, got 'sometimes'" in result.output
+
+
+AUTH = ("  analysis_auth:\n    headers: {X-Scope-OrgID: reco-tenant}\n"
+        "    bearer_token: {secret: prometheus-reader, key: token}\n")
+
+
+def test_analysis_auth_reaches_every_query_and_the_secret_stays_a_reference(tmp_path: Path) -> None:
+    """Multi-tenant Mimir/Thanos: without the tenant header every Argo query errors (and, past
+    consecutiveErrorLimit, aborts every rollout). The headers ride on every metric of both templates;
+    the token is an AnalysisTemplate argument from a Secret; Argo's own Prometheus provider sends both."""
+    import http.server
+    import json
+    import threading
+
+    from tests.test_argo import decide
+
+    root = _variant(tmp_path, lambda t: t.replace(SELECTOR, SELECTOR + AUTH))
+    files = pipeline.render_files(root, root / "specs", "reco-ranker")
+    docs = [d for d in yaml.safe_load_all(files["generated/argo/reco-ranker.yaml"]) if d]
+    assert len(docs) == 2
+    for doc in docs:
+        assert {"name": "prometheus-token",
+                "valueFrom": {"secretKeyRef": {"name": "prometheus-reader", "key": "token"}}} in doc["spec"]["args"]
+        for m in doc["spec"]["metrics"]:
+            assert m["provider"]["prometheus"]["headers"] == [
+                {"key": "X-Scope-OrgID", "value": "reco-tenant"},
+                {"key": "Authorization", "value": "Bearer {{args.prometheus-token}}"}]
+    tf = _unquote(hcl2.loads(files["generated/terraform/argo_rollouts/reco-ranker.tf"]))
+    for res in tf["resource"]:
+        (body,) = res["argo_rollouts_analysis_template"].values()
+        (spec,) = body["spec"]
+        secret = [a for a in spec["args"] if a["name"] == "prometheus-token"]
+        ref = secret[0]["value_from"][0]["secret_key_ref"][0]
+        assert (ref["name"], ref["key"]) == ("prometheus-reader", "token")
+        for m in spec["metric"]:
+            heads = m["provider"][0]["prometheus"][0]["headers"]
+            assert [(h["key"], h["value"]) for h in heads][0] == ("X-Scope-OrgID", "reco-tenant")
+    # Argo's provider, on a server that answers only with the tenant header and the token.
+    seen: list[dict[str, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            seen.append({k.lower(): v for k, v in self.headers.items()})  # Go canonicalises the case
+            ok = self.headers.get("X-Scope-OrgID") == "reco-tenant" and \
+                self.headers.get("Authorization") == "Bearer s3cret"
+            body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {}, "value": [1, "0"]}]}} if ok else {"status": "error", "errorType": "bad_data",
+                                                                   "error": "no tenant"}).encode()
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        (criteria,) = [d for d in docs if d["metadata"]["name"].endswith("rollback-criteria")]
+        metric = next(m for m in criteria["spec"]["metrics"] if m["name"].endswith("-auto"))
+        resolved = json.loads(json.dumps(metric).replace("{{args.prometheus-token}}", "s3cret")
+                              .replace("{{args.canary-hash}}", "abc123"))
+        resolved["provider"]["prometheus"]["address"] = f"http://127.0.0.1:{server.server_port}"
+        (got,) = decide([{"metric": resolved, "measure": True}])
+        assert got["phase"] == "Successful", got
+        assert seen and seen[-1].get("x-scope-orgid") == "reco-tenant"
+        assert seen[-1].get("authorization") == "Bearer s3cret"
+    finally:
+        server.shutdown()
+    # Never the secret's value, nowhere: only its reference.
+    assert all("s3cret" not in str(text) for text in files.values())
+
+
+def test_analysis_auth_refuses_a_literal_token(tmp_path: Path) -> None:
+    root = _variant(tmp_path, lambda t: t.replace(SELECTOR, SELECTOR + "  analysis_auth:\n    bearer_token: abc\n"))
+    result = CliRunner().invoke(main, ["validate", "--root", str(root)])
+    assert result.exit_code == 1
+    assert "prometheus.analysis_auth.bearer_token: expected a secret reference" in result.output
+    assert "got a literal string" in result.output and "abc" not in result.output  # never echoed

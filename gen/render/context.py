@@ -8,6 +8,7 @@ built as text. Templates receive only this object.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,19 @@ class Metric:
     query: str
     success: str
     failure: str
+    headers: tuple[tuple[str, str], ...] = ()  # sent with every query (prometheus.analysis_auth)
+
+
+@dataclass(frozen=True)
+class SecretArg:
+    """An AnalysisTemplate argument Argo reads from a Kubernetes Secret (masked in the AnalysisRun)."""
+
+    name: str
+    secret: str
+    key: str
+
+
+TOKEN_ARG = "prometheus-token"
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,7 @@ class Template:
     metrics: tuple[Metric, ...]
     usage: str  # "background" or "step" (driftgate.validate.argo_lint.USAGE_ANNOTATION)
     dry_run: tuple[str, ...] = ()  # metric names Argo measures but never lets fail the run (shadow mode)
+    secret_args: tuple[SecretArg, ...] = ()  # arguments the template reads itself (never passed by a Rollout)
 
 
 @dataclass(frozen=True)
@@ -284,9 +299,18 @@ def build(spec: ModelSpec, baseline: Baseline, evidence: Evidence | None = None)
     # ALERTS and the freeze alert reads the freeze: each is placed after what it reads.
     groups = (Group(f"driftgate.{spec.name}", interval,
                     (*builder.recording(), *alerts, freeze_record, freeze_alert, live_rule(spec))),)
+    secret_args: tuple[SecretArg, ...] = ()
+    auth = spec.prometheus.analysis_auth
+    if auth is not None:
+        headers = auth.headers
+        if auth.bearer_token is not None:
+            secret_args = (SecretArg(TOKEN_ARG, auth.bearer_token.name, auth.bearer_token.key),)
+            headers = (*headers, ("Authorization", "Bearer {{args." + TOKEN_ARG + "}}"))
+        metrics = [dataclasses.replace(m, headers=headers) for m in metrics]
+        gate = dataclasses.replace(gate, headers=headers)
     templates = (
         Template(f"{spec.name}-rollback-criteria", (CANARY_ARG,), tuple(metrics), "background",
-                 tuple(m.name for m in metrics if m.name.endswith("-auto")) if a.dry_run else ()),
-        Template(f"{spec.name}-freeze-gate", (), (gate,), "step"),
+                 tuple(m.name for m in metrics if m.name.endswith("-auto")) if a.dry_run else (), secret_args),
+        Template(f"{spec.name}-freeze-gate", (), (gate,), "step", (), secret_args),
     )
     return ModelContext(spec, baseline, templates, groups, tuple(rows), alert_for(spec), evidence)

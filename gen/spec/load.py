@@ -283,7 +283,7 @@ def _matchers(r: Reader, value: Any, path: KeyPath) -> tuple[tuple[str, str], ..
 
 def _prometheus(r: Reader, value: Any, path: KeyPath) -> m.PrometheusSource | None:
     d = r.mapping(value, path, {"address", "selector", "version_label", "version_from", "evaluation_interval",
-                                "auth", "rollout_info_namespace_label"}, {"address", "selector"})
+                                "auth", "rollout_info_namespace_label", "analysis_auth"}, {"address", "selector"})
     address = r.string(d, path, "address", pattern=names.URL)
     if "selector" in d and not isinstance(d["selector"], dict):
         r.error((*path, "selector"), f"expected a mapping of label matchers (e.g. job: my-model), "
@@ -303,9 +303,25 @@ def _prometheus(r: Reader, value: Any, path: KeyPath) -> m.PrometheusSource | No
     # (argo-rollouts) wins, and the metric's namespace label arrives renamed to exported_namespace.
     info_ns = r.string(d, path, "rollout_info_namespace_label", default="exported_namespace",
                        pattern=names.LABEL_NAME)
-    if not (address and selector and interval and auth and info_ns) or pod_label is None:
+    analysis_auth = _analysis_auth(r, d["analysis_auth"], (*path, "analysis_auth")) if "analysis_auth" in d else None
+    if not (address and selector and interval and auth and info_ns) or pod_label is None or \
+            ("analysis_auth" in d and analysis_auth is None):
         return None
-    return m.PrometheusSource(address, selector, version, interval, auth, pod_label, info_ns)
+    return m.PrometheusSource(address, selector, version, interval, auth, pod_label, info_ns, analysis_auth)
+
+
+def _analysis_auth(r: Reader, value: Any, path: KeyPath) -> m.AnalysisAuth | None:
+    """``prometheus.analysis_auth``: ``headers`` (plain) and/or ``bearer_token: {secret, key}``."""
+    d = r.mapping(value, path, {"headers", "bearer_token"}, set())
+    if not d:
+        if isinstance(value, dict):
+            r.error(path, "expected headers and/or bearer_token")
+        return None
+    headers = _headers(r, d["headers"], (*path, "headers")) if "headers" in d else ()
+    token = _secret(r, d["bearer_token"], (*path, "bearer_token")) if "bearer_token" in d else None
+    if headers is None or ("bearer_token" in d and token is None):
+        return None
+    return m.AnalysisAuth(headers, token)
 
 
 # A pod-template label Argo Rollouts can read with a fieldRef: its path splitter cuts at '.', '[' and ']'
