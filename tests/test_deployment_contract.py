@@ -239,12 +239,12 @@ def test_analysis_auth_reaches_every_query_and_the_secret_stays_a_reference(tmp_
         assert (ref["name"], ref["key"]) == ("prometheus-reader", "token")
         for m in spec["metric"]:
             heads = m["provider"][0]["prometheus"][0]["headers"]
-            assert [(h["key"], h["value"]) for h in heads][0] == ("X-Scope-OrgID", "reco-tenant")
+            assert (heads[0]["key"], heads[0]["value"]) == ("X-Scope-OrgID", "reco-tenant")
     # Argo's provider, on a server that answers only with the tenant header and the token.
     seen: list[dict[str, str]] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             seen.append({k.lower(): v for k, v in self.headers.items()})  # Go canonicalises the case
             ok = self.headers.get("X-Scope-OrgID") == "reco-tenant" and \
                 self.headers.get("Authorization") == "Bearer s3cret"
@@ -256,7 +256,7 @@ def test_analysis_auth_reaches_every_query_and_the_secret_stays_a_reference(tmp_
             self.end_headers()
             self.wfile.write(body)
 
-        do_POST = do_GET  # noqa: N815
+        do_POST = do_GET
 
         def log_message(self, *args: Any) -> None:
             pass
