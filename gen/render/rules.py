@@ -32,7 +32,7 @@ from driftgate.validate.durations import prom_duration
 
 AUTO_ALERT = "DriftgateAutoRollback"
 MANUAL_ALERT = "DriftgateManualReview"
-# A heartbeat recorded in the alerts group: present exactly while driftgate's rules for the model are
+# A heartbeat recorded last in the model's rule group: present exactly while driftgate's rules for the model are
 # loaded and evaluating. The freeze gate and the background analysis fail closed without it.
 LIVE_RECORD = "model:driftgate_rules:loaded"
 # An automatic-tier breach of a version older than release.horizon: drift without a release.
