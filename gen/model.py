@@ -109,6 +109,9 @@ class Signal:
     pinned: PinnedThreshold
     description: str
     compare_with: str = "baseline"  # drift only: "baseline" (fitted constants) or "last_week" (offset 1w)
+    # Ratios: matchers of the numerator / denominator alone, (label, "=" or "=~", value), sorted.
+    numerator_matchers: tuple[tuple[str, str, str], ...] = ()
+    denominator_matchers: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def is_histogram(self) -> bool:

@@ -43,6 +43,10 @@ def fit_inputs(spec: ModelSpec) -> dict[str, str]:
         })
         if ratio:
             out[p + "denominator"] = j(s.denominator)
+            for side, more in (("numerator_labels", s.numerator_matchers), ("denominator_labels",
+                                                                            s.denominator_matchers)):
+                if more:  # (absent when empty: baselines fitted before the key existed stay current)
+                    out[p + side] = j({label: (v if op == "=" else {"regex": v}) for label, op, v in more})
         if s.kind is SignalKind.LATENCY_QUANTILE:
             out[p + "quantile"] = j(s.quantile)
         if s.kind is SignalKind.DISTRIBUTION_DRIFT:

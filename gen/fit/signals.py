@@ -26,6 +26,7 @@ from driftgate.fit import statistics as st
 from driftgate.fit.histogram import Buckets, bins_from_cumulative, bins_over, collect_buckets, windowed_cumulative
 from driftgate.fit.windows import eval_grid, summed_increase
 from driftgate.model import ModelSpec, Signal, SignalKind
+from driftgate.render.promql import selector
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,18 @@ def check_contract(spec: ModelSpec, signal: Signal, metric: str, series: list[Se
             f"{{pod_label: <the pod-template label that holds it>}}; see {HINT}")
 
 
+def _side(series: list[Series], matchers: tuple[tuple[str, str, str], ...]) -> list[Series]:
+    """The series a ratio side's own matchers select, as Prometheus does: ``=`` exact, ``=~`` fully
+    anchored; a missing label is the empty string."""
+    def ok(s: Series) -> bool:
+        for label, op, value in matchers:
+            have = s.label(label) or ""
+            if (op == "=" and have != value) or (op == "=~" and re.fullmatch(value, have) is None):
+                return False
+        return True
+    return [s for s in series if ok(s)]
+
+
 def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, end: float) -> SignalData:
     sel = matchers(spec, signal)
     where = f"signal '{signal.name}'"
@@ -107,11 +120,13 @@ def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, e
             # history is the statistic Prometheus will compute, not a 1e-4-relative neighbour of it.
             q = np.array([rounded(float(x)) for x in st.baseline_probabilities(totals)])
         return SignalData(signal, buckets, q, [], [])
-    num = store.select(signal.metric, sel)
-    den = store.select(signal.denominator, sel)
-    for metric, found in ((signal.metric, num), (signal.denominator, den)):
+    num = _side(store.select(signal.metric, sel), signal.numerator_matchers)
+    den = _side(store.select(signal.denominator, sel), signal.denominator_matchers)
+    for metric, found, more in ((signal.metric, num, signal.numerator_matchers),
+                                (signal.denominator, den, signal.denominator_matchers)):
         if not found:
-            raise FitError(f"{spec.spec_path}: {where}: no series {metric}{_show(sel)} in the exports; "
+            shown = selector(metric, sel, more)
+            raise FitError(f"{spec.spec_path}: {where}: no series {shown} in the exports; "
                            f"exported metrics: {', '.join(store.names) or 'none'}")
         check_contract(spec, signal, metric, found)
     return SignalData(signal, None, np.zeros(0), num, den)

@@ -27,8 +27,10 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def selector(name: str, matchers: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:
-    inner = ",".join(f"{k}={quote(v)}" for k, v in matchers)
+def selector(name: str, matchers: tuple[tuple[str, str], ...] | list[tuple[str, str]],
+             more: tuple[tuple[str, str, str], ...] = ()) -> str:
+    """``name{k="v",...}``; ``more``: (label, op, value) matchers after them (``=~`` for a regex)."""
+    inner = ",".join([f"{k}={quote(v)}" for k, v in matchers] + [f"{k}{op}{quote(v)}" for k, op, v in more])
     return f"{name}{{{inner}}}"
 
 

@@ -139,9 +139,14 @@ class RuleBuilder:
             self._add(_rec(events_name, f"sum without (le) ({selector(bucket, [*own_sel, ('le', inf)])})", own))
         else:
             names = []
-            for counter in (signal.metric, signal.denominator):
-                name = f"model_version:{counter}:increase{w}"
-                self._add(_rec(name, f"sum by ({v}) ({counted(selector(counter, self._sel(signal)), w)})", own))
+            for side, counter, more in (("numerator", signal.metric, signal.numerator_matchers),
+                                        ("denominator", signal.denominator, signal.denominator_matchers)):
+                # With its own matchers a side is the signal's alone (http_requests_total{code=~"5.."} over
+                # http_requests_total would otherwise record two rules of one name).
+                name = f"model_version:driftgate_{signal.name}_{side}:increase{w}" if more else \
+                    f"model_version:{counter}:increase{w}"
+                self._add(_rec(name, f"sum by ({v}) ({counted(selector(counter, self._sel(signal), more), w)})",
+                               own))
                 names.append(name)
             events_name = names[1]
         events = selector(events_name, own_sel)
@@ -153,8 +158,10 @@ class RuleBuilder:
         # make a window that never decides). A restarted pod of an established version does not blind
         # the signal: the version's oldest series still has its samples.
         raw = (selector(f"{signal.metric}_bucket", [*self._sel(signal), ("le", fit.les[-1])]) if signal.is_histogram
-               else selector(signal.denominator, self._sel(signal)))
+               else selector(signal.denominator, self._sel(signal), signal.denominator_matchers))
         samples_name = f"model_version:{signal.metric if signal.is_histogram else signal.denominator}_samples:max{w}"
+        if not signal.is_histogram and signal.denominator_matchers:
+            samples_name = f"model_version:driftgate_{signal.name}_denominator_samples:max{w}"
         self._add(_rec(samples_name, f"max by ({v}) (count_over_time({range_selector(raw, w)}))", own))
         samples = selector(samples_name, own_sel)
         seasoned = f"({samples} >= on () group_left () clamp_max(0.5 * max({samples}), {MIN_SAMPLES}))"

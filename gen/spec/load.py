@@ -37,8 +37,8 @@ COMMON_SIGNAL_KEYS = {"name", "kind", "labels", "windows", "direction", "tier", 
 KIND_KEYS: dict[m.SignalKind, set[str]] = {
     m.SignalKind.DISTRIBUTION_DRIFT: {"metric", "statistic", "compare_with"},
     m.SignalKind.LATENCY_QUANTILE: {"metric", "quantile"},
-    m.SignalKind.ERROR_RATIO: {"numerator", "denominator"},
-    m.SignalKind.KPI_RATIO: {"numerator", "denominator"},
+    m.SignalKind.ERROR_RATIO: {"numerator", "denominator", "numerator_labels", "denominator_labels"},
+    m.SignalKind.KPI_RATIO: {"numerator", "denominator", "numerator_labels", "denominator_labels"},
 }
 KIND_REQUIRED: dict[m.SignalKind, set[str]] = {
     m.SignalKind.DISTRIBUTION_DRIFT: {"metric"},
@@ -648,6 +648,10 @@ def _signal(r: Reader, value: Any, path: KeyPath, prom: m.PrometheusSource | Non
                 r.error((*path, "labels", label), f"label '{label}' is already in prometheus.selector")
             if label == prom.version_label:
                 r.error((*path, "labels", label), f"label '{label}' is the version label")
+    taken = {lbl for lbl, _ in matchers} | ({lbl for lbl, _ in prom.selector} | {prom.version_label}
+                                            if prom is not None else set())
+    sides = [_side_matchers(r, d[key], (*path, key), taken) if key in d else ()
+             for key in ("numerator_labels", "denominator_labels")]
     windows = _windows(r, d.get("windows", {"fast": "10m", "slow": "1h"}), (*path, "windows"))
     direction = m.Direction(r.choice(d, path, "direction", [x.value for x in m.Direction], default_dir.value))
     tier = m.Tier(r.choice(d, path, "tier", [x.value for x in m.Tier], m.Tier.AUTO.value))
@@ -656,14 +660,75 @@ def _signal(r: Reader, value: Any, path: KeyPath, prom: m.PrometheusSource | Non
     pinned = _pinned(r, d.get("threshold"), (*path, "threshold"), statistic, direction)
     description = r.string(d, path, "description", default="", check=names.check_text)
     compare_with = r.choice(d, path, "compare_with", list(COMPARE_WITH), "baseline") or "baseline"
-    if not (name and metric and windows and pinned) or min_events is None:
+    if not (name and metric and windows and pinned) or min_events is None or None in sides:
         return None
     if kind in (m.SignalKind.ERROR_RATIO, m.SignalKind.KPI_RATIO) and not denominator:
         return None
+    if sides[0] is not None and sides[1] is not None and (metric, sides[0]) == (denominator, sides[1]):
+        r.error(path, "the numerator and the denominator select the same series: the ratio is always 1")
+        return None
+    assert sides[0] is not None and sides[1] is not None
     return m.Signal(name=name, kind=kind, statistic=statistic, metric=metric, denominator=denominator,
                     quantile=quantile, matchers=matchers, windows=windows, direction=direction, tier=tier,
                     min_events=int(min_events), no_data=no_data, pinned=pinned, description=description,
-                    compare_with=compare_with)
+                    compare_with=compare_with, numerator_matchers=sides[0], denominator_matchers=sides[1])
+
+
+# RE2 (Prometheus' regex engine) has none of these: a Python-only regex would fit on one set of series
+# and select another (or fail to load) in Prometheus.
+_NOT_RE2 = re.compile(r"\(\?(=|!|<=|<!|P=|>)|\\[1-9]|\(\?\(")
+
+
+def _side_matchers(r: Reader, value: Any, path: KeyPath, taken: set[str]) -> tuple[tuple[str, str, str], ...] | None:
+    """``numerator_labels`` / ``denominator_labels``: ``label: value`` (equality) or ``label: {regex: RE}``
+    (``=~``, fully anchored as in Prometheus), e.g. ``code: {regex: "5.."}`` for the textbook error SLI."""
+    if not isinstance(value, dict) or not value:
+        r.error(path, f"expected a mapping of label matchers (e.g. code: {{regex: \"5..\"}}), got {show(value)}")
+        return None
+    out = []
+    ok = True
+    for label in sorted(value, key=str):
+        v, where = value[label], (*path, str(label))
+        if not isinstance(label, str) or not names.LABEL_NAME.match(label) or label.startswith("__"):
+            r.error(where, f"expected {names.describe_grammar(names.LABEL_NAME)} not starting with '__', "
+                           f"got {show(label)}")
+            ok = False
+            continue
+        if label in names.RESERVED_LABELS or label in taken:
+            r.error(where, f"label '{label}' is set by driftgate, the selector, the signal's labels or the version "
+                           f"label; it cannot be matched again here")
+            ok = False
+            continue
+        op, text = "=", v
+        if isinstance(v, dict):
+            d = r.mapping(v, where, {"regex"}, {"regex"})
+            if "regex" not in d:
+                ok = False
+                continue
+            op, text = "=~", d["regex"]
+        if not isinstance(text, str) or (op == "=" and not text):
+            r.error(where, f"expected a non-empty string or {{regex: <RE2 pattern>}}, got {show(text)}")
+            ok = False
+            continue
+        msg = names.check_text(text)
+        if msg:
+            r.error(where, msg)
+            ok = False
+            continue
+        if op == "=~":
+            try:
+                re.compile(text)
+            except re.error as exc:
+                r.error((*where, "regex"), f"not a valid regular expression: {exc}")
+                ok = False
+                continue
+            if _NOT_RE2.search(text):
+                r.error((*where, "regex"), "lookarounds, backreferences and atomic groups are not RE2 (Prometheus' "
+                                           f"regex engine), got {show(text)}")
+                ok = False
+                continue
+        out.append((label, op, text))
+    return tuple(out) if ok else None
 
 
 def _windows(r: Reader, value: Any, path: KeyPath) -> m.Windows | None:
