@@ -318,3 +318,11 @@ def audit(root: Path, spec_dir: Path | None, paths: tuple[str, ...], fmt: str, o
         return EXIT_USER_ERROR if findings else 0
 
     _run(action, github=fmt == "github")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of a model spec (for editors; the committed copy is docs/spec.schema.json)."""
+    from driftgate.spec.schema import dumps
+
+    click.echo(dumps(), nl=False)
