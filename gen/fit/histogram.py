@@ -83,6 +83,14 @@ def _check_cumulative(b: Buckets, metric: str) -> None:
         if "+Inf" not in members and present[-1] != b.les[-1]:
             s = members[present[0]]
             raise ExportError(f"{s.source}: series {s.describe()}: this target has no +Inf bucket")
+        if len(present) != len(b.les):
+            # The rules sum by le over pods and versions: mixed layouts would make a union of bounds that
+            # no series has, and the shares of the missing buckets would be taken from the others.
+            s = members[present[0]]
+            missing = [le for le in b.les if le not in members]
+            raise ExportError(f"{s.source}: series {s.describe()}: {metric}_bucket has another bucket layout than "
+                              f"the metric's other series (missing le={', '.join(missing)}); every series of a "
+                              f"histogram must have the same buckets (a version with new bounds is a new metric)")
         for lo, hi in itertools.pairwise(present):
             a, c = members[lo], members[hi]
             common, ia, ic = np.intersect1d(a.t, c.t, assume_unique=True, return_indices=True)
