@@ -25,8 +25,7 @@ from typing import Any
 
 from driftgate.errors import Problem
 from driftgate.model import ModelSpec
-from driftgate.validate import crd
-from driftgate.validate.rollouts import Found, _files, check_one
+from driftgate.validate.rollouts import Found, check_one, is_rollout, manifests
 
 RULES = {
     "unwired-rollout": ("error", "The model's Rollout does not enforce its rollback criteria.",
@@ -59,41 +58,6 @@ class Finding:
         return RULES[self.rule][2]
 
 
-@dataclass(frozen=True)
-class _Obj:
-    source: str
-    index: int
-    line: int
-    obj: dict[str, Any]
-
-
-def _objects(paths: Iterable[str]) -> tuple[list[_Obj], list[Problem]]:
-    out: list[_Obj] = []
-    problems: list[Problem] = []
-    for source, text in _files(paths):
-        if text is None:
-            problems.append(Problem(source, 0, 0, "", "no such file or directory"))
-            continue
-        docs, parse = crd.parse_documents(text, source)
-        problems += [Problem(source, 0, 0, "", p) for p in parse]
-        starts = _document_lines(text)
-        for index, doc in docs:
-            items = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
-            for obj in items or []:
-                if isinstance(obj, dict) and isinstance(obj.get("kind"), str):
-                    out.append(_Obj(source, index, starts[index] if index < len(starts) else 0, obj))
-    return out, problems
-
-
-def _document_lines(text: str) -> list[int]:
-    """The 1-based line each YAML document starts on (after a ``---`` separator)."""
-    starts = [1]
-    for n, line in enumerate(text.splitlines(), start=1):
-        if line.startswith("---") and n > 1:
-            starts.append(n + 1)
-    return starts
-
-
 def _meta(obj: dict[str, Any], key: str) -> str | None:
     meta = obj.get("metadata")
     value = meta.get(key) if isinstance(meta, dict) else None
@@ -116,10 +80,9 @@ def audit(specs: list[ModelSpec], paths: Iterable[str], generated: set[tuple[str
                                                                                                 list[Problem]]:
     """Findings over the manifests in ``paths``; ``generated``: the (namespace, name) of the
     AnalysisTemplates driftgate renders for ``specs`` (they exist once applied)."""
-    objs, problems = _objects(paths)
+    objs, problems = manifests(paths)
     findings: list[Finding] = []
-    rollouts = [o for o in objs if o.obj["kind"] == "Rollout"
-                and str(o.obj.get("apiVersion", "")).startswith("argoproj.io/")]
+    rollouts = [o for o in objs if is_rollout(o.obj)]
     templates = {(_meta(o.obj, "namespace"), _meta(o.obj, "name")) for o in objs if o.obj["kind"] == "AnalysisTemplate"}
     cluster = {_meta(o.obj, "name") for o in objs if o.obj["kind"] == "ClusterAnalysisTemplate"}
     for spec in specs:

@@ -61,8 +61,27 @@ def _files(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
             yield str(f), f.read_text(encoding="utf-8", errors="replace")
 
 
-def rollouts(paths: Iterable[str]) -> tuple[list[Found], list[Problem]]:
-    found: list[Found] = []
+@dataclass(frozen=True)
+class Manifest:
+    """One Kubernetes object of a manifest file (an item of a ``kind: List`` counts as its own)."""
+
+    source: str
+    index: int  # the YAML document
+    line: int  # 1-based line the document starts on (0: unknown)
+    obj: dict[str, Any]
+
+
+def _document_lines(text: str) -> list[int]:
+    starts = [1]
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("---") and n > 1:
+            starts.append(n + 1)
+    return starts
+
+
+def manifests(paths: Iterable[str]) -> tuple[list[Manifest], list[Problem]]:
+    """Every object with a ``kind`` under ``paths``, and the problems reading them."""
+    out: list[Manifest] = []
     problems: list[Problem] = []
     for source, text in _files(paths):
         if text is None:
@@ -70,13 +89,22 @@ def rollouts(paths: Iterable[str]) -> tuple[list[Found], list[Problem]]:
             continue
         docs, parse = crd.parse_documents(text, source)
         problems += [Problem(source, 0, 0, "", p) for p in parse]
+        starts = _document_lines(text)
         for index, doc in docs:
             items = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
             for obj in items or []:
-                if isinstance(obj, dict) and obj.get("kind") == "Rollout" and \
-                        str(obj.get("apiVersion", "")).startswith("argoproj.io/"):
-                    found.append(Found(source, index, obj))
-    return found, problems
+                if isinstance(obj, dict) and isinstance(obj.get("kind"), str):
+                    out.append(Manifest(source, index, starts[index] if index < len(starts) else 0, obj))
+    return out, problems
+
+
+def is_rollout(obj: dict[str, Any]) -> bool:
+    return obj.get("kind") == "Rollout" and str(obj.get("apiVersion", "")).startswith("argoproj.io/")
+
+
+def rollouts(paths: Iterable[str]) -> tuple[list[Found], list[Problem]]:
+    objs, problems = manifests(paths)
+    return [Found(o.source, o.index, o.obj) for o in objs if is_rollout(o.obj)], problems
 
 
 def _get(obj: Any, *path: str) -> Any:
