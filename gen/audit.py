@@ -19,11 +19,12 @@ finding exits 1.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from driftgate.errors import Problem
+from driftgate.errors import Problem, github_message, github_property, visible
 from driftgate.model import ModelSpec
 from driftgate.validate.rollouts import Found, check_one, is_rollout, manifests
 
@@ -121,25 +122,19 @@ def audit(specs: list[ModelSpec], paths: Iterable[str], generated: set[tuple[str
 
 
 def text(findings: list[Finding]) -> str:
-    lines = [f"{f.file}{f':{f.line}' if f.line else ''}: {f.severity}: [{f.rule}] {f.message}\n"
-             f"  fix: {f.remediation}" for f in findings]
+    lines = [visible(f"{f.file}{f':{f.line}' if f.line else ''}: {f.severity}: [{f.rule}] {f.message}", ascii_only=True)
+             .replace("\n", " ") + f"\n  fix: {f.remediation}" for f in findings]
     rules = sorted({f.rule for f in findings})
     lines.append(f"driftgate audit: {len(findings)} finding(s)" + (f" ({', '.join(rules)})" if rules else ""))
     return "\n".join(lines) + "\n"
 
 
 def github(findings: list[Finding]) -> str:
-    def esc(s: str) -> str:
-        return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-    def prop(s: str) -> str:
-        return esc(s).replace(":", "%3A").replace(",", "%2C")
-
     out = []
     for f in findings:
-        where = f"file={prop(f.file)}" + (f",line={f.line}" if f.line else "")
-        title = prop("driftgate " + f.rule)
-        out.append(f"::{f.severity} {where},title={title}::{esc(f.message + ' Fix: ' + f.remediation)}")
+        where = f"file={github_property(f.file)}" + (f",line={f.line}" if f.line else "")
+        title = github_property("driftgate " + f.rule)
+        out.append(f"::{f.severity} {where},title={title}::{github_message(f.message + ' Fix: ' + f.remediation)}")
     return "\n".join(out) + ("\n" if out else "")
 
 
@@ -147,7 +142,9 @@ def sarif(findings: list[Finding], version: str) -> str:
     """SARIF 2.1.0, the format GitHub code scanning uploads (``github/codeql-action/upload-sarif``)."""
     results = []
     for f in findings:
-        location: dict[str, Any] = {"artifactLocation": {"uri": f.file}}
+        # A URI reference relative to the checkout: every character outside RFC 3986's unreserved set and '/'
+        # percent-encoded (a space, a newline, '#' or '?' in a file name would otherwise change the URI).
+        location: dict[str, Any] = {"artifactLocation": {"uri": urllib.parse.quote(f.file, safe="/")}}
         if f.line:
             location["region"] = {"startLine": f.line}
         results.append({"ruleId": f.rule, "level": f.severity,

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import click
 
 from driftgate import pipeline
-from driftgate.errors import EXIT_INTERNAL, EXIT_USER_ERROR, DriftgateError, Problem, ProblemsError
+from driftgate.errors import (EXIT_INTERNAL, EXIT_USER_ERROR, DriftgateError, Problem, ProblemsError, github_message,
+                              github_property, visible)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,7 +40,11 @@ def _run(action: Callable[[], int], github: bool = False) -> None:
         if github and isinstance(exc, ProblemsError):
             for p in exc.problems:
                 click.echo(p.format_github())
-        click.echo(f"driftgate: error: {exc.render()}", err=True)
+        click.echo(f"driftgate: error: {visible(exc.render())}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except OSError as exc:  # the machine, not driftgate: a full disk, a read-only mount, no permission
+        where = f"{exc.filename}: " if isinstance(exc.filename, str) else ""
+        click.echo(f"driftgate: error: {visible(where, ascii_only=True)}{exc.strerror or exc}", err=True)
         sys.exit(EXIT_USER_ERROR)
     except Exception:  # anything else is a bug: say so, keep the traceback
         click.echo(traceback.format_exc(), err=True)
@@ -49,7 +54,36 @@ def _run(action: Callable[[], int], github: bool = False) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+_NO_ARGS_HELP: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", type("_Never", (Exception,), {}))
+
+
+class _Group(click.Group):
+    """Usage errors (an unknown option, ``--root`` naming a file) exit 1 like every other user error, with
+    one paragraph on stderr, instead of click's exit 2 and its usage block."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("standalone_mode", True):
+            return super().main(*args, **kwargs)
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except _NO_ARGS_HELP as exc:  # 'driftgate' alone (click >= 8.2): the help, exit 0
+            click.echo(exc.ctx.get_help() if exc.ctx else "")
+            sys.exit(0)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "driftgate"
+            click.echo(f"driftgate: error: {visible(exc.format_message())} (see '{command} --help')", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except click.ClickException as exc:
+            click.echo(f"driftgate: error: {visible(exc.format_message())}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except click.exceptions.Abort:
+            click.echo("driftgate: error: aborted", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="driftgate")
 def main() -> None:
     """Fit rollback thresholds from metric history and render the rules that enforce them.
@@ -144,9 +178,14 @@ def gen(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, forc
 
     def action() -> int:
         warnings: list[Problem] = []  # both stages read the specs: the same warnings, printed once
-        for o in pipeline.fit(root, _spec_dir(root, spec_dir), None, force, warnings):
+        from driftgate.render import output
+
+        output.preflight(root, [], output.MANAGED_DIRS)  # a generated/ that cannot be written: before any fit
+        fitted = pipeline.fit(root, _spec_dir(root, spec_dir), None, force, warnings)
+        diff = pipeline.render(root, _spec_dir(root, spec_dir), None, warnings, crds)
+        for o in fitted:  # printed once both stages succeeded: a failing run prints only its error
             click.echo(f"{o.path}: {'fitted' if o.refitted else 'unchanged'}")
-        _report(pipeline.render(root, _spec_dir(root, spec_dir), None, warnings, crds))
+        _report(diff)
         return _warned(warnings, strict)
 
     _run(action)
@@ -178,9 +217,10 @@ def check(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, ro
         for kind, items in (("missing", diff.missing), ("stale", diff.stale), ("orphaned", diff.orphaned)):
             for rel in items:
                 if fmt == "github":
-                    click.echo(f"::error file={rel}::{kind}: run 'make gen' and commit the result")
+                    click.echo(f"::error file={github_property(rel)}::"
+                               f"{github_message(kind)}: run 'make gen' and commit the result")
                 else:
-                    click.echo(f"{rel}: {kind}")
+                    click.echo(f"{visible(rel, ascii_only=True)}: {kind}")
         warned = _warned(warnings, strict, github=fmt == "github")
         if wiring:
             click.echo(f"{len(wiring)} Rollout wiring problem(s): the criteria would not enforce", err=True)

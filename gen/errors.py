@@ -9,12 +9,44 @@ formatted the way yamllint does: ``specs/reco.yaml:14:5: error: signals[0].windo
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 1
 EXIT_STALE = 1
 EXIT_INTERNAL = 3
+
+
+# Characters a reader cannot see or tell apart in a message: controls, format characters (zero-width
+# space, joiners, bidirectional overrides), separators other than the plain space (no-break space,
+# line/paragraph separators), private-use, surrogates and unassigned code points.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Co", "Cs", "Cn"})
+
+
+def code_point(ch: str) -> str:
+    return f"<U+{ord(ch):04X}>"
+
+
+def visible(text: str, ascii_only: bool = False) -> str:
+    """``text`` with every invisible character written as ``<U+XXXX>`` (and, with ``ascii_only``, every
+    non-ASCII one: a Cyrillic 'е' in a name looks like a Latin 'e'). Newlines stay unless ``ascii_only``."""
+    out = []
+    for ch in text:
+        if " " <= ch <= "~" or (ch == "\n" and not ascii_only):
+            out.append(ch)
+        elif ascii_only or ch == "\t" or unicodedata.category(ch) in _INVISIBLE:
+            out.append(code_point(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def quote(value: str) -> str:
+    """A string as a message shows it: in single quotes, every non-ASCII or invisible character as <U+XXXX>,
+    so that look-alike and invisible characters can be found in the file."""
+    body = value.replace("\\", "\\\\").replace("'", "\\'")
+    return "'" + visible(body, ascii_only=True) + "'"
 
 
 @dataclass(frozen=True, order=True)
@@ -29,20 +61,30 @@ class Problem:
     level: str = "error"
 
     def format(self) -> str:
-        where = self.file
+        where = visible(self.file, ascii_only=True)
         if self.line:
             where += f":{self.line}:{self.col or 1}"
         what = f"{self.path}: {self.message}" if self.path else self.message
-        return f"{where}: {self.level}: {what}"
+        return f"{where}: {self.level}: {visible(what, ascii_only=False).replace(chr(10), ' ')}"
 
     def format_github(self) -> str:
         kind = "error" if self.level == "error" else "warning"
-        loc = f"file={self.file}"
+        loc = f"file={github_property(self.file)}"
         if self.line:
             loc += f",line={self.line},col={self.col or 1}"
         msg = f"{self.path}: {self.message}" if self.path else self.message
-        msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        return f"::{kind} {loc}::{msg}"
+        return f"::{kind} {loc}::{github_message(msg)}"
+
+
+def github_message(text: str) -> str:
+    """The data of a GitHub Actions workflow command (``::error ...::DATA``), escaped as the runner reads it."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def github_property(text: str) -> str:
+    """A property value of a workflow command (``file=...``): also ':' and ',' escaped, so that a file name
+    cannot end the property list or start a second command."""
+    return github_message(text).replace(":", "%3A").replace(",", "%2C")
 
 
 class DriftgateError(Exception):

@@ -38,8 +38,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from driftgate.errors import DriftgateError
+from driftgate.exports.series import MAX_EXPORT_BYTES
 from driftgate.exports.promhttp import Client, Notify, Sleep, resolve_credentials, rfc3339
 from driftgate.exports.promjson import parse_query_range
+from driftgate.fsio import FileRefused, read_bytes
 from driftgate.model import ModelSpec, Signal
 from driftgate.render.promql import selector
 from driftgate.spec import names
@@ -51,6 +53,7 @@ MAX_POINTS = 11_000  # Prometheus' limit of points per series in one query_range
 PARTIAL = ".partial"
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
+MAX_CHUNK_BYTES = MAX_EXPORT_BYTES  # a cached chunk is part of one export file
 
 
 class ExportCommandError(DriftgateError):
@@ -194,9 +197,10 @@ def _provided_elsewhere(root: Path | None, spec: ModelSpec) -> set[str]:
     for rel in spec.exports:
         low = rel.lower()
         if low.endswith((".predictions.csv", ".predictions.parquet")) and root is not None:
-            from driftgate.exports.predictions import read_sidecar, sidecar_path
+            from driftgate.exports.predictions import read_sidecar
 
-            out.add(f"{read_sidecar(sidecar_path(root / rel), rel + '.meta.json').metric}_bucket")
+            # (read_sidecar takes the log's path and finds the sidecar next to it)
+            out.add(f"{read_sidecar(root / rel, rel, root).metric}_bucket")
         elif low.endswith((".csv", ".parquet")):
             out.add("*")
     return out
@@ -255,9 +259,9 @@ class ChunkCache:
 
     def get(self, query: str, chunk: Chunk, step: int) -> list[dict[str, Any]] | None:
         path = self._path(query, chunk, step)
-        try:
-            doc = json.loads(path.read_bytes())
-        except (OSError, ValueError, RecursionError):  # unreadable: fetch the chunk again
+        try:  # a regular file only (a FIFO left in .partial/ must not block the export)
+            doc = json.loads(read_bytes(path, path.name, MAX_CHUNK_BYTES))
+        except (FileRefused, ValueError, RecursionError):  # unreadable: fetch the chunk again
             return None
         if not isinstance(doc, dict) or [doc.get("server"), doc.get("query"), doc.get("start"), doc.get("end"),
                                          doc.get("step")] != [self.server, query, chunk.start, chunk.end, step]:
@@ -418,7 +422,7 @@ def export(root: Path, spec_dir: Path, only: str | None, start: str, end: str, s
     """Export every selected model. Specs, range, exports lists and credentials are checked first."""
     specs = load_specs(root, spec_dir, only, check_exports=False)
     rng = parse_range(start, end, step, time.time() if now is None else now)
-    if url is not None and not names.URL.match(url):
+    if url is not None and not names.URL.fullmatch(url):
         raise ExportCommandError(f"--url: expected {names.describe_grammar(names.URL)}, got {url!r}",
                                  hint="credentials never go in a URL: use prometheus.auth in the spec")
     chunks(rng, points_per_chunk)  # validates points_per_chunk

@@ -50,7 +50,7 @@ def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False
         path = root / rel
         if not force and path.is_file():
             try:
-                old = bl.load(path, rel)
+                old = bl.load(path, rel, root=root)
             except BaselineError:
                 old = None
             if old is not None and old.input_hash == input_hash(root, spec):
@@ -74,7 +74,7 @@ def contexts(root: Path, spec_dir: Path, only: str | None = None,
     for spec in specs:
         rel = baseline_path(spec)
         try:
-            base = bl.load(root / rel, rel, any_fit_version)
+            base = bl.load(root / rel, rel, any_fit_version, root)
             check_baseline(spec, base, rel)
         except BaselineError as exc:
             problems.extend(exc.problems)
@@ -84,7 +84,7 @@ def contexts(root: Path, spec_dir: Path, only: str | None = None,
             warnings.append(Problem(rel, 0, 0, "", f"provisional: {base.history_days:.1f} days of history, the spec "
                                                    f"asks for {base.minimum_days:g}; every signal routes to manual "
                                                    f"rollback until a refit on enough history", "warning"))
-        evidence = ev.load(root / evidence_path(spec), evidence_path(spec))
+        evidence = ev.load(root / evidence_path(spec), evidence_path(spec), root)
         if evidence is None and warnings is not None:
             warnings.append(Problem(evidence_path(spec), 0, 0, "", "no evidence file: the plan has no pictures; "
                                     "run 'driftgate fit --force'", "warning"))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from driftgate import pipeline
-from driftgate.errors import DriftgateError
+from driftgate.errors import DriftgateError, UsageError, visible
 from driftgate.fit.inputs import fit_inputs
 from driftgate.render.context import ModelContext, SignalRow, WindowRow, fit_input_changes
 from driftgate.render.promql import num
@@ -40,17 +40,27 @@ def _git(root: Path, *args: str) -> bytes:
     except FileNotFoundError:
         raise DriftgateError("git is not installed; review compares against a git ref") from None
     except subprocess.CalledProcessError as exc:
-        raise DriftgateError(f"git {' '.join(args)} failed: {exc.stderr.decode(errors='replace').strip()}") from None
+        detail = " ".join(exc.stderr.decode(errors="replace").split())[:300]
+        command = next(a for a in args if not a.startswith("-"))
+        raise DriftgateError(visible(f"git {command} failed: {detail}", ascii_only=True)) from None
 
 
 def _base_contexts(root: Path, spec_dir: Path, base: str, tmp: Path) -> dict[str, ModelContext]:
     _git(root, "rev-parse", "--verify", f"{base}^{{commit}}")
     prefix = _git(root, "rev-parse", "--show-prefix").decode().strip()
-    rel_specs = spec_dir.resolve().relative_to(root.resolve()).as_posix()
-    listed = _git(root, "ls-tree", "-r", "--name-only", base, "--", f"{prefix}{rel_specs}", f"{prefix}baselines")
-    if not listed.strip():
+    try:
+        rel_specs = spec_dir.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise UsageError(f"--specs {visible(str(spec_dir), ascii_only=True)}: review reads BASE's specs from the "
+                         f"git repository of --root, so the spec directory must be inside --root "
+                         f"({visible(str(root), ascii_only=True)})") from None
+    # NUL-separated names and literal pathspecs: a file name with a space, a newline or a '*' is one path.
+    listed = _git(root, "--literal-pathspecs", "ls-tree", "-r", "-z", "--name-only", base, "--",
+                  f"{prefix}{rel_specs}", f"{prefix}baselines")
+    names = [n for n in listed.decode("utf-8", "surrogateescape").split("\0") if n]
+    if not names:
         return {}
-    data = _git(root, "archive", "--format=tar", base, "--", *listed.decode().split())
+    data = _git(root, "--literal-pathspecs", "archive", "--format=tar", base, "--", *names)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(tmp, filter="data")
     base_root = tmp / prefix if prefix else tmp

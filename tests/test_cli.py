@@ -105,8 +105,9 @@ def test_python_dash_m_gen_help() -> None:
 
 def test_unknown_command_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["rendr"])
-    assert result.exit_code == 2
-    assert "No such command" in result.output
+    assert result.exit_code == 1  # a usage error is a user error like any other (click's default is 2)
+    assert result.stderr.startswith("driftgate: error: No such command 'rendr'")
+    assert result.stderr.count("\n") == 1, result.stderr  # one line, not click's usage block
 
 
 def test_check_up_to_date(tmp_path: Path) -> None:

@@ -30,6 +30,8 @@ import math
 import os
 import re
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -50,7 +52,10 @@ CORPUS = REPO / "tests/corpus"
 BASE = CORPUS / "base"
 UPDATE = os.environ.get("DRIFTGATE_CORPUS_UPDATE") == "1"
 COMMANDS = {"validate", "render", "fit", "gen", "check"}
-HEADER_KEYS = {"command", "put", "spec", "also", "remove", "symlink", "size", "pad"}
+HEADER_KEYS = {"command", "put", "spec", "also", "remove", "symlink", "size", "pad", "fifo", "mkdir"}
+# A file outside the repository copy that a case can point a symlink at (``<outside>/secret.yaml``): its
+# contents must never reach a message, and it must not be written to.
+OUTSIDE_SENTINEL = "OUTSIDE-SENTINEL-7f3a: this file lies outside the repository\n"
 MIN_CASES = 200
 
 
@@ -70,7 +75,9 @@ class Case:
     spec: str  # a spec variant (relative to tests/corpus/) that replaces specs/demo.yaml, or ""
     also: tuple[tuple[str, str], ...]  # (corpus-relative source, repository-relative destination)
     remove: tuple[str, ...]
-    symlinks: tuple[tuple[str, str], ...]  # (repository-relative link, target)
+    symlinks: tuple[tuple[str, str], ...]  # (repository-relative link, target; <outside> for a folder beside)
+    fifos: tuple[str, ...]  # repository paths made named pipes (after remove)
+    dirs: tuple[str, ...]  # repository paths made empty directories (after remove)
     size: int  # make the placed file sparse, this many bytes long
     pad: int  # pad the placed file with YAML comment lines to this many bytes
     header: str  # the .expected file up to and including its '---' line
@@ -125,6 +132,7 @@ def load_cases() -> list[Case]:
             also=tuple(_pair(v, expected) for v in keys.get("also", [])),
             remove=tuple(keys.get("remove", [])),
             symlinks=tuple(_pair(v, expected) for v in keys.get("symlink", [])),
+            fifos=tuple(keys.get("fifo", [])), dirs=tuple(keys.get("mkdir", [])),
             size=int(keys.get("size", ["0"])[0]), pad=int(keys.get("pad", ["0"])[0]),
             header=header, message=message))
     return cases
@@ -153,6 +161,8 @@ def snapshot(root: Path) -> dict[str, Entry]:
             st = path.lstat()
             if path.is_symlink():
                 out[rel] = ("link", os.readlink(path).encode(), st.st_mtime_ns, st.st_mode)
+            elif not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):  # a FIFO: never read it
+                out[rel] = ("special", b"", st.st_mtime_ns, st.st_mode)
             elif path.is_dir():
                 out[rel] = ("dir", b"", st.st_mtime_ns, st.st_mode)
             elif st.st_size > 50_000_000:
@@ -192,6 +202,15 @@ def make_pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def outside(root: Path) -> Path:
+    """A folder beside the repository copy holding one sentinel file (and room for a stray write)."""
+    folder = root.parent / "outside"
+    if not folder.is_dir():
+        folder.mkdir()
+        (folder / "secret.yaml").write_text(OUTSIDE_SENTINEL, encoding="utf-8")
+    return folder
+
+
 def apply(case: Case, root: Path) -> None:
     """Put the case's input (and its companions) into the repository copy ``root``."""
     if case.spec:
@@ -207,7 +226,12 @@ def apply(case: Case, root: Path) -> None:
             path.unlink()
     for link, target in case.symlinks:
         (root / link).parent.mkdir(parents=True, exist_ok=True)
-        (root / link).symlink_to(target)
+        (root / link).symlink_to(target.replace("<outside>", str(outside(root))))
+    for rel in case.fifos:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(root / rel)
+    for rel in case.dirs:
+        (root / rel).mkdir(parents=True)
     if case.source.name.endswith(".edit.yaml"):
         edit_file(root, yaml.safe_load(case.source.read_text(encoding="utf-8")))
         return
@@ -272,13 +296,33 @@ class Tally:
 TALLY = Tally()
 
 
+class Hang(BaseException):
+    """Raised by the alarm: a case blocked (e.g. reading a named pipe)."""
+
+
+@contextlib.contextmanager
+def no_hang(what: str, seconds: int = 90) -> Iterator[None]:
+    def ring(signum: int, frame: Any) -> None:
+        raise Hang(f"{what}: still running after {seconds} s (a read that blocks?)")
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def run_case(case: Case, pristine: Path, work: Path) -> tuple[int, str, str, list[str]]:
     root = work / "repo"
     shutil.copytree(pristine, root, symlinks=True)
     apply(case, root)
-    before = snapshot(root)
-    code, out, err = run_cli([*case.command, "--root", str(root)])
-    after = snapshot(root)
+    before = snapshot(root.parent)  # the copy and the folder beside it: nothing outside is written either
+    with no_hang(case.id):
+        code, out, err = run_cli([*case.command, "--root", str(root)])
+    after = snapshot(root.parent)
+    assert "OUTSIDE-SENTINEL" not in out + err, f"{case.id}: a file outside the repository was printed"
     out, err = out.replace(str(root), "<root>"), err.replace(str(root), "<root>")
     # The current fit version moves with every change of the fit: written <fit_version> in the corpus.
     err = err.replace(f"this one reads {bl.FIT_VERSION})", "this one reads <fit_version>)")

@@ -51,13 +51,15 @@ import ctypes
 import errno
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from driftgate.errors import OutputError
+from driftgate import fsio
+from driftgate.errors import OutputError, visible
 from driftgate.render.env import HEADER_MARK
 
 MANAGED_DIRS = ("generated",)
@@ -82,9 +84,14 @@ Content = str | bytes
 
 def is_generated(path: Path) -> bool:
     """The marker is on the first line of text files, and in a tEXt chunk near the start of a PNG."""
+    if not path.is_file():  # never open a FIFO (it would block) or a device
+        return False
     try:
-        with path.open("rb") as fh:
-            head = fh.read(4096)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            head = os.read(fd, 4096)
+        finally:
+            os.close(fd)
     except OSError:
         return False
     where = head if head.startswith(PNG_SIGNATURE) else head.split(b"\n", 1)[0]
@@ -104,6 +111,57 @@ def _existing(root: Path) -> set[str]:
     return found
 
 
+def preflight(root: Path, rels: Iterable[str], also_tops: Iterable[str] = ()) -> None:
+    """Refuse, before anything is read or written, a tree that driftgate cannot own safely.
+
+    For every top-level directory written (``generated/``, ``baselines/``) and every path in it:
+    the directory and each folder on the way to a file must be a real directory (not a plain file,
+    which a swap would silently move away; not a symlink, through which files would be written
+    outside the repository); a path to be written must be absent or a regular file; and nothing in
+    the directory may be a FIFO, socket or device (reading one blocks) or a symlink out of the
+    repository. One :class:`OutputError` names the first offending path; nothing has changed.
+    """
+    rels = sorted(set(rels))
+    tops = sorted({_top(rel) for rel in rels if _top(rel)} | set(also_tops))
+
+    def refuse(rel: str, what: str) -> None:
+        raise OutputError(f"{visible(rel, ascii_only=True)}: {what}; nothing was written",
+                          hint="move it away (driftgate owns this path and writes regular files only)")
+
+    for top in tops:
+        live = root / top
+        if live.is_symlink():
+            refuse(top, "is a symlink; driftgate writes its output into a real directory inside the repository, "
+                        "never through a link")
+        if live.exists() and not live.is_dir():
+            refuse(top, "is a file, not a directory")
+        if not live.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(live):
+            for name in sorted([*dirnames, *filenames]):
+                path = Path(dirpath) / name
+                rel = path.relative_to(root).as_posix()
+                if path.is_symlink():
+                    if name in dirnames or not fsio.inside(path, root):
+                        refuse(rel, "is a symlink that leads outside the repository" if not fsio.inside(path, root)
+                               else "is a symlinked folder; files written into it would land elsewhere")
+                    continue
+                mode = path.lstat().st_mode
+                if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                    refuse(rel, f"is {fsio.describe(mode)}")
+    for rel in rels:
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            folder = root.joinpath(*parts[:i])
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                refuse("/".join(parts[:i]), "is a file or a symlink where a folder is expected")
+        target = root / rel
+        if target.is_symlink():
+            refuse(rel, "is a symlink; driftgate writes regular files only")
+        if target.exists() and not target.is_file():
+            refuse(rel, f"is {fsio.describe(target.lstat().st_mode)}")
+
+
 def diff(root: Path, files: dict[str, Content], expected: Iterable[str] = ()) -> Diff:
     """What :func:`write` would change (after recovering from a killed write, under the lock).
 
@@ -112,6 +170,7 @@ def diff(root: Path, files: dict[str, Content], expected: Iterable[str] = ()) ->
     if root.is_dir():
         with _locked(root):
             recover(root)
+    preflight(root, [*files, *expected], MANAGED_DIRS)
     return _diff(root, files, expected)
 
 
@@ -148,7 +207,23 @@ def atomic_write(path: Path, text: Content) -> None:
 
 
 def write(root: Path, files: dict[str, Content], prune: bool = True) -> Diff:
-    """Bring the tree in line with ``files``; return what changed (see the module docstring)."""
+    """Bring the tree in line with ``files``; return what changed (see the module docstring).
+
+    An ``OSError`` on the way (a full disk, a read-only mount, no permission) is an :class:`OutputError`
+    naming the path and the system's reason: the previous tree is intact (staging happens beside it)."""
+    try:
+        return _write(root, files, prune)
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) else str(root)
+        with contextlib.suppress(ValueError):
+            where = Path(where).relative_to(root).as_posix()
+        raise OutputError(f"cannot write {visible(where, ascii_only=True)}: {exc.strerror or exc}; nothing was "
+                          f"changed (the previous files are intact)",
+                          hint="free some disk space, or make the repository writable, and run it again") from None
+
+
+def _write(root: Path, files: dict[str, Content], prune: bool = True) -> Diff:
+    preflight(root, files, MANAGED_DIRS if prune else ())
     foreign = [rel for rel in files if (root / rel).exists() and not is_generated(root / rel)]
     if foreign:
         raise OutputError("refusing to overwrite files that driftgate did not generate (no "

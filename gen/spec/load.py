@@ -56,10 +56,11 @@ def load_specs(root: Path, spec_dir: Path, only: str | None = None,
                check_exports: bool = True, warnings: list[Problem] | None = None) -> list[m.ModelSpec]:
     """Load every ``*.yaml`` spec under ``spec_dir``; raise :class:`SpecError` listing all problems."""
     problems: list[Problem] = []
-    files = sorted([*spec_dir.glob("*.yaml"), *spec_dir.glob("*.yml")])
     if not spec_dir.is_dir():
-        raise SpecError([Problem(_display(root, spec_dir), 0, 0, "", "spec directory does not exist")])
-    if not files:
+        what = "is not a directory" if spec_dir.exists() else "does not exist"
+        raise SpecError([Problem(_display(root, spec_dir), 0, 0, "", f"spec directory {what}")])
+    files = spec_files(root, spec_dir, problems)
+    if not files and not problems:
         raise SpecError([Problem(_display(root, spec_dir), 0, 0, "", "no *.yaml specs found")])
     specs: list[m.ModelSpec] = []
     seen: dict[str, str] = {}
@@ -85,22 +86,103 @@ def load_specs(root: Path, spec_dir: Path, only: str | None = None,
     return specs
 
 
+def spec_files(root: Path, spec_dir: Path, problems: list[Problem]) -> list[Path]:
+    """The spec files of ``spec_dir``: ``*.yaml`` and ``*.yml``, sorted by name.
+
+    Hidden files (``.#demo.yaml``, an editor's lock symlink; ``.demo.yaml``) are not specs and are skipped.
+    A name whose extension differs only in case (``demo.YAML``) is an error rather than silently skipped:
+    the model it defines would otherwise have no rules.
+    """
+    files = []
+    try:
+        entries = sorted(spec_dir.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        problems.append(Problem(_display(root, spec_dir), 0, 0, "", f"cannot list the spec directory: "
+                                                                    f"{exc.strerror or exc}"))
+        return []
+    for path in entries:
+        if path.name.startswith("."):
+            continue
+        suffix = path.suffix
+        if suffix in (".yaml", ".yml"):
+            files.append(path)
+        elif suffix.lower() in (".yaml", ".yml"):
+            problems.append(Problem(_display(root, path), 0, 0, "",
+                                    f"a spec file's name must end in .yaml or .yml in lower case, got "
+                                    f"'{suffix}'; rename it (driftgate would otherwise skip it)"))
+    return files
+
+
 def load_spec(root: Path, path: Path, problems: list[Problem],
               check_exports: bool = True) -> m.ModelSpec | None:
     display = _display(root, path)
-    data, marks = load_yaml(path, display, problems)
+    data, marks = load_yaml(path, display, problems, root)
     if data is None:
         return None
     r = Reader(marks)
+    nulls = _nulls(r, data)
     spec = _build(r, root, display, data, check_exports)
+    # A null is reported as null (above), not again as a missing required key or a wrong list item.
+    ours = {(_fmt((*parent, key)) if key is not None else _fmt(parent)) for parent, key in nulls}
+    missing = {(_fmt(parent), f"missing required key '{key}'") for parent, key in nulls if key is not None}
+    r.problems = [p for p in r.problems if (p.path, p.message) not in missing
+                  and not (p.path in ours and not p.message.startswith("expected a value, got null"))]
     problems.extend(r.problems)
     return spec if not any(p.level == "error" for p in r.problems) else None
 
 
+# Keys whose null is documented as a value ("none"), not an omission.
+NULL_ALLOWED: frozenset[KeyPath] = frozenset({("freeze", "lifted_until")})
+
+
+def _nulls(r: Reader, data: Any) -> list[tuple[KeyPath, str | None]]:
+    """Report every present-but-null value (``quantile:``, ``windows: {fast: ~}``) and remove it.
+
+    YAML reads an empty value as null; driftgate never takes null for "use the default" (a signal would
+    silently lose its quantile, a window its length): it is an error naming the key, except the keys of
+    :data:`NULL_ALLOWED`, where null is documented. Returns the (parent path, key) pairs removed, and
+    (path of the item, None) for a null list item (kept, so that the other items keep their index).
+    """
+    removed: list[tuple[KeyPath, str | None]] = []
+
+    def walk(node: Any, path: KeyPath) -> None:
+        if isinstance(node, dict):
+            for key in list(node):
+                child = (*path, key)
+                if node[key] is None and child not in NULL_ALLOWED:
+                    r.error(child, "expected a value, got null (an empty value or '~'); give a value, or "
+                                   "remove the key to use its default")
+                    del node[key]
+                    removed.append((path, key))
+                else:
+                    walk(node[key], child)
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                if item is None:
+                    r.error((*path, i), "expected a value, got null (an empty list item or '~')")
+                    removed.append(((*path, i), None))
+                else:
+                    walk(item, (*path, i))
+
+    walk(data, ())
+    return removed
+
+
+def _fmt(path: KeyPath) -> str:
+    from driftgate.spec.yamlload import format_path
+
+    return format_path(path)
+
+
 def _display(root: Path, path: Path) -> str:
+    """``path`` as messages name it: relative to the repository, never through a symlink's target."""
+    try:
+        return path.absolute().relative_to(root.absolute()).as_posix()
+    except ValueError:
+        pass
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # outside, or a symlink loop
         return str(path)
 
 
@@ -170,7 +252,7 @@ def _object_metadata(r: Reader, value: Any, path: KeyPath, labels: bool) -> tupl
     out = []
     for key in sorted(value, key=str):
         v, where = value[key], (*path, str(key))
-        if not isinstance(key, str) or not K8S_KEY.match(key) or len(key.split("/")[0]) > 253:
+        if not isinstance(key, str) or not K8S_KEY.fullmatch(key) or len(key.split("/")[0]) > 253:
             r.error(where, f"expected a Kubernetes {'label' if labels else 'annotation'} key ([prefix/]name, name "
                            f"at most 63 of [-A-Za-z0-9_.]), got {show(key)}")
             continue
@@ -180,7 +262,7 @@ def _object_metadata(r: Reader, value: Any, path: KeyPath, labels: bool) -> tupl
         if not isinstance(v, str):
             r.error(where, f"expected a string value (quote numbers and booleans), got {show(v)}")
             continue
-        if labels and not K8S_LABEL_VALUE.match(v):
+        if labels and not K8S_LABEL_VALUE.fullmatch(v):
             r.error(where, f"expected a Kubernetes label value (at most 63 of [-A-Za-z0-9_.], starting and ending "
                            f"alphanumeric), got {show(v)}")
             continue
@@ -263,7 +345,7 @@ def _matchers(r: Reader, value: Any, path: KeyPath) -> tuple[tuple[str, str], ..
     out = []
     for label in sorted(value):
         v = value[label]
-        if not names.LABEL_NAME.match(label) or label.startswith("__"):
+        if not names.LABEL_NAME.fullmatch(label) or label.startswith("__"):
             r.error((*path, label), f"expected {names.describe_grammar(names.LABEL_NAME)} "
                                     f"not starting with '__', got {show(label)}")
             continue
@@ -273,7 +355,7 @@ def _matchers(r: Reader, value: Any, path: KeyPath) -> tuple[tuple[str, str], ..
         if not isinstance(v, str):
             r.error((*path, label), f"expected a string label value, got {show(v)}")
             continue
-        msg = names.check_text(v)
+        msg = names.check_label_value(v)
         if msg:
             r.error((*path, label), msg)
             continue
@@ -338,7 +420,7 @@ def _version_from(r: Reader, value: Any, path: KeyPath) -> str | None:
         if "pod_label" not in d:
             return None
         label = d["pod_label"]
-        if not isinstance(label, str) or not POD_LABEL.match(label):
+        if not isinstance(label, str) or not POD_LABEL.fullmatch(label):
             r.error((*path, "pod_label"), f"expected a pod-template label name without a prefix or dots (Argo "
                                           f"Rollouts reads it with fieldRef spec.template.metadata.labels.<name>, "
                                           f"splitting at '.'), got {show(label)}")
@@ -400,7 +482,7 @@ def _credential(r: Reader, value: Any, path: KeyPath) -> m.CredentialRef | None:
         return None
     if "env" in d:
         name = d["env"]
-        if not isinstance(name, str) or not ENV_NAME.match(name):
+        if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
             r.error((*path, "env"), f"expected an environment variable name matching [A-Za-z_][A-Za-z0-9_]*, "
                                     f"got {show(name)}")
             return None
@@ -433,7 +515,7 @@ def _headers(r: Reader, value: Any, path: KeyPath) -> tuple[tuple[str, str], ...
     for name in sorted(value, key=str):
         where = (*path, name)
         v = value[name]
-        if not isinstance(name, str) or not HEADER_NAME.match(name):
+        if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
             r.error(where, f"expected an HTTP header name (letters, digits and !#$%&'*+-.^_`|~), got {show(name)}")
             ok = False
             continue
@@ -463,7 +545,7 @@ def _headers(r: Reader, value: Any, path: KeyPath) -> tuple[tuple[str, str], ...
 def parse_budget(value: Any) -> m.Budget:
     if not isinstance(value, str):
         raise ValueError("a budget is a string")
-    match = names.BUDGET.match(value)
+    match = names.BUDGET.fullmatch(value)
     if not match:
         raise ValueError("write it as <count>/<day|week|month|quarter|year>")
     events = float(match.group(1))
@@ -634,8 +716,8 @@ def _signal(r: Reader, value: Any, path: KeyPath, prom: m.PrometheusSource | Non
     if kind is m.SignalKind.DISTRIBUTION_DRIFT:
         statistic = m.Statistic(r.choice(d, path, "statistic", DRIFT_STATISTICS, default_stat.value))
     metric = r.string(d, path, "metric" if "metric" in KIND_KEYS[kind] else "numerator",
-                      pattern=names.METRIC_NAME)
-    denominator = r.string(d, path, "denominator", pattern=names.METRIC_NAME)
+                      pattern=names.METRIC_NAME, check=names.check_metric_name)
+    denominator = r.string(d, path, "denominator", pattern=names.METRIC_NAME, check=names.check_metric_name)
     if metric and (metric.endswith("_bucket") and kind in (m.SignalKind.DISTRIBUTION_DRIFT,
                                                            m.SignalKind.LATENCY_QUANTILE)):
         r.error((*path, "metric"), f"expected the histogram's base name without '_bucket', got {show(metric)}")
@@ -689,7 +771,7 @@ def _side_matchers(r: Reader, value: Any, path: KeyPath, taken: set[str]) -> tup
     ok = True
     for label in sorted(value, key=str):
         v, where = value[label], (*path, str(label))
-        if not isinstance(label, str) or not names.LABEL_NAME.match(label) or label.startswith("__"):
+        if not isinstance(label, str) or not names.LABEL_NAME.fullmatch(label) or label.startswith("__"):
             r.error(where, f"expected {names.describe_grammar(names.LABEL_NAME)} not starting with '__', "
                            f"got {show(label)}")
             ok = False
@@ -710,7 +792,7 @@ def _side_matchers(r: Reader, value: Any, path: KeyPath, taken: set[str]) -> tup
             r.error(where, f"expected a non-empty string or {{regex: <RE2 pattern>}}, got {show(text)}")
             ok = False
             continue
-        msg = names.check_text(text)
+        msg = names.check_label_value(text)
         if msg:
             r.error(where, msg)
             ok = False

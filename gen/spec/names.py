@@ -14,11 +14,20 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MODEL_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 SIGNAL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$")
+# Words PromQL's lexer reads as keywords or number literals wherever a metric name can stand (case-insensitive:
+# ``Bool`` and ``INF`` too), so ``max_over_time(bool{...}[5m])`` does not parse. Found with promtool (Prometheus
+# 2.42 and 3.x) over every keyword, aggregator and function name; tests/test_names_promql.py re-checks the list
+# against both promtools. Aggregators and functions (``sum``, ``rate``) do parse as metric names there.
+PROMQL_RESERVED = frozenset({"atan2", "bool", "group_left", "group_right", "ignoring", "on", "nan", "inf"})
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,99}$")
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
-URL = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/\-]*)?$")
+# A host is dot-separated DNS labels (or an IPv4 address); a port is 1..65535, as Go's net/url and every
+# consumer (Alertmanager, Argo Rollouts, Terraform providers) read it.
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+URL = re.compile(rf"^https?://{_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?(:{_PORT})?(/[A-Za-z0-9._~/\-]*)?$", re.ASCII)
 SLACK_CHANNEL = re.compile(r"^[#@][a-z0-9][a-z0-9._\-]{0,79}$")
-BUDGET = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*/\s*(day|week|month|quarter|year)\s*$")
+BUDGET = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*/\s*(day|week|month|quarter|year)\s*$", re.ASCII)
 
 BUDGET_PERIODS = {
     "day": 86400,
@@ -40,6 +49,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\x85]")
 _NOT_CHARACTERS = re.compile(r"[\ud800-\udfff\ufffe\uffff]")
 # C1 control characters (U+0080..U+009F, except NEL above): YAML readers refuse them unescaped.
 _C1 = re.compile(r"[\x80-\x84\x86-\x9f]")
+# Bidirectional embedding, override and isolate controls: they reorder how the text around them is shown, so a
+# reviewer reads something other than what is rendered ("Trojan Source", CVE-2021-42574).
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 MAX_TEXT = 500
 
 
@@ -49,6 +61,10 @@ def check_text(value: str, multiline: bool = False) -> str | None:
         return f"at most {MAX_TEXT} characters, got {len(value)}"
     if _CONTROL.search(value) or _C1.search(value):
         return "control characters are not allowed"
+    if _BIDI.search(value):
+        found = _BIDI.search(value).group(0)  # type: ignore[union-attr]  # just matched
+        return (f"the bidirectional control U+{ord(found):04X} is not allowed: it changes how the text around it "
+                f"is displayed, so a reviewer would not see what is rendered")
     if _NOT_CHARACTERS.search(value):
         return "unpaired UTF-16 surrogates and the non-characters U+FFFE, U+FFFF are not allowed"
     if not multiline and "\n" in value:
@@ -61,6 +77,20 @@ def check_text(value: str, multiline: bool = False) -> str | None:
     return None
 
 
+def check_label_value(value: str) -> str | None:
+    """A label value to match on: free text, and no invisible character (a zero-width space, a no-break
+    space, a joiner): the series it selects would differ from the one the reader of the spec sees."""
+    import unicodedata
+
+    for i, ch in enumerate(value):
+        if unicodedata.category(ch) in ("Cf", "Zl", "Zp", "Co", "Cn") or (unicodedata.category(ch) == "Zs"
+                                                                           and ch != " "):
+            what = unicodedata.name(ch, "unnamed")
+            return (f"the invisible character U+{ord(ch):04X} ({what}) at position {i + 1} is not allowed in a "
+                    f"label value: the series selected would not be the one a reader sees")
+    return check_text(value)
+
+
 def check_template_text(value: str) -> str | None:
     """Free text that is also embedded in Go templates (Prometheus annotations, Alertmanager
     notification texts): ``{{`` would start a template action there and break or change the text."""
@@ -68,6 +98,15 @@ def check_template_text(value: str) -> str | None:
         return ("'{{' is not allowed: Prometheus and Alertmanager would read it as the start of a template "
                 "action")
     return check_text(value)
+
+
+def check_metric_name(value: str) -> str | None:
+    """A metric name that matches the grammar but that PromQL reads as a keyword or a number."""
+    if value.lower() in PROMQL_RESERVED:
+        return (f"{value!r} cannot be a metric name in PromQL: the query language reads it as a keyword or a "
+                f"number ({', '.join(sorted(PROMQL_RESERVED))}, in any case); rename the metric with a "
+                f"recording rule or relabelling")
+    return None
 
 
 def describe_grammar(pattern: re.Pattern[str]) -> str:
@@ -79,6 +118,7 @@ def describe_grammar(pattern: re.Pattern[str]) -> str:
         METRIC_NAME: "a Prometheus metric name matching [a-zA-Z_:][a-zA-Z0-9_:]*",
         LABEL_NAME: "a Prometheus label name matching [a-zA-Z_][a-zA-Z0-9_]*",
         SECRET_KEY: "a Secret key (letters, digits, '-', '_', '.')",
-        URL: "an http(s) URL without credentials, query or fragment",
+        URL: "an http(s) URL (a DNS name or IPv4 host, an optional port 1-65535, a path) without credentials, "
+             "query or fragment",
         SLACK_CHANNEL: "a Slack channel like '#team-alerts'",
     }.get(pattern, pattern.pattern)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from driftgate.errors import Problem
+from driftgate.errors import Problem, quote
 from driftgate.spec.names import describe_grammar
 from driftgate.spec.yamlload import KeyPath, Marks
 
@@ -30,7 +30,7 @@ def type_name(value: Any) -> str:
 def show(value: Any) -> str:
     if value is None:
         return "null"
-    text = repr(value) if isinstance(value, str) else f"{type_name(value)} {value!r}"
+    text = quote(value) if isinstance(value, str) else f"{type_name(value)} {value!r}"
     if isinstance(value, dt.date):  # YAML timestamps: show them as written, not as datetime.date(...)
         text = f"{type_name(value)} {value.isoformat()}"
     return text if len(text) <= 60 else text[:57] + "..."
@@ -75,7 +75,7 @@ class Reader:
         if not isinstance(value, str):
             self.error(where, f"expected a string, got {show(value)}")
             return default or ""
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             self.error(where, f"expected {describe_grammar(pattern)}, got {show(value)}")
             return default or ""
         if check is not None:
@@ -125,7 +125,7 @@ class Reader:
             return None
         try:
             return parse(data[key])
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             self.error((*path, key), f"expected {expected}, got {show(data[key])}: {exc}")
             return None
 

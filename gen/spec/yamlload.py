@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from driftgate.errors import Problem
+from driftgate.errors import Problem, quote
+from driftgate.fsio import FileRefused, read_bytes
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000
@@ -92,10 +93,16 @@ class _Builder:
             raise yaml.constructor.ConstructorError(
                 None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark)
         if isinstance(node, yaml.MappingNode):
+            # A merge key (<<: *defaults) brings the keys of another mapping in; the mapping's own keys
+            # override them (YAML 1.1 merge semantics); of several merged mappings the first listed wins
+            # (PyYAML's flatten_mapping puts them in reverse order, so here the last one seen wins).
+            own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
             self.loader.flatten_mapping(node)
             out: dict[Any, Any] = {}
+            merged: set[str] = set()
             for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)
+                key = self.scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else \
+                    self.loader.construct_object(key_node, deep=True)
                 if not isinstance(key, str | int | float | bool) or key is None:
                     line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
                     kind = {type(None): "null", list: "a list", dict: "a mapping"}.get(type(key), type(key).__name__)
@@ -106,7 +113,14 @@ class _Builder:
                     continue
                 skey = key if isinstance(key, str) else str(key)
                 child = (*path, skey)
-                if skey in out:
+                if id(key_node) not in own:  # merged in
+                    out.pop(skey, None)
+                    merged.add(skey)
+                elif skey in merged:  # the mapping's own key overrides a merged one
+                    merged.discard(skey)
+                    del out[skey]
+                    self.marks.table.pop(child, None)
+                elif skey in out:
                     line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
                     self.problems.append(
                         Problem(self.marks.file, line, col, format_path(child),
@@ -119,7 +133,36 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        return self.scalar(node)
+
+    def scalar(self, node: yaml.Node) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as exc:
+            # An unquoted value that YAML's resolver takes for a timestamp (or a number) but that is not a
+            # valid one: 2026-11-26T12:00:00+99:00 (offset out of range), 2026-02-30 (no such day).
+            kind = node.tag.rsplit(":", 1)[-1] if isinstance(node.tag, str) else "value"
+            reason = "a time zone offset is at most 23:59 either way" if "offset must be" in str(exc) else str(exc)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{quote(str(node.value))} reads as a YAML {kind} but is not a valid one ({reason}); "
+                            f"correct it, or quote it to make it a string", node.start_mark) from None
+
+
+def _invisible_near(text: str, line: int) -> str:
+    """Name an invisible character on the failing line or the one before (a no-break space in the indentation,
+    a zero-width space): PyYAML's message alone does not show it, and the editor does not either."""
+    import unicodedata
+
+    lines = text.split("\n")
+    for n in (line, line - 1):
+        if not 1 <= n <= len(lines):
+            continue
+        for c, ch in enumerate(lines[n - 1], start=1):
+            cat = unicodedata.category(ch)
+            if cat in ("Cf", "Zl", "Zp", "Co", "Cn") or (cat == "Zs" and ch != " "):
+                return (f" (line {n}, column {c} holds the invisible character U+{ord(ch):04X} "
+                        f"{unicodedata.name(ch, 'unnamed')}; YAML indents and separates with plain spaces only)")
+    return ""
 
 
 class _TooBig(Exception):
@@ -128,21 +171,17 @@ class _TooBig(Exception):
         self.line, self.col = line, col
 
 
-def load_yaml(path: Path, display: str, problems: list[Problem]) -> tuple[Any, Marks]:
-    """Parse one YAML document. Problems are appended; returns ``(None, marks)`` when unreadable."""
+def load_yaml(path: Path, display: str, problems: list[Problem], root: Path | None = None) -> tuple[Any, Marks]:
+    """Parse one YAML document. Problems are appended; returns ``(None, marks)`` when unreadable.
+
+    With ``root``, a path leading outside it (a symlink) is refused without being read; a FIFO, a
+    directory or a device is refused without blocking (:mod:`driftgate.fsio`).
+    """
     marks = Marks(display)
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        problems.append(Problem(display, 0, 0, "", f"cannot read file: {exc.strerror}"))
-        return None, marks
-    if size > MAX_BYTES:
-        problems.append(Problem(display, 0, 0, "", f"file is {size} bytes; the limit is {MAX_BYTES}"))
-        return None, marks
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        problems.append(Problem(display, 0, 0, "", f"cannot read file: {exc.strerror}"))
+        raw = read_bytes(path, display, MAX_BYTES, root)
+    except FileRefused as exc:
+        problems.append(Problem(display, 0, 0, "", str(exc).removeprefix(f"{display}: ")))
         return None, marks
     try:
         text = raw.decode("utf-8")
@@ -177,7 +216,7 @@ def loads_yaml(text: str, display: str, problems: list[Problem]) -> tuple[Any, M
             what = f"{exc.context}{where}: {exc.problem}"
         elif exc.problem and exc.context:
             what = f"{exc.context}, {exc.problem}"
-        problems.append(Problem(display, line, col, "", f"invalid YAML: {what}"))
+        problems.append(Problem(display, line, col, "", f"invalid YAML: {what}{_invisible_near(text, line)}"))
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow: say where, in one line
         before = text[:exc.position]
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1

@@ -13,10 +13,10 @@ import re
 _PROM_UNITS = {"y": 365 * 86400.0, "w": 7 * 86400.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0,
                "ms": 0.001}
 _PROM_ORDER = ["y", "w", "d", "h", "m", "s", "ms"]
-_PROM_RE = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
+_PROM_RE = re.compile(r"((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?", re.ASCII)
 
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)", re.ASCII)
 
 
 def parse_prom_duration(text: str) -> float:
@@ -25,7 +25,7 @@ def parse_prom_duration(text: str) -> float:
         raise ValueError("empty duration")
     if text == "0":
         return 0.0
-    match = _PROM_RE.match(text)
+    match = _PROM_RE.fullmatch(text)
     if not match:
         raise ValueError("use a number followed by a unit (ms, s, m, h, d, w, y), largest unit first, "
                          "e.g. 90s or 1h30m")
