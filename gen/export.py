@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from driftgate.errors import DriftgateError
-from driftgate.exports.series import MAX_EXPORT_BYTES
+from driftgate.errors import DriftgateError, quote
 from driftgate.exports.promhttp import Client, Notify, Sleep, resolve_credentials, rfc3339
 from driftgate.exports.promjson import parse_query_range
+from driftgate.exports.series import MAX_EXPORT_BYTES
 from driftgate.fsio import FileRefused, read_bytes
 from driftgate.model import ModelSpec, Signal
 from driftgate.render.promql import selector
@@ -423,7 +423,7 @@ def export(root: Path, spec_dir: Path, only: str | None, start: str, end: str, s
     specs = load_specs(root, spec_dir, only, check_exports=False)
     rng = parse_range(start, end, step, time.time() if now is None else now)
     if url is not None and not names.URL.fullmatch(url):
-        raise ExportCommandError(f"--url: expected {names.describe_grammar(names.URL)}, got {url!r}",
+        raise ExportCommandError(f"--url: expected {names.describe_grammar(names.URL)}, got {quote(names.without_userinfo(url))}",
                                  hint="credentials never go in a URL: use prometheus.auth in the spec")
     chunks(rng, points_per_chunk)  # validates points_per_chunk
     clients = []

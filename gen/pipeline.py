@@ -84,7 +84,11 @@ def contexts(root: Path, spec_dir: Path, only: str | None = None,
             warnings.append(Problem(rel, 0, 0, "", f"provisional: {base.history_days:.1f} days of history, the spec "
                                                    f"asks for {base.minimum_days:g}; every signal routes to manual "
                                                    f"rollback until a refit on enough history", "warning"))
-        evidence = ev.load(root / evidence_path(spec), evidence_path(spec), root)
+        try:
+            evidence = ev.load(root / evidence_path(spec), evidence_path(spec), root, base)
+        except BaselineError as exc:
+            problems.extend(exc.problems)
+            continue
         if evidence is None and warnings is not None:
             warnings.append(Problem(evidence_path(spec), 0, 0, "", "no evidence file: the plan has no pictures; "
                                     "run 'driftgate fit --force'", "warning"))

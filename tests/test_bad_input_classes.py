@@ -299,3 +299,21 @@ def test_merge_keys_override_and_editor_lock_files_are_ignored(tmp_path: Path) -
     specs = load_specs(root, root / "specs", check_exports=False)
     assert specs[0].analysis.interval.text == "2m"  # the mapping's own key wins over the merged one
     assert specs[0].analysis.failure_limit == 3  # and the merged one fills what is not set
+
+
+@pytest.mark.parametrize("slot", ["team.slack_webhook.secret", "team.slack_webhook.key",
+                                  "rollback_authority.pagerduty_routing_key.key", "freeze.webhook.token.secret"])
+@pytest.mark.parametrize("pasted", ["T0AB12CD/B0XY9Z/q9Wd2Lr7TfX3", "xoxb-1234567890-abcdefGHIJKL",
+                                    "R0ut1ngK3y+/=S3cr3tZ", "q9wd2lr7tfx3kq0z"])
+def test_a_secret_pasted_into_a_name_slot_is_never_echoed(tmp_path: Path, slot: str, pasted: str) -> None:
+    path = tuple(slot.split("."))
+    found = _problems(tmp_path, _set(BASE_DOC, path, pasted))
+    if found is None:  # it is a valid name there (nothing to tell a name from a secret): nothing is printed
+        return
+    assert found == [slot], found
+    root = tmp_path / "r"
+    code, out, err = run_cli(["validate", "--spec-only", "--root", str(root)])
+    assert code == 1
+    for i in range(len(pasted) - 3):  # no 4 characters of it in a row (the message's own words aside)
+        piece = pasted[i:i + 4]
+        assert piece not in out + err, (piece, err)

@@ -214,7 +214,7 @@ def test_timezone_naive_timestamps_are_rejected(tmp_path: Path) -> None:
     frame = pd.DataFrame({"timestamp": pd.to_datetime([START], unit="s"), "metric": "x", "label_job": "a",
                           "value": [1.0]})
     assert error_of(write(frame, tmp_path / "naive.parquet")) == (
-        "naive.parquet: row 1, column 'timestamp': 2026-10-20 00:00:00 has no timezone (the column type is "
+        "naive.parquet: row 1, column 'timestamp': 2026-10-20T00:00:00 has no timezone (the column type is "
         "timestamp[us]); store UTC times with tz='UTC' (pandas: .dt.tz_localize('UTC'))")
 
 
@@ -254,8 +254,8 @@ CSV_ERRORS = [
      "m.csv: row 2, column 'timestamp': expected unix seconds or an RFC 3339 time with a timezone "
      "(2026-10-20T00:00:00Z), got ''"),
     (HEAD + "1792454400000,x,a,1\n",
-     "m.csv: row 1, column 'timestamp': expected unix seconds or an RFC 3339 time with a timezone "
-     "(2026-10-20T00:00:00Z), got '1792454400000'; milliseconds? divide by 1000"),
+     "m.csv: row 1, column 'timestamp': '1792454400000' looks like milliseconds since the epoch; expected unix "
+     "seconds (divide by 1000)"),
     (HEAD + "2026-13-20T00:00:00Z,x,a,1\n",
      "m.csv: row 1, column 'timestamp': '2026-13-20T00:00:00Z' is not a valid date and time"),
     (HEAD + "0,x,a,1\n0,reco-score,a,1\n",
@@ -302,7 +302,7 @@ def test_file_level_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     (tmp_path / "late.csv").write_bytes(HEAD.encode() + b"0,x,a,1\n1,x,caf\xe9,1\n")
     assert error_of(tmp_path / "late.csv") == ("late.csv: column 'label_job': not UTF-8 text; save the file "
                                              "as UTF-8")
-    assert error_of(tmp_path / "missing.csv") == "missing.csv: cannot read export: No such file or directory"
+    assert error_of(tmp_path / "missing.csv") == "missing.csv: file not found"
     (tmp_path / "junk.parquet").write_bytes(b"not parquet at all")
     assert error_of(tmp_path / "junk.parquet").startswith("junk.parquet: not a readable Parquet file (")
     assert error_of(tmp_path / "junk.parquet").endswith(

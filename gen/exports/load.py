@@ -16,7 +16,10 @@ from driftgate.exports.series import Series, SeriesStore
 from driftgate.exports.tabular import read_long_csv, read_long_parquet
 from driftgate.model import ModelSpec
 
-READERS: dict[str, Callable[[Path, str], list[Series]]] = {
+# Each reader takes (path, display, root): the file, its repository-relative name for messages, and the
+# repository (files are read only when they are regular files inside it; see driftgate.fsio).
+Reader = Callable[[Path, str, Path | None], list[Series]]
+READERS: dict[str, Reader] = {
     ".json": read_query_range,
     ".csv": read_long_csv,
     ".parquet": read_long_parquet,
@@ -25,7 +28,7 @@ READERS: dict[str, Callable[[Path, str], list[Series]]] = {
 }
 
 
-def reader_for(rel: str) -> Callable[[Path, str], list[Series]]:
+def reader_for(rel: str) -> Reader:
     """The reader registered for the longest suffix ``rel`` ends with; an error naming the file otherwise."""
     name = Path(rel).name.lower()
     matches = [suffix for suffix in READERS if name.endswith(suffix) and len(name) > len(suffix)]
@@ -39,5 +42,5 @@ def reader_for(rel: str) -> Callable[[Path, str], list[Series]]:
 def load_store(root: Path, spec: ModelSpec) -> SeriesStore:
     series: list[Series] = []
     for rel in spec.exports:
-        series.extend(reader_for(rel)(root / rel, rel))
+        series.extend(reader_for(rel)(root / rel, rel, root))
     return SeriesStore(series)

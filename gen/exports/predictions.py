@@ -48,7 +48,7 @@ except ImportError:  # pragma: no cover - exercised by the clean-venv install te
 
 from driftgate.errors import ExportError
 from driftgate.exports.goformat import format_le
-from driftgate.exports.series import Series, checked_series
+from driftgate.exports.series import DuplicateKey, Series, checked_series, unique_keys
 from driftgate.exports.tabular import (
     as_table,
     float_values,
@@ -58,6 +58,7 @@ from driftgate.exports.tabular import (
     string_codes,
     unix_seconds,
 )
+from driftgate.fsio import FileRefused, read_bytes, refusal
 from driftgate.spec.names import LABEL_NAME, METRIC_NAME, describe_grammar
 
 SIDECAR_SUFFIX = ".meta.json"
@@ -66,6 +67,9 @@ COLUMNS = ("timestamp", "score", "version")
 MAX_SIDECAR_BYTES = 1_000_000
 # Samples × buckets per version; above it the step is too fine for the span of the log.
 MAX_CELLS = 20_000_000
+MAX_BUCKETS = 1_000  # finite bounds in a sidecar; classic histograms have tens
+# The sample spacing: from Prometheus' resolution (a millisecond) to one day.
+MIN_STEP, MAX_STEP = 0.001, 86_400.0
 SIDECAR_EXAMPLE = ('{"metric": "reco_score", "buckets": [0.1, 0.2, 0.5, 1], "step": 60, '
                    '"labels": {"job": "reco-ranker"}}')
 
@@ -90,14 +94,24 @@ def check_binning(metric: Any, bounds: Any, step: Any, labels: Any, where: str) 
                           f"({metric.removesuffix('_bucket')!r}); the series are <metric>_bucket")
     if not isinstance(bounds, list | tuple) or not bounds:
         raise ExportError(f"{where}: buckets: expected a non-empty list of finite upper bounds, got {_show(bounds)}")
+    if len(bounds) > MAX_BUCKETS:
+        raise ExportError(f"{where}: buckets: expected at most {MAX_BUCKETS} bounds, got {len(bounds)}; a "
+                          f"classic histogram has tens of buckets")
+    values: list[float] = []
     for i, b in enumerate(bounds):
-        if isinstance(b, bool) or not isinstance(b, int | float) or not math.isfinite(b):
+        value = _finite(b)
+        if value is None:
             raise ExportError(f"{where}: buckets[{i}]: expected a finite number (+Inf is added), got {_show(b)}")
-        if i and not b > bounds[i - 1]:
-            raise ExportError(f"{where}: buckets[{i}]: bounds must be strictly increasing, got {b!r} after "
-                              f"{bounds[i - 1]!r}")
-    if isinstance(step, bool) or not isinstance(step, int | float) or not (math.isfinite(step) and step > 0):
+        if i and not value > values[-1]:
+            raise ExportError(f"{where}: buckets[{i}]: bounds must be strictly increasing, got {_show(b)} after "
+                              f"{_show(bounds[i - 1])}")
+        values.append(value)
+    seconds = _finite(step)
+    if seconds is None or not seconds > 0:
         raise ExportError(f"{where}: step: expected a positive number of seconds, got {_show(step)}")
+    if not MIN_STEP <= seconds <= MAX_STEP:
+        raise ExportError(f"{where}: step: expected the sample spacing in seconds, from {MIN_STEP:g} (a "
+                          f"millisecond) to {MAX_STEP:g} (a day), e.g. the scrape interval 60; got {_show(step)}")
     if not isinstance(labels, dict):
         raise ExportError(f"{where}: labels: expected an object of string labels, got {_show(labels)}")
     for key, value in labels.items():
@@ -106,7 +120,18 @@ def check_binning(metric: Any, bounds: Any, step: Any, labels: Any, where: str) 
                               f"and le, got {_show(key)}")
         if not isinstance(value, str) or not value:
             raise ExportError(f"{where}: labels.{key}: expected a non-empty string, got {_show(value)}")
-    return Binning(metric, tuple(float(b) for b in bounds), float(step), tuple(sorted(labels.items())))
+    return Binning(metric, tuple(values), seconds, tuple(sorted(labels.items())))
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float when it is a JSON number (not a boolean) that fits one, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)  # an int of 400 digits overflows
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def bin_predictions(frame: pd.DataFrame | pa.Table, *, metric: str, bounds: list[float], step: float,
@@ -177,19 +202,25 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
-def read_sidecar(path: Path, display: str) -> Binning:
-    """Read and check the sidecar of the prediction log ``path`` (``display`` names the log)."""
+def read_sidecar(path: Path, display: str, root: Path | None = None) -> Binning:
+    """Read and check the sidecar of the prediction log ``path`` (``display`` names the log; only a regular
+    file inside ``root`` when given)."""
     meta = sidecar_path(path)
     shown = display + SIDECAR_SUFFIX
-    try:
-        size = meta.stat().st_size
-    except OSError:
+    if refusal(meta, root) == "file not found":
         raise ExportError(f"{display}: a prediction log needs a sidecar {shown} giving the histogram, e.g. "
-                          f"{SIDECAR_EXAMPLE}", hint="see docs/exports.md") from None
-    if size > MAX_SIDECAR_BYTES:
-        raise ExportError(f"{shown}: the sidecar is {size} bytes; the limit is {MAX_SIDECAR_BYTES}")
+                          f"{SIDECAR_EXAMPLE}", hint="see docs/exports.md")
+    try:  # a FIFO, a directory, a symlink out of the repository or a dangling one: refused, never read
+        raw = read_bytes(meta, shown, MAX_SIDECAR_BYTES, root, what="sidecar")
+    except FileRefused as exc:
+        raise ExportError(str(exc)) from None
+    if raw.startswith(b"\xef\xbb\xbf"):  # a byte-order mark (Windows editors write one)
+        raw = raw[3:]
     try:
-        doc = json.loads(meta.read_bytes().decode("utf-8"))
+        doc = json.loads(raw.decode("utf-8"), parse_float=_parse_float, object_pairs_hook=unique_keys)
+    except DuplicateKey as exc:
+        raise ExportError(f"{shown}: the key {exc.key!r} appears twice in one object; expected each key once, "
+                          f"like {SIDECAR_EXAMPLE}") from None
     except UnicodeDecodeError as exc:
         raise ExportError(f"{shown}: not UTF-8 JSON: {exc.reason}") from exc
     except json.JSONDecodeError as exc:
@@ -198,6 +229,9 @@ def read_sidecar(path: Path, display: str) -> Binning:
     except RecursionError:  # deeply nested JSON: a clear error, not a traceback
         raise ExportError(f"{shown}: the JSON nests too deeply; expected an object like {SIDECAR_EXAMPLE}") \
             from None
+    except ValueError:  # an integer of more than 4300 digits (Python's conversion limit)
+        raise ExportError(f"{shown}: a number in the JSON has thousands of digits; expected an object like "
+                          f"{SIDECAR_EXAMPLE}") from None
     if not isinstance(doc, dict):
         raise ExportError(f"{shown}: expected a JSON object like {SIDECAR_EXAMPLE}, got {_show(doc)}")
     allowed = ("metric", "buckets", "step", "labels")
@@ -210,22 +244,48 @@ def read_sidecar(path: Path, display: str) -> Binning:
     return check_binning(doc["metric"], doc["buckets"], doc["step"], doc.get("labels", {}), shown)
 
 
-def read_predictions(path: Path, display: str) -> list[Series]:
+def read_predictions(path: Path, display: str, root: Path | None = None) -> list[Series]:
     """Read ``*.predictions.csv`` / ``*.predictions.parquet`` with its sidecar and bin it."""
     need_pyarrow(display)
-    spec = read_sidecar(path, display)
+    spec = read_sidecar(path, display, root)
     what = "a prediction log with columns timestamp, score and optionally version"
     if path.name.lower().endswith(".parquet"):
-        table = read_parquet_table(path, display, what, include=COLUMNS, require=COLUMNS[:2])
+        table = read_parquet_table(path, display, what, include=COLUMNS, require=COLUMNS[:2], root=root)
     else:
-        table = read_csv_table(path, display, what, include=COLUMNS, require=COLUMNS[:2])
+        table = read_csv_table(path, display, what, include=COLUMNS, require=COLUMNS[:2], root=root)
     return _binned(table, spec, display)
 
 
+class _Overflowed(float):
+    """A JSON number too large for a float (``1e400``): infinite, but shown as the sidecar spells it."""
+
+    text: str
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isinf(value):
+        return value
+    out = _Overflowed(text)
+    out.text = text
+    return out
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _show(value: Any) -> str:
+    """A sidecar value as a message shows it (JSON, cut after 80 characters)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    if isinstance(value, _Overflowed):
+        return f"{_short(value.text)} (too large for a 64-bit float)"
     if isinstance(value, str):
-        return repr(value)
-    try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
+        text = repr(value)
+    else:
+        try:
+            text = json.dumps(value)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return _short(text)

@@ -21,6 +21,7 @@ import datetime as dt
 import http.client
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -31,12 +32,19 @@ from pathlib import Path
 from typing import Any
 
 from driftgate.errors import DriftgateError
+from driftgate.exports.promjson import partial_response
+from driftgate.fsio import FileRefused, read_bytes
 from driftgate.model import CredentialRef, PrometheusAuth
 
 USER_AGENT = "driftgate-export"
 MAX_RETRY_AFTER = 60.0
 MAX_GET_URL = 4000  # longer requests are sent as a form POST (both are part of the API)
 MAX_SECRET_BYTES = 64 * 1024
+
+
+MAX_MESSAGE = 600  # characters of a server's answer shown in an error, cut after redaction
+# Characters of bearer tokens, base64 (standard and URL-safe), JWTs and passwords made of "safe" characters.
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9+/=_.~-]+")
 
 
 class PrometheusError(DriftgateError):
@@ -55,11 +63,21 @@ class Credentials:
     authorization: str = field(default="", repr=False)  # "" or "Bearer ..." / "Basic ..."
     secrets: tuple[str, ...] = field(default=(), repr=False)  # values to scrub from messages
 
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, "<redacted>")
-        return text
+    def redact(self, text: str, limit: int = MAX_MESSAGE) -> str:
+        """``text`` without any byte of a secret, *then* cut to ``limit`` characters.
+
+        Whole secrets go first (longest first); then every run of token characters that shares 4
+        consecutive characters with a secret: a server that echoes a cut Authorization header, or a
+        body cut before it reached us, must not leak a prefix (or any piece) either. Cutting comes last, so that the cut can
+        never leave a prefix that no longer matches the whole secret."""
+        secrets = sorted({s for s in self.secrets if s}, key=len, reverse=True)
+        for secret in secrets:
+            text = text.replace(secret, "<redacted>")
+        if secrets:
+            grams = {s[i:i + 4] for s in secrets for i in range(len(s) - 3)}
+            text = _TOKEN_RUN.sub(lambda m: "<redacted>" if any(
+                m.group(0)[i:i + 4] in grams for i in range(len(m.group(0)) - 3)) else m.group(0), text)
+        return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def read_credential(ref: CredentialRef, root: Path, environ: Mapping[str, str], where: str) -> str:
@@ -72,11 +90,10 @@ def read_credential(ref: CredentialRef, root: Path, environ: Mapping[str, str], 
     path = Path(ref.file).expanduser()
     if not path.is_absolute():
         path = root / path
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_SECRET_BYTES + 1)
-    except OSError as exc:
-        raise CredentialError(f"{where}: cannot read {ref.file}: {exc.strerror}") from None
+    try:  # a FIFO or a folder named as the credential file is refused, not read (it would block)
+        raw = read_bytes(path, ref.file, MAX_SECRET_BYTES)
+    except FileRefused as exc:
+        raise CredentialError(f"{where}: cannot read {exc}") from None
     if len(raw) > MAX_SECRET_BYTES:
         raise CredentialError(f"{where}: {ref.file} is larger than {MAX_SECRET_BYTES} bytes; expected a credential")
     try:
@@ -140,8 +157,8 @@ class Client:
                                         "step": _num(step)}, what)
         if not isinstance(data, dict) or data.get("resultType") != "matrix" or not isinstance(
                 data.get("result"), list):
-            raise PrometheusError(f"{self.address}: {what}: expected a matrix result, got "
-                                  f"{_short(json.dumps(data)[:200])}")
+            raise PrometheusError(self.credentials.redact(f"{self.address}: {what}: expected a matrix result, got "
+                                                          f"{_short(json.dumps(data)[:65536])}"))
         result: list[dict[str, Any]] = data["result"]
         return result
 
@@ -210,11 +227,19 @@ class Client:
             doc = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # (deep nesting recurses)
             raise PrometheusError(self.credentials.redact(
-                f"{self.address}: {what}: the response is not JSON: {_short(raw[:200].decode('utf-8', 'replace'))}"),
+                f"{self.address}: {what}: the response is not JSON: {_short(raw[:65536].decode('utf-8', 'replace'))}"),
                 hint="is the address a Prometheus server (not its UI behind a login page)?") from None
         if not isinstance(doc, dict) or doc.get("status") != "success":
             detail = _server_error(raw)
             raise PrometheusError(self.credentials.redact(f"{self.address}: {what}: {detail}"))
+        # A partial answer (a Thanos store, a Mimir ingester or a shard did not reply) is a "success" with
+        # warnings: written as an export it would be fitted as if the traffic had dropped.
+        partial = partial_response(doc, self.credentials.redact)
+        if partial:
+            raise PrometheusError(self.credentials.redact(f"{self.address}: {what}: {partial}; nothing was "
+                                                          f"written for it"),
+                                  hint="run the export again once the server answers without warnings; "
+                                       "chunks already fetched are kept and not asked for again")
         return doc.get("data")
 
 
@@ -241,7 +266,7 @@ def _server_error(raw: bytes) -> str:
     if isinstance(doc, dict) and (doc.get("error") or doc.get("errorType")):
         kind = doc.get("errorType") or "error"
         return _short(f"{kind}: {doc.get('error', '')}")
-    text = raw[:300].decode("utf-8", "replace").strip()
+    text = raw[:65536].decode("utf-8", "replace").strip()
     return _short(text) if text else "(empty response)"
 
 
@@ -264,8 +289,8 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _short(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= 300 else flat[:297] + "..."
+    """One line. Not cut here: :meth:`Credentials.redact` cuts, after removing every secret."""
+    return " ".join(text.split())
 
 
 def _num(x: float) -> str:

@@ -38,9 +38,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import json
 import re
 from collections.abc import Collection, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,16 @@ except ImportError:  # pragma: no cover - exercised by the clean-venv install te
     pa = pc = pcsv = pq = None
 
 from driftgate.errors import ExportError
-from driftgate.exports.series import FloatArray, Series, check_size, checked_series
+from driftgate.exports.series import (
+    DuplicateKey,
+    FloatArray,
+    Series,
+    bad_timestamps,
+    checked_series,
+    read_export,
+    timestamp_problem,
+    unique_keys,
+)
 from driftgate.spec.names import LABEL_NAME, METRIC_NAME, describe_grammar
 
 IntArray = npt.NDArray[np.int64]
@@ -70,8 +81,6 @@ def need_pyarrow(display: str) -> None:
                           "which is not installed: pip install 'driftgate[tabular]'")
 
 MAX_HEADER_BYTES = 1_000_000
-# Unix seconds at or above this (year 5138) are almost certainly milliseconds or nanoseconds.
-MAX_UNIX_SECONDS = 1e11
 REQUIRED = ("timestamp", "metric", "value")
 LABELS = "labels"
 LABEL_PREFIX = "label_"
@@ -90,19 +99,18 @@ RFC3339 = _RFC3339_BODY + r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 
 
 def read_csv_table(path: Path, display: str, what: str, include: Collection[str] | None = None,
-                   require: Collection[str] = ()) -> pa.Table:
+                   require: Collection[str] = (), root: Path | None = None) -> pa.Table:
     """Every column of a CSV file as strings (empty fields stay ``""``); only ``include`` if given.
 
-    A column of ``require`` missing from the header is an error listing the header.
+    A column of ``require`` missing from the header is an error listing the header. The file is read
+    through :func:`driftgate.exports.series.read_export` (regular files inside ``root`` only).
     """
     need_pyarrow(display)
-    check_size(path, display, what)
+    raw = read_export(path, display, what, root)
+    end = raw.find(b"\n", 0, MAX_HEADER_BYTES)
+    first = raw[:end + 1] if end != -1 else raw[:MAX_HEADER_BYTES]
     try:
-        with path.open("rb") as fh:
-            first = fh.readline(MAX_HEADER_BYTES)
         header = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")], strict=True), [])
-    except OSError as exc:
-        raise ExportError(f"{display}: cannot read export: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ExportError(f"{display}: line 1: not UTF-8 text ({exc.reason}); save the file as UTF-8") from exc
     except csv.Error as exc:
@@ -121,7 +129,7 @@ def read_csv_table(path: Path, display: str, what: str, include: Collection[str]
 
     def read(threads: bool) -> pa.Table:
         return pcsv.read_csv(
-            path,
+            pa.BufferReader(raw),
             read_options=pcsv.ReadOptions(use_threads=threads),
             parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid),
             convert_options=pcsv.ConvertOptions(column_types={name: pa.string() for name in wanted},
@@ -148,18 +156,20 @@ def read_csv_table(path: Path, display: str, what: str, include: Collection[str]
 
 
 def read_parquet_table(path: Path, display: str, what: str, include: Collection[str] | None = None,
-                       require: Collection[str] = ()) -> pa.Table:
-    """A Parquet file as an Arrow table (only the columns in ``include`` if given; ``require`` as for CSV)."""
+                       require: Collection[str] = (), root: Path | None = None) -> pa.Table:
+    """A Parquet file as an Arrow table (only the columns in ``include`` if given; ``require`` and
+    ``root`` as for CSV)."""
     need_pyarrow(display)
-    check_size(path, display, what)
+    raw = read_export(path, display, what, root)
     try:
-        names = list(pq.read_schema(path).names)
+        names = list(pq.read_schema(pa.BufferReader(raw)).names)
     except (pa.ArrowException, OSError) as exc:
         raise ExportError(f"{display}: not a readable Parquet file ({_one_line(exc)}); expected {what}") from exc
     _check_unique(names, display)
     _check_required(names, require, display, what)
     try:
-        return pq.read_table(path, columns=None if include is None else [n for n in names if n in include])
+        return pq.read_table(pa.BufferReader(raw),
+                             columns=None if include is None else [n for n in names if n in include])
     except (pa.ArrowException, OSError) as exc:
         raise ExportError(f"{display}: not a readable Parquet file ({_one_line(exc)}); expected {what}") from exc
 
@@ -217,8 +227,36 @@ def _first(mask: npt.NDArray[np.bool_]) -> int:
 
 
 def _value_at(arr: pa.Array, row: int) -> str:
-    value = arr[row].as_py()
+    """The value of ``arr`` at ``row`` as a message shows it: text quoted, a timestamp as its ISO time (or
+    its raw ticks when the time is beyond what Python's datetime holds), a date or decimal as written."""
+    t = arr.type
+    if pa.types.is_timestamp(t):
+        if not arr[row].is_valid:
+            return "a missing value"
+        ticks = int(arr.cast(pa.int64())[row].as_py())
+        return _ticks_text(ticks, t.unit, t.tz is not None)
+    try:
+        value = arr[row].as_py()
+    except (OverflowError, ValueError, pa.ArrowException):  # e.g. a date32 of year 300000
+        return _short(f"{arr.cast(pa.string(), safe=False)[row].as_py()!r}") if pa.types.is_date(t) \
+            else f"(a value of type {t})"
+    if isinstance(value, str):
+        return _short(repr(value))
+    if isinstance(value, dt.date | Decimal):
+        return _short(str(value))
     return _short(repr(value))
+
+
+def _ticks_text(ticks: int, unit: str, zoned: bool) -> str:
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
+    whole, frac = divmod(ticks, per_second)
+    if not -62_135_596_800 <= whole < 253_402_300_800:  # years 1..9999: what datetime can show
+        return f"{ticks} ({unit} since the epoch)"
+    stamp = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=whole)
+    text = stamp.strftime("%Y-%m-%dT%H:%M:%S") if stamp.year >= 1000 else stamp.isoformat(timespec="seconds")
+    if frac:
+        text += "." + f"{frac:0{len(str(per_second)) - 1}d}".rstrip("0")
+    return text + ("Z" if zoned else "")
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -271,7 +309,7 @@ def float_values(table: pa.Table, name: str, source: str, *, missing: str) -> Fl
     t = raw.type
     expected = "a number" + (" (NaN or empty for a stale sample)" if missing == "nan" else "")
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        values = np.asarray(raw.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        values = np.asarray(raw.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False), dtype=np.float64)
     else:
         arr = _plain_strings(raw)
         if arr is None:
@@ -309,21 +347,28 @@ def unix_seconds(table: pa.Table, name: str, source: str) -> FloatArray:
         raise row_error(source, row, name, f"expected {expected}, got a missing value")
     if pa.types.is_timestamp(t):
         if t.tz is None:
-            raise row_error(source, 0, name, f"{_short(str(raw[0]))} has no timezone (the column type is {t}); "
+            raise row_error(source, 0, name, f"{_value_at(raw, 0)} has no timezone (the column type is {t}); "
                                              f"store UTC times with tz='UTC' (pandas: .dt.tz_localize('UTC'))")
         seconds = _epoch_seconds(raw.cast(pa.int64()), t.unit)
     elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        seconds = np.asarray(raw.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        seconds = np.asarray(raw.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False), dtype=np.float64)
     else:
         arr = _plain_strings(raw)
         if arr is None:
             raise row_error(source, 0, name, f"expected {expected}, got {_value_at(raw, 0)} (a column of type {t})")
         seconds = _text_seconds(raw, arr, name, source, expected)
-    bad = ~np.isfinite(seconds) | (np.abs(seconds) >= MAX_UNIX_SECONDS)
+    bad = bad_timestamps(seconds)
     if bad.any():
         row = _first(bad)
-        hint = "; milliseconds? divide by 1000" if np.isfinite(seconds[row]) else ""
-        raise row_error(source, row, name, f"expected {expected}, got {_value_at(raw, row)}{hint}")
+        if not np.isfinite(seconds[row]):
+            raise row_error(source, row, name, f"expected {expected}, got {_value_at(raw, row)}")
+        if pa.types.is_timestamp(t):
+            unit = "typed"
+        elif isinstance(raw[row].as_py(), str) and not re.fullmatch(FINITE_NUMBER, raw[row].as_py()):
+            unit = "text"  # an RFC 3339 time: its unit is not in doubt
+        else:
+            unit = ""
+        raise row_error(source, row, name, str(timestamp_problem(float(seconds[row]), _value_at(raw, row), unit)))
     return seconds
 
 
@@ -356,11 +401,17 @@ def _text_seconds(raw: pa.Array, arr: pa.Array, name: str, source: str, expected
     if numeric.any():
         seconds[numeric] = np.asarray(pc.filter(arr, pa.array(numeric)).cast(pa.float64())
                                       .to_numpy(zero_copy_only=False), dtype=np.float64)
-    texts = pc.utf8_upper(pc.filter(arr, pa.array(zoned))).to_numpy(zero_copy_only=False)  # t, z
+    # RFC 3339 allows any number of fraction digits; nanoseconds are all a time holds here.
+    zoned_text = pc.replace_substring_regex(pc.filter(arr, pa.array(zoned)), r"(\.[0-9]{9})[0-9]+", r"\1")
+    texts = pc.utf8_upper(zoned_text).to_numpy(zero_copy_only=False)  # t, z
     stamps = pd.to_datetime(pd.Series(texts, dtype=object), utc=True, format="ISO8601", errors="coerce")
     invalid = np.asarray(stamps.isna().to_numpy(), dtype=bool)
     if invalid.any():
         row = int(np.flatnonzero(zoned)[_first(invalid)])
+        offset = re.search(r"([+-])([0-9]{2}):([0-9]{2})$", str(arr[row].as_py()))
+        if offset and (int(offset.group(2)) > 23 or int(offset.group(3)) > 59):
+            raise row_error(source, row, name, f"{_value_at(raw, row)}: the UTC offset {offset.group(0)} is out of "
+                                               f"range; expected -23:59 to +23:59 (RFC 3339), e.g. +02:00")
         raise row_error(source, row, name, f"{_value_at(raw, row)} is not a valid date and time")
     parsed = pa.array(stamps)
     seconds[zoned] = _epoch_seconds(parsed.cast(pa.int64()), parsed.type.unit)
@@ -371,14 +422,15 @@ def _text_seconds(raw: pa.Array, arr: pa.Array, name: str, source: str, expected
 # Long format
 
 
-def read_long_csv(path: Path, display: str) -> list[Series]:
+def read_long_csv(path: Path, display: str, root: Path | None = None) -> list[Series]:
     """Read a long-format CSV export (see the module docstring)."""
-    return parse_long(read_csv_table(path, display, f"a long-format CSV file with columns {EXPECTED}"), display)
+    return parse_long(read_csv_table(path, display, f"a long-format CSV file with columns {EXPECTED}",
+                                     root=root), display)
 
 
-def read_long_parquet(path: Path, display: str) -> list[Series]:
+def read_long_parquet(path: Path, display: str, root: Path | None = None) -> list[Series]:
     """Read a long-format Parquet export (see the module docstring)."""
-    table = read_parquet_table(path, display, f"a long-format Parquet file with columns {EXPECTED}")
+    table = read_parquet_table(path, display, f"a long-format Parquet file with columns {EXPECTED}", root=root)
     return parse_long(table, display)
 
 
@@ -492,7 +544,9 @@ def _parse_labels(text: str) -> tuple[str, dict[str, str]]:
     if not text.strip():
         return "", {}
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=unique_keys)
+    except DuplicateKey as exc:
+        return f"label {exc.key!r} appears twice; expected an object of string labels, each once", {}
     except json.JSONDecodeError as exc:
         return f"not valid JSON ({exc.msg} at character {exc.pos + 1}); expected an object of string labels", {}
     except RecursionError:  # deeply nested JSON: a clear error, not a traceback

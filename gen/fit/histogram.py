@@ -3,7 +3,8 @@
 ``<metric>_bucket`` series are grouped by ``le``; each ``le`` value is kept exactly as the export
 spells it (``"0.1"``, ``"1.0"``, ``"+Inf"``), because the generated rules must match it verbatim.
 Problems that would give a wrong number are errors naming file and series: a missing ``+Inf``
-bucket, an ``le`` that is not a number, buckets that are not cumulative (a smaller ``le`` holding
+bucket, an ``le`` outside the grammar of :mod:`driftgate.exports.le` (which render checks a
+baseline's buckets with too), buckets that are not cumulative (a smaller ``le`` holding
 more observations than a larger one at the same instant).
 """
 
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from driftgate.errors import ExportError
+from driftgate.errors import ExportError, quote
+from driftgate.exports.le import le_problem, parse_le
 from driftgate.exports.series import FloatArray, Series
 from driftgate.fit.windows import summed_increase
 
@@ -24,13 +26,6 @@ class Buckets:
     les: tuple[str, ...]  # as spelled in the export, ordered by value, ending with "+Inf"
     bounds: FloatArray  # numeric upper bounds, ending with inf
     by_le: tuple[tuple[Series, ...], ...]  # series per le, same order
-
-
-def parse_le(text: str) -> float:
-    value = float(text)
-    if np.isnan(value):
-        raise ValueError("NaN")
-    return value
 
 
 def collect_buckets(series: list[Series], metric: str) -> Buckets:
@@ -46,11 +41,11 @@ def collect_buckets(series: list[Series], metric: str) -> Buckets:
         groups.setdefault(le, []).append(s)
     parsed: dict[str, float] = {}
     for le in groups:
-        try:
-            parsed[le] = parse_le(le)
-        except ValueError:
+        problem = le_problem(le)  # the grammar render checks a baseline's les with (driftgate.exports.le)
+        if problem is not None:
             s = groups[le][0]
-            raise ExportError(f"{s.source}: series {s.describe()}: le={le!r} is not a number") from None
+            raise ExportError(f"{s.source}: series {s.describe()}: le={quote(le)}: {problem}")
+        parsed[le] = parse_le(le)
     seen: dict[float, str] = {}
     for le, value in parsed.items():
         if value in seen:

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from driftgate.baseline import FIT_VERSION, Baseline, SignalFit, ThresholdFit, WindowFit, rfc3339
-from driftgate.errors import FitError
+from driftgate.errors import ExportError, FitError
 from driftgate.exports.load import load_store
-from driftgate.exports.predictions import sidecar_path
-from driftgate.exports.series import FloatArray, SeriesStore
+from driftgate.exports.predictions import MAX_SIDECAR_BYTES, SIDECAR_SUFFIX, sidecar_path
+from driftgate.exports.series import MAX_EXPORT_BYTES, FloatArray, Series, SeriesStore
 from driftgate.fit.delay import canary, detection, seasonality
 from driftgate.fit.evidence import Evidence, SignalEvidence, hourly
 from driftgate.fit.histogram import bins_over
@@ -27,7 +27,10 @@ from driftgate.fit.inputs import fit_inputs
 from driftgate.fit.noise import noise_for, quantile_sd
 from driftgate.fit.signals import SignalData, StatHistory, history, resolve
 from driftgate.fit.thresholds import Threshold, episodes, fit_thresholds
+from driftgate.fsio import FileRefused, read_bytes, refusal
 from driftgate.model import Direction, ModelSpec, SignalKind, Statistic, Tier
+
+PREDICTION_SUFFIXES = (".predictions.csv", ".predictions.parquet")  # the exports with a sidecar
 
 
 def input_hash(root: Path, spec: ModelSpec) -> str:
@@ -36,13 +39,18 @@ def input_hash(root: Path, spec: ModelSpec) -> str:
     h = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode())
     for rel in spec.exports:
         # A prediction log's sidecar (bucket bounds, step) is part of the input too.
-        for path in (root / rel, sidecar_path(root / rel)):
-            if path != root / rel and not path.is_file():
+        for path, limit, what in ((root / rel, MAX_EXPORT_BYTES, "export"),
+                                  (sidecar_path(root / rel), MAX_SIDECAR_BYTES, "sidecar")):
+            if what == "sidecar" and (not rel.lower().endswith(PREDICTION_SUFFIXES)
+                                      or refusal(path, root) == "file not found"):
                 continue
+            # Regular files inside the repository only: a FIFO would block, a link out is not read.
+            try:
+                data = read_bytes(path, rel if what == "export" else rel + SIDECAR_SUFFIX, limit, root, what)
+            except FileRefused as exc:
+                raise ExportError(str(exc)) from None
             h.update(path.name.encode() + b"\0")
-            with path.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
+            h.update(data)
     return "sha256:" + h.hexdigest()
 
 
@@ -55,6 +63,7 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
     store = load_store(root, spec)
     start, end = store.time_range()
     step = _step(store, spec.spec_path)
+    _check_continuous(store, start, end)
     n_auto = 2 * max(1, sum(1 for s in spec.signals if s.tier is Tier.AUTO))
     n_manual = 2 * len(spec.signals)
     auto_rate = spec.budget.rate_per_second / n_auto
@@ -68,9 +77,18 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
         traces = []
         for which, w in sig.windows.items():
             what = f"{spec.spec_path}: signal '{sig.name}' window {which} ({w})"
+            wide = _wide_spacing(data, float(w.seconds), w.text)
+            if wide:  # no window holds two samples: Prometheus' increase() would never have a value
+                raise FitError(f"{what}: {wide}")
             hist = history(data, float(w.seconds), start, end, step, what)
-            wfit, decision = _window_fit(hist, data, w.text, float(w.seconds), step, auto_rate, manual_rate,
-                                         for_minutes, spec.analysis.canary_weight, what)
+            try:
+                wfit, decision = _window_fit(hist, data, w.text, float(w.seconds), step, auto_rate, manual_rate,
+                                             for_minutes, spec.analysis.canary_weight, what)
+            except FitError as exc:  # too few decided windows: say so when the samples leave a long gap
+                note = _gap_note(data, float(w.seconds), w.text)
+                if not note:
+                    raise
+                raise FitError(f"{exc}; {note}", exc.hint) from None
             windows.append(wfit)
             traces.append(hourly(hist.t, decision, sig.direction is Direction.BELOW))
         recent: tuple[float, ...] = ()
@@ -99,6 +117,32 @@ def _step(store: SeriesStore, where: str) -> float:
         raise FitError(f"{where}: history.exports: no series has two or more samples, so no increase can be "
                        f"computed; export a longer range")
     return float(np.median(gaps))
+
+
+def _check_continuous(store: SeriesStore, start: float, end: float) -> None:
+    """The first (last) instant of the history must not stand alone, further than half the history (and a
+    day) from any other sample: that is a stray timestamp (a sample from 1970 among 2026's) or the only
+    sample left among stale ones, and the fit would count the gap as history (history_days, and so the
+    provisional flag, would be wrong). Gaps inside the history (a version that was away and came back) are
+    no-decision windows, not an error."""
+    span = end - start
+    limit = max(0.5 * span, 86400.0)
+    series = [s for name in store.names for s in store.select(name, ()) if s.t.size]
+    for edge in (start, end):
+        # The sample of each series nearest to the edge that is not the edge itself.
+        near = [float(x[0]) for s in series
+                if (x := (s.t[s.t > start][:1] if edge == start else s.t[s.t < end][-1:])).size]
+        if not near:
+            continue
+        other = min(near, key=lambda x: abs(x - edge))
+        if abs(other - edge) <= limit:
+            continue
+        alone = next(x for x in series if edge in (float(x.t[0]), float(x.t[-1])))
+        lo, hi = sorted((edge, other))
+        raise FitError(f"{alone.source}: series {alone.describe()}: the sample at {rfc3339(edge)} is {_span(hi - lo)} "
+                       f"from any other sample of the exports (from {rfc3339(lo)} to {rfc3339(hi)}), more than half "
+                       f"of the history ({_span(span)}): a stray timestamp, or the only sample left among stale (NaN) "
+                       f"ones? The fit would count the gap as history; export one continuous range")
 
 
 def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, step: float, auto_rate: float,
@@ -149,6 +193,48 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
         canary_decides_after_minutes=first, canary_smallest_shift=canary_smallest, canary_detection=canary_detected,
         seasonality_hour_of_day=by_day, seasonality_hour_of_week=by_week)
     return wfit, excess
+
+
+def _series_of(data: SignalData) -> list[Series]:
+    return [s for items in data.buckets.by_le for s in items] if data.buckets is not None else \
+        [*data.numerator, *data.denominator]
+
+
+def _wide_spacing(data: SignalData, window: float, text: str) -> str:
+    """A series of the signal whose samples are further apart (median) than the window, named; or ""."""
+    spaced = [(float(np.median(np.diff(s.t))), s) for s in _series_of(data) if s.t.size > 1]
+    wide = [(gap, s) for gap, s in spaced if gap > window]
+    if not wide:
+        return ""
+    gap, s = max(wide, key=lambda e: e[0])
+    return (f"{s.source}: series {s.describe()} has one sample every {_span(gap)} (median), more than the "
+            f"{text} window, so no window holds two samples and no increase can be computed; export at a "
+            f"step well below the window (the scrape interval)")
+
+
+def _gap_note(data: SignalData, window: float, text: str) -> str:
+    """Where the signal's series leave a gap longer than the window (no window there holds two samples),
+    naming the file, the series and the gap; "" when there is none."""
+    longest = None
+    for s in _series_of(data):
+        if s.t.size > 1:
+            d = np.diff(s.t)
+            i = int(np.argmax(d))
+            if d[i] > window and (longest is None or d[i] > longest[0]):
+                longest = (float(d[i]), s, float(s.t[i]), float(s.t[i + 1]))
+    if longest is None:
+        return ""
+    gap, s, a, b = longest
+    return (f"{s.source}: series {s.describe()} has no sample for {_span(gap)} (from {rfc3339(a)} to {rfc3339(b)}), "
+            f"longer than the {text} window: export a range without the gap, or fill it")
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 60:.0f}m"
 
 
 def _quantile_sd(data: SignalData, hist: StatHistory) -> float:

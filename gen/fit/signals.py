@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from driftgate.baseline import rounded
-from driftgate.errors import FitError
-from driftgate.exports.series import FloatArray, Series, SeriesStore
+from driftgate.errors import ExportError, FitError
+from driftgate.exports.series import FloatArray, Series, SeriesStore, show_number
 from driftgate.fit import statistics as st
 from driftgate.fit.histogram import Buckets, bins_from_cumulative, bins_over, collect_buckets, windowed_cumulative
 from driftgate.fit.windows import eval_grid, summed_increase
@@ -87,6 +87,29 @@ def check_contract(spec: ModelSpec, signal: Signal, metric: str, series: list[Se
             f"{{pod_label: <the pod-template label that holds it>}}; see {HINT}")
 
 
+# A float64 counter counts by ones up to 2**53; above it increments are lost (and increase() arithmetic
+# on values near 1e308 overflows). No request or bucket counter gets there: it is a unit mistake or garbage.
+MAX_COUNTER = float(2**53)
+
+
+def check_counters(series: list[Series]) -> None:
+    """Every series a signal reads is a raw counter (``_bucket``, numerator, denominator): its samples are
+    never negative and stay below :data:`MAX_COUNTER`. A counter reset (a drop to a smaller value) is fine."""
+    for s in series:
+        bad = (s.v < 0) | (s.v > MAX_COUNTER)
+        if not bad.any():
+            continue
+        i = int(np.argmax(bad))
+        value, at = float(s.v[i]), show_number(float(s.t[i]))
+        if value < 0:
+            raise ExportError(f"{s.source}: series {s.describe()}: sample at {at}: the counter is "
+                              f"{show_number(value)}; expected a raw counter, which is never negative (a gauge, a "
+                              f"delta or a rate() exported by mistake?)")
+        raise ExportError(f"{s.source}: series {s.describe()}: sample at {at}: the counter is {value:g}, above "
+                          f"2^53 ({MAX_COUNTER:.0f}), where a float64 counter can no longer count by ones; "
+                          f"expected a raw event counter (a unit mistake or corrupt data?)")
+
+
 def _side(series: list[Series], matchers: tuple[tuple[str, str, str], ...]) -> list[Series]:
     """The series a ratio side's own matchers select, as Prometheus does: ``=`` exact, ``=~`` fully
     anchored; a missing label is the empty string."""
@@ -108,6 +131,7 @@ def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, e
             raise FitError(f"{spec.spec_path}: {where}: no series {signal.metric}_bucket{_show(sel)} in the "
                            f"exports; exported metrics: {', '.join(store.names) or 'none'}")
         check_contract(spec, signal, f"{signal.metric}_bucket", series)
+        check_counters(series)
         buckets = collect_buckets(series, signal.metric)
         q = np.zeros(0)
         if signal.kind is SignalKind.DISTRIBUTION_DRIFT:
@@ -129,6 +153,7 @@ def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, e
             raise FitError(f"{spec.spec_path}: {where}: no series {shown} in the exports; "
                            f"exported metrics: {', '.join(store.names) or 'none'}")
         check_contract(spec, signal, metric, found)
+        check_counters(found)
     return SignalData(signal, None, np.zeros(0), num, den)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from driftgate.baseline import Baseline, SignalFit, WindowFit
 from driftgate.errors import BaselineError, Problem
+from driftgate.exports.le import les_problem
 from driftgate.fit.evidence import Evidence
 from driftgate.fit.inputs import fit_inputs
 from driftgate.model import Direction, ModelSpec, NoData, Signal
@@ -180,9 +181,17 @@ def check_baseline(spec: ModelSpec, baseline: Baseline, display: str) -> None:
         if key.startswith("signals.") and (key.split(".")[1] not in both or key.split(".")[1] in shaped):
             continue  # reported above
         problems.append(f"{spec.spec_path}: {key} {_derived(key)}is {now}, but the baseline was fitted for {fitted}")
-    if problems:
-        raise BaselineError([Problem(display, 0, 0, "", p + "; run 'driftgate fit' (or 'make gen')")
-                             for p in problems])
+    # The bucket bounds the rules select verbatim: the grammar the fit accepted them with (a hand edit
+    # or another tool's baseline could hold any string).
+    located = []
+    for i, signal_fit in enumerate(baseline.signals):
+        bad = les_problem(signal_fit.les)
+        if bad is not None:
+            located.append(Problem(display, 0, 0, f"signals[{i}].les[{bad[0]}]", bad[1] + "; run 'driftgate fit' "
+                                   "(or 'make gen')"))
+    if problems or located:
+        raise BaselineError([*located, *(Problem(display, 0, 0, "", p + "; run 'driftgate fit' (or 'make gen')")
+                                         for p in problems)])
 
 
 def _derived(key: str) -> str:

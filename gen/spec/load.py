@@ -12,10 +12,11 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from driftgate import fsio
 from driftgate import model as m
 from driftgate.errors import Problem, SpecError
 from driftgate.spec import names
-from driftgate.spec.reader import Reader, show
+from driftgate.spec.reader import Reader, hidden, show
 from driftgate.spec.yamlload import KeyPath, load_yaml
 from driftgate.validate.durations import parse_prom_duration, prom_duration
 
@@ -300,8 +301,8 @@ def _secret(r: Reader, value: Any, path: KeyPath) -> m.SecretRef | None:
                       "secrets are referenced, never inlined")
         return None
     d = r.mapping(value, path, {"secret", "key"}, {"secret", "key"})
-    sname = r.string(d, path, "secret", pattern=names.DNS_LABEL)
-    skey = r.string(d, path, "key", pattern=names.SECRET_KEY)
+    sname = r.string(d, path, "secret", pattern=names.DNS_LABEL, secret_slot="-")
+    skey = r.string(d, path, "key", pattern=names.SECRET_KEY, secret_slot="-._A")
     return m.SecretRef(sname, skey) if sname and skey else None
 
 
@@ -484,7 +485,7 @@ def _credential(r: Reader, value: Any, path: KeyPath) -> m.CredentialRef | None:
         name = d["env"]
         if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
             r.error((*path, "env"), f"expected an environment variable name matching [A-Za-z_][A-Za-z0-9_]*, "
-                                    f"got {show(name)}")
+                                    f"got {hidden(name, '_A')}")
             return None
         return m.CredentialRef(name, "")
     file = d["file"]
@@ -583,22 +584,33 @@ def _history(r: Reader, root: Path, value: Any, path: KeyPath,
         if rel.is_absolute() or ".." in rel.parts or "\\" in item:
             r.error(where, f"expected a path inside the repository, got {show(item)}")
             continue
-        target = (root / rel).resolve()
-        if not target.is_relative_to(root.resolve()):
+        refused = fsio.refusal(root / rel, root)
+        if refused is not None and "loop" in refused:
+            r.error(where, f"{item}: {refused}")
+            continue
+        if not fsio.inside(root / rel, root):
             r.error(where, f"the path escapes the repository through a symlink: {show(item)}")
             continue
-        if check_exports and not target.is_file():
+        refused = refused if check_exports else None
+        if refused == "file not found":
             r.error(where, f"file not found: {item} (run 'driftgate export', or see docs/exports.md for the "
                            f"formats)")
+            continue
+        if refused is not None:  # a FIFO, a folder, a dangling link: never opened
+            r.error(where, f"{item}: {refused}")
             continue
         if item in exports:
             r.error(where, f"duplicate export file {show(item)}")
             continue
-        if check_exports and item.lower().endswith((".predictions.csv", ".predictions.parquet")) and \
-                not (root / f"{item}.meta.json").is_file():
-            r.error(where, f"a prediction log needs its sidecar {item}.meta.json (metric, buckets, step); "
-                           f"see docs/exports.md")
-            continue
+        if check_exports and item.lower().endswith((".predictions.csv", ".predictions.parquet")):
+            side = fsio.refusal(root / f"{item}.meta.json", root)
+            if side == "file not found":
+                r.error(where, f"a prediction log needs its sidecar {item}.meta.json (metric, buckets, step); "
+                               f"see docs/exports.md")
+                continue
+            if side is not None:
+                r.error(where, f"the sidecar {item}.meta.json: {side}")
+                continue
         exports.append(item)
     return minimum, exports
 

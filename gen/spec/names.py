@@ -100,6 +100,14 @@ def check_template_text(value: str) -> str | None:
     return check_text(value)
 
 
+_USERINFO = re.compile(r"(?<=//)[^/?#@]*@")
+
+
+def without_userinfo(url: str) -> str:
+    """A URL as a message may show it: credentials written into it (``//user:password@``) replaced."""
+    return _USERINFO.sub("<credentials redacted>@", url)
+
+
 def check_metric_name(value: str) -> str | None:
     """A metric name that matches the grammar but that PromQL reads as a keyword or a number."""
     if value.lower() in PROMQL_RESERVED:

@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from driftgate.errors import Problem, quote
-from driftgate.spec.names import describe_grammar
+from driftgate.errors import Problem, code_point, quote
+from driftgate.spec.names import URL, describe_grammar, without_userinfo
 from driftgate.spec.yamlload import KeyPath, Marks
 
 T = TypeVar("T")
@@ -34,6 +34,28 @@ def show(value: Any) -> str:
     if isinstance(value, dt.date):  # YAML timestamps: show them as written, not as datetime.date(...)
         text = f"{type_name(value)} {value.isoformat()}"
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def hidden(value: Any, allowed: str = "-._") -> str:
+    """A value that may be a secret pasted into the wrong key: its kind, length and the first character that is
+    not allowed when that is punctuation, a space or invisible (which tells nothing of a secret); never a
+    letter or digit of it, so never a prefix."""
+    if not isinstance(value, str):
+        return type_name(value)
+    text = f"a string of {len(value)} characters"
+    for i, ch in enumerate(value):
+        if ch not in _NAME_CHARS and ch not in allowed:
+            text += f" whose character {i + 1} ({code_point(ch)}"
+            text += f" '{ch}')" if ch.isascii() and ch.isprintable() else ")"
+            text += " is not allowed"
+            break
+    else:
+        if any(ch.isupper() for ch in value) and "A" not in allowed:
+            text += " with upper-case letters"
+    return text + " (the value is not shown: a secret pasted here must not be printed)"
 
 
 class Reader:
@@ -66,17 +88,22 @@ class Reader:
         return None if default is _MISSING else default
 
     def string(self, data: dict[str, Any], path: KeyPath, key: str, default: str | None = None,
-               pattern: re.Pattern[str] | None = None, check: Callable[[str], str | None] | None = None
-               ) -> str:
+               pattern: re.Pattern[str] | None = None, check: Callable[[str], str | None] | None = None,
+               secret_slot: str = "") -> str:
+        """``secret_slot`` (the punctuation the grammar allows, e.g. "-"): a key beside a secret (a Secret's
+        name, an environment variable's name), where a pasted secret would otherwise be echoed: a wrong value
+        is described, never shown (:func:`hidden`)."""
         if key not in data:
             return default or ""
         value = data[key]
         where = (*path, key)
         if not isinstance(value, str):
-            self.error(where, f"expected a string, got {show(value)}")
+            self.error(where, f"expected a string, got {hidden(value, secret_slot) if secret_slot else show(value)}")
             return default or ""
         if pattern is not None and not pattern.fullmatch(value):
-            self.error(where, f"expected {describe_grammar(pattern)}, got {show(value)}")
+            shown = hidden(value, secret_slot) if secret_slot else \
+                show(without_userinfo(value) if pattern is URL else value)  # never a password written in a URL
+            self.error(where, f"expected {describe_grammar(pattern)}, got {shown}")
             return default or ""
         if check is not None:
             msg = check(value)
