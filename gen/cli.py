@@ -15,8 +15,16 @@ from typing import Any, TypeVar
 import click
 
 from driftgate import pipeline
-from driftgate.errors import (EXIT_INTERNAL, EXIT_USER_ERROR, DriftgateError, Problem, ProblemsError, github_message,
-                              github_property, visible)
+from driftgate.errors import (
+    EXIT_INTERNAL,
+    EXIT_USER_ERROR,
+    DriftgateError,
+    Problem,
+    ProblemsError,
+    github_message,
+    github_property,
+    visible,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,7 +76,8 @@ class _Group(click.Group):
         try:
             code = super().main(*args, **kwargs)
         except _NO_ARGS_HELP as exc:  # 'driftgate' alone (click >= 8.2): the help, exit 0
-            click.echo(exc.ctx.get_help() if exc.ctx else "")
+            ctx = getattr(exc, "ctx", None)
+            click.echo(ctx.get_help() if ctx is not None else "")
             sys.exit(0)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx is not None else "driftgate"

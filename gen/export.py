@@ -423,7 +423,8 @@ def export(root: Path, spec_dir: Path, only: str | None, start: str, end: str, s
     specs = load_specs(root, spec_dir, only, check_exports=False)
     rng = parse_range(start, end, step, time.time() if now is None else now)
     if url is not None and not names.URL.fullmatch(url):
-        raise ExportCommandError(f"--url: expected {names.describe_grammar(names.URL)}, got {quote(names.without_userinfo(url))}",
+        raise ExportCommandError(f"--url: expected {names.describe_grammar(names.URL)}, got "
+                                 f"{quote(names.without_userinfo(url))}",
                                  hint="credentials never go in a URL: use prometheus.auth in the spec")
     chunks(rng, points_per_chunk)  # validates points_per_chunk
     clients = []

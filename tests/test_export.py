@@ -473,7 +473,8 @@ def test_a_missing_credential_names_the_variable(write_tree: Callable[[dict[str,
 
 
 def test_a_url_with_credentials_is_refused(repo: Path) -> None:
-    with pytest.raises(ex.ExportCommandError, match=r"--url: expected an http\(s\) URL .* without credentials.*got 'http://<credentials redacted>@prometheus:9090'"):
+    with pytest.raises(ex.ExportCommandError, match=r"--url: expected an http\(s\) URL .* without credentials.*"
+                       r"got 'http://<credentials redacted>@prometheus:9090'"):
         ex.export(repo, repo / "specs", None, "-1h", "now", "1m", url="http://user:pw@prometheus:9090")
 
 

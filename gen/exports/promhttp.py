@@ -68,8 +68,8 @@ class Credentials:
 
         Whole secrets go first (longest first); then every run of token characters that shares 4
         consecutive characters with a secret: a server that echoes a cut Authorization header, or a
-        body cut before it reached us, must not leak a prefix (or any piece) either. Cutting comes last, so that the cut can
-        never leave a prefix that no longer matches the whole secret."""
+        body cut before it reached us, must not leak a prefix (or any piece) either. Cutting comes
+        last, so that the cut can never leave a prefix that no longer matches the whole secret."""
         secrets = sorted({s for s in self.secrets if s}, key=len, reverse=True)
         for secret in secrets:
             text = text.replace(secret, "<redacted>")
