@@ -10,7 +10,7 @@ libraries write, ASCII only):
   ``0.5``, ``1``, ``1.0``, ``.5``, ``2.5e-05``, ``1e+06``, ``-1``;
 * ``+Inf`` for the last bucket, exactly as every Prometheus client (and Prometheus 3's own
   normalisation of ``le``) writes it. A baseline's last bucket is ``+Inf`` by this spelling
-  (:func:`driftgate.baseline._check_signals`), and the rules select it verbatim, so other spellings
+  (:func:`driftgate.baseline._les`), and the rules select it verbatim, so other spellings
   Go would also read as infinity (``inf``, ``Inf``, ``+inf``, ``Infinity``) are refused with that
   reason rather than fitted into a baseline that render would refuse.
 

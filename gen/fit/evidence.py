@@ -9,16 +9,21 @@ Render draws the pictures from it, so rendering stays pure and needs no exports.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from driftgate.errors import BaselineError, Problem
 from driftgate.exports.series import FloatArray
+from driftgate.fsio import FileRefused, read_bytes
+
+if TYPE_CHECKING:
+    from driftgate.baseline import Baseline
 
 HOUR = 3600.0
 DIGITS = 4
@@ -75,12 +80,20 @@ def dumps(ev: Evidence) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n"
 
 
-def load(path: Path, display: str) -> Evidence | None:
-    """The evidence file, or None when it does not exist (plots are then left out)."""
+def load(path: Path, display: str, root: Path | None = None, baseline: Baseline | None = None) -> Evidence | None:
+    """The evidence file, or None when it does not exist (plots are then left out).
+
+    A FIFO, a folder or a symlink out of ``root`` is refused without being read (:mod:`driftgate.fsio`).
+    What it holds is checked against what the fit writes (:func:`meaning_problems`), and, given the
+    ``baseline`` it was fitted with, against that: the pictures are drawn from both."""
+    if not path.is_symlink() and not path.exists():
+        return None
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ValueError(f"the file is {path.stat().st_size} bytes; the limit is {MAX_BYTES}")
-        doc: Any = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_bytes(path, display, MAX_BYTES, root, "evidence file")
+    except FileRefused as exc:
+        raise BaselineError([Problem(display, 0, 0, "", str(exc).removeprefix(f"{display}: "))]) from None
+    try:
+        doc: Any = json.loads(raw.decode("utf-8"))
         if not isinstance(doc, dict) or not isinstance(doc.get("signals"), dict):
             raise ValueError("expected an object with a 'signals' object")
         signals = {
@@ -92,11 +105,15 @@ def load(path: Path, display: str) -> Evidence | None:
                 recent_bins=tuple(_number(b, f"signals.{name}.recent_bins[{i}]")
                                   for i, b in enumerate(s["recent_bins"])))
             for name, s in doc["signals"].items()}
-        return Evidence(str(doc["model"]), signals)
+        if not isinstance(doc["model"], str):
+            raise ValueError(f"model: expected a string, got {json.dumps(doc['model'])[:40]}")
+        evidence = Evidence(doc["model"], signals)
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        if isinstance(exc, json.JSONDecodeError):
+        if isinstance(exc, UnicodeDecodeError):
+            detail = f"not UTF-8 text: byte {exc.start}"
+        elif isinstance(exc, json.JSONDecodeError):
             detail = f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         elif isinstance(exc, RecursionError):
             detail = "the JSON nests too deeply"
@@ -106,6 +123,122 @@ def load(path: Path, display: str) -> Evidence | None:
             detail = str(exc)
         raise BaselineError([Problem(display, 0, 0, "", f"malformed evidence file ({detail}); "
                                      f"refit with 'driftgate fit --force'")]) from None
+    problems = meaning_problems(evidence, display, baseline)
+    if problems:
+        raise BaselineError(problems)
+    return evidence
+
+
+RESTORE = "refit with 'driftgate fit --force' or restore the file"
+VALUE_SLACK = 1e-3  # relative: values are rounded to DIGITS (4) significant digits
+
+
+def meaning_problems(ev: Evidence, display: str, baseline: Baseline | None = None) -> list[Problem]:
+    """What the fit never writes into an evidence file (driftgate.fit.run: one hourly trace per signal and
+    window, both ending at the history's last hour, bin counts for drift signals) and, given its
+    ``baseline``, what does not belong to it: each a problem naming the key path (one per trace)."""
+    from driftgate.spec.names import SIGNAL_NAME
+
+    problems: list[Problem] = []
+
+    def bad(where: str, message: str) -> None:
+        problems.append(Problem(display, 0, 0, where, f"{message}; {RESTORE}"))
+
+    fits = {s.name: i for i, s in enumerate(baseline.signals)} if baseline is not None else {}
+    if baseline is not None and ev.model != baseline.model:
+        bad("model", f"{ev.model!r}; expected {baseline.model!r}, the model of the baseline next to it")
+    for name, s in sorted(ev.signals.items()):
+        where = f"signals.{name}"
+        if not SIGNAL_NAME.fullmatch(name):
+            bad(where, "expected a signal name (lowercase letters, digits and '_', starting with a letter)")
+            continue
+        if baseline is not None and name not in fits:
+            bad(where, f"a trace of a signal the baseline has no fit of; expected those of its signals "
+                       f"({', '.join(fits)})")
+            continue
+        ok = {which: _trace_problem(s.window(which), f"{where}.{which}", bad) for which in ("fast", "slow")}
+        for i, count in enumerate(s.recent_bins):
+            if count < 0:
+                bad(f"{where}.recent_bins[{i}]", f"{count:g}; expected an event count >= 0")
+                break
+        if baseline is not None:
+            _against(s, where, fits[name], baseline, ok, bad)
+        if all(ok.values()):
+            fast_end, slow_end = (w.start + HOUR * (len(w.values) - 1) for w in (s.fast, s.slow))
+            if fast_end != slow_end:
+                bad(where, f"the fast trace ends at {_when(fast_end)}, the slow one at {_when(slow_end)}; expected "
+                           f"both to end at the same hour: both follow the evaluations to the history's end")
+    if baseline is not None:
+        for name in fits:
+            if name not in ev.signals:
+                bad("signals", f"no trace of signal '{name}'; expected one per signal of the baseline (the plan "
+                               f"draws its history from it)")
+    return problems
+
+
+def _when(t: float) -> str:
+    from driftgate.baseline import rfc3339
+
+    try:
+        return rfc3339(t) if t == int(t) else f"{t!r}"
+    except (ValueError, OverflowError, OSError):
+        return f"{t!r}"
+
+
+def _trace_problem(w: WindowEvidence, where: str, bad: Any) -> bool:
+    """Whether a trace is one the fit writes (an hourly series starting at an hour); else report it."""
+    if not w.values:
+        bad(f"{where}.values", "an empty list; expected the hourly trace of the history")
+        return False
+    if w.start % HOUR or w.start < 0:
+        bad(f"{where}.start", f"{_when(w.start)}; expected the start of an hour (unix seconds, a multiple of 3600)")
+        return False
+    return True
+
+
+def _against(s: SignalEvidence, where: str, index: int, baseline: Baseline, ok: dict[str, bool], bad: Any) -> None:
+    """One signal's traces against its fit in ``baseline`` (``ok``: the traces that passed their own checks;
+    a trace that fails here is marked not ok)."""
+    from driftgate import baseline as bl
+
+    fit = baseline.signals[index]
+    if fit.kind == "distribution_drift" and len(s.recent_bins) != len(fit.les):
+        bad(f"{where}.recent_bins", f"{len(s.recent_bins)} counts; expected one per bucket of signals[{index}].les "
+                                    f"({len(fit.les)}) in the baseline")
+    elif fit.kind != "distribution_drift" and s.recent_bins:
+        bad(f"{where}.recent_bins", f"{len(s.recent_bins)} counts; expected none for a signal of kind {fit.kind}")
+    start, end = bl._unix(baseline.history_start), bl._unix(baseline.history_end)
+    step = baseline.step_seconds + 1.0  # the exports' step, to the second
+    for which in ("fast", "slow"):
+        w = s.window(which)
+        if not ok[which]:
+            continue
+        with contextlib.suppress(ValueError):
+            # The first evaluation is the first step after one full window; the last, the history's end.
+            seconds = bl._duration(0)(fit.window(which).window)
+            first = math.floor((start + seconds) / HOUR) * HOUR
+            if not first <= w.start <= math.floor((start + seconds + step + 1) / HOUR) * HOUR:
+                bad(f"{where}.{which}.start", f"{_when(w.start)}; expected the hour of the first full "
+                                              f"{fit.window(which).window} window after history_start ({_when(first)})")
+                ok[which] = False
+                continue
+        last = w.start + HOUR * (len(w.values) - 1)
+        if not math.floor((end - step - 1) / HOUR) * HOUR <= last <= math.floor((end + step) / HOUR) * HOUR:
+            bad(f"{where}.{which}.values", f"{len(w.values)} hourly values from {_when(w.start)}, ending at "
+                                           f"{_when(last)}; expected the trace to end at the history's end "
+                                           f"(history_end {baseline.history_end} in the baseline)")
+            ok[which] = False
+            continue
+        span = bl.decision_range(baseline, index, which)
+        if span is None:
+            continue
+        lo, hi = span
+        for i, v in enumerate(w.values):
+            if v is not None and not (bl._le(lo, v, VALUE_SLACK) and bl._le(v, hi, VALUE_SLACK)):
+                bad(f"{where}.{which}.values[{i}]", f"{v:g}; expected a value in [{lo:.6g}, {hi:.6g}], the range of "
+                                                    f"the decision statistic of signals[{index}].{which} in the "
+                                                    f"baseline (its most extreme window: statistic_max)")
+                break
 
 
 MAX_BYTES = 20_000_000  # hourly values of 20 signals x 2 windows over years fit in a fraction of it
