@@ -566,6 +566,12 @@ class _At:
     def bad_top(self, *names: str) -> bool:
         return any((n,) in self.failed for n in names)
 
+    def budget_text(self) -> str:
+        """The tier's budget and how many configurations share it, as messages say it."""
+        budget = self.b.budget_auto if self.tier == "auto" else self.b.budget_manual
+        n = self.b.auto_configurations if self.tier == "auto" else self.b.manual_configurations
+        return f"{budget} over {n} configurations"
+
     def bad_sig(self, *names: str) -> bool:
         return any((*self.sig_path, n) in self.failed for n in names)
 
@@ -1225,9 +1231,7 @@ def _exceedance(x: float, at: _At) -> str | None:
     lo, hi = min(rate * step, 0.5), min(rate * seconds, 0.5)
     if _le(lo, x, 1e-4) and _le(x, hi, 1e-4):
         return None
-    budget = at.b.budget_auto if at.tier == "auto" else at.b.budget_manual
-    n = at.b.auto_configurations if at.tier == "auto" else at.b.manual_configurations
-    return (f"{_n(x)}; expected between {_n(lo)} and {_n(hi)}: the budget's rate ({budget} over {n} configurations) "
+    return (f"{_n(x)}; expected between {_n(lo)} and {_n(hi)}: the budget's rate ({at.budget_text()}) "
             f"times an excursion of one step ({step}s) to one window ({at.win.window if at.win else ''})")
 
 
@@ -1330,9 +1334,7 @@ def _expected_alerts(x: float, at: _At) -> str | None:
     lo, hi = rate * (span - 2 * (step + 1) - 2), rate * (span + step + 3)  # the grid's ends, to a step
     if _le(lo, x, 1e-4) and _le(x, hi, 1e-4):
         return None
-    budget = at.b.budget_auto if at.tier == "auto" else at.b.budget_manual
-    n = at.b.auto_configurations if at.tier == "auto" else at.b.manual_configurations
-    return (f"{_n(x)}; expected {_n(rate * span)}: what the budget ({budget} over {n} configurations) allows over "
+    return (f"{_n(x)}; expected {_n(rate * span)}: what the budget ({at.budget_text()}) allows over "
             f"{_n(span / 86400)} days of history")
 
 
