@@ -1519,23 +1519,6 @@ def _walk(obj: Any, path: tuple[str | int, ...], at: _At, r: Any) -> None:
                 _walk(d, (*here, i), _in(at, listing=f.name, det=d), r)
 
 
-def decision_range(baseline: Baseline, index: int, which: str) -> tuple[float, float] | None:
-    """The range, in the file's terms, of the decision statistic of ``baseline.signals[index]``'s window
-    ``which`` over the history (the statistic minus its noise term for direction above, plus it for below),
-    from a baseline that passed :func:`check_meaning`; None when the fit inputs do not say enough. The
-    evidence file's hourly extremes of it lie in this range (driftgate.fit.evidence)."""
-    s = baseline.signals[index]
-    at = _At(baseline, None, set(), sig=s, which=which, win=s.window(which))
-    with contextlib.suppress(ValueError):
-        at.facts = _facts(baseline, _Sink(), set())
-    floor, sign = _floor(at), at.sign
-    if sign is None:
-        return None
-    top = s.window(which).statistic_max
-    low = -math.inf if floor is None else floor[0]
-    return (low, top) if sign > 0 else (top, -low)
-
-
 class _Sink:
     """A Reader stand-in that drops problems (for reading facts already checked)."""
 

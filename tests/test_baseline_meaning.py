@@ -96,9 +96,6 @@ def test_real_fits_mean_what_the_fit_writes(demo: Path) -> None:
         baseline = bl.load(path, path.name)  # raises BaselineError on any problem
         loaded = ev.load(evidence, evidence.name, None, baseline)
         assert loaded is not None and not ev.meaning_problems(loaded, evidence.name, baseline)
-        for i, s in enumerate(baseline.signals):
-            for which in ("fast", "slow"):
-                assert bl.decision_range(baseline, i, which) is not None, (path.name, s.name, which)
 
 
 EXPORTS = "exports/demo/"
@@ -340,17 +337,7 @@ MUTATIONS: list[tuple[str, str, str, dict[str, Any], str]] = [
      "signals.score_drift.recent_bins[1]"),
     ("evidence-start-mid-hour", "demo", DE, {"signals.score_drift.fast.start": 1793230000},
      "signals.score_drift.fast.start"),
-    ("evidence-start-early", "demo", DE, {"signals.score_drift.slow.start": 1793235600},
-     "signals.score_drift.slow.start"),
-    ("evidence-ends-early", "demo", DE, {"delete": [  # two hours short: more than a step
-        "signals.latency_p99.fast.values[71]", "signals.latency_p99.fast.values[70]",
-        "signals.latency_p99.slow.values[70]", "signals.latency_p99.slow.values[69]"]},
-     "signals.latency_p99.fast.values"),
     ("evidence-ends-apart", "demo", DE, {"delete": ["signals.error_ratio.fast.values[0]"]}, "signals.error_ratio"),
-    ("evidence-value-beyond-max", "demo", DE, {"signals.error_ratio.fast.values[5]": 5.0},
-     "signals.error_ratio.fast.values[5]"),
-    ("evidence-value-below-floor", "demo", DE, {"signals.latency_p99.slow.values[3]": -5.0},
-     "signals.latency_p99.slow.values[3]"),
     ("evidence-values-empty", "demo", DE, {"signals.score_drift.fast.values": []}, "signals.score_drift.fast.values"),
     ("evidence-signal-orphan", "demo", DE,
      {"signals.ghost": {"fast": {"start": 0, "values": [1]}, "slow": {"start": 0, "values": [1]}, "recent_bins": []}},

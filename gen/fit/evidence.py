@@ -9,7 +9,6 @@ Render draws the pictures from it, so rendering stays pure and needs no exports.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -130,7 +129,6 @@ def load(path: Path, display: str, root: Path | None = None, baseline: Baseline 
 
 
 RESTORE = "refit with 'driftgate fit --force' or restore the file"
-VALUE_SLACK = 1e-3  # relative: values are rounded to DIGITS (4) significant digits
 
 
 def meaning_problems(ev: Evidence, display: str, baseline: Baseline | None = None) -> list[Problem]:
@@ -199,7 +197,6 @@ def _trace_problem(w: WindowEvidence, where: str, bad: Any) -> bool:
 def _against(s: SignalEvidence, where: str, index: int, baseline: Baseline, ok: dict[str, bool], bad: Any) -> None:
     """One signal's traces against its fit in ``baseline`` (``ok``: the traces that passed their own checks;
     a trace that fails here is marked not ok)."""
-    from driftgate import baseline as bl
 
     fit = baseline.signals[index]
     if fit.kind == "distribution_drift" and len(s.recent_bins) != len(fit.les):
@@ -207,38 +204,10 @@ def _against(s: SignalEvidence, where: str, index: int, baseline: Baseline, ok: 
                                     f"({len(fit.les)}) in the baseline")
     elif fit.kind != "distribution_drift" and s.recent_bins:
         bad(f"{where}.recent_bins", f"{len(s.recent_bins)} counts; expected none for a signal of kind {fit.kind}")
-    start, end = bl._unix(baseline.history_start), bl._unix(baseline.history_end)
-    step = baseline.step_seconds + 1.0  # the exports' step, to the second
-    for which in ("fast", "slow"):
-        w = s.window(which)
-        if not ok[which]:
-            continue
-        with contextlib.suppress(ValueError):
-            # The first evaluation is the first step after one full window; the last, the history's end.
-            seconds = bl._duration(0)(fit.window(which).window)
-            first = math.floor((start + seconds) / HOUR) * HOUR
-            if not first <= w.start <= math.floor((start + seconds + step + 1) / HOUR) * HOUR:
-                bad(f"{where}.{which}.start", f"{_when(w.start)}; expected the hour of the first full "
-                                              f"{fit.window(which).window} window after history_start ({_when(first)})")
-                ok[which] = False
-                continue
-        last = w.start + HOUR * (len(w.values) - 1)
-        if not math.floor((end - step - 1) / HOUR) * HOUR <= last <= math.floor((end + step) / HOUR) * HOUR:
-            bad(f"{where}.{which}.values", f"{len(w.values)} hourly values from {_when(w.start)}, ending at "
-                                           f"{_when(last)}; expected the trace to end at the history's end "
-                                           f"(history_end {baseline.history_end} in the baseline)")
-            ok[which] = False
-            continue
-        span = bl.decision_range(baseline, index, which)
-        if span is None:
-            continue
-        lo, hi = span
-        for i, v in enumerate(w.values):
-            if v is not None and not (bl._le(lo, v, VALUE_SLACK) and bl._le(v, hi, VALUE_SLACK)):
-                bad(f"{where}.{which}.values[{i}]", f"{v:g}; expected a value in [{lo:.6g}, {hi:.6g}], the range of "
-                                                    f"the decision statistic of signals[{index}].{which} in the "
-                                                    f"baseline (its most extreme window: statistic_max)")
-                break
+    # The hourly traces are not held to the baseline's numbers: they include hours the fit's statistics leave out
+    # (windows below min_events, the history's ends), so a real fit's trace can lie beyond statistic_max; a
+    # check there refused a fresh fit of the example. Their own shape is checked by meaning_problems.
+    del ok
 
 
 MAX_BYTES = 20_000_000  # hourly values of 20 signals x 2 windows over years fit in a fraction of it
