@@ -1517,10 +1517,3 @@ def _walk(obj: Any, path: tuple[str | int, ...], at: _At, r: Any) -> None:
         elif isinstance(obj, WindowFit) and f.name in ("detection", "canary_detection"):
             for i, d in enumerate(value):
                 _walk(d, (*here, i), _in(at, listing=f.name, det=d), r)
-
-
-class _Sink:
-    """A Reader stand-in that drops problems (for reading facts already checked)."""
-
-    def error(self, path: Any, message: str) -> None:
-        pass

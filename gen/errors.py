@@ -18,10 +18,16 @@ EXIT_STALE = 1
 EXIT_INTERNAL = 3
 
 
-# Characters a reader cannot see or tell apart in a message: controls, format characters (zero-width
-# space, joiners, bidirectional overrides), separators other than the plain space (no-break space,
-# line/paragraph separators), private-use, surrogates and unassigned code points.
-_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Co", "Cs", "Cn"})
+# Characters a reader cannot see: format characters (zero-width space, joiners, bidirectional overrides),
+# separators other than the plain space (no-break space, line/paragraph separators), private-use and
+# unassigned code points. Messages also write controls and surrogates as code points.
+_INVISIBLE = frozenset({"Cf", "Zl", "Zp", "Co", "Cn"})
+
+
+def is_invisible(ch: str) -> bool:
+    """Whether ``ch`` is printable but cannot be seen (or told from a plain space) in a file or a message."""
+    category = unicodedata.category(ch)
+    return category in _INVISIBLE or (category == "Zs" and ch != " ")
 
 
 def code_point(ch: str) -> str:
@@ -35,7 +41,7 @@ def visible(text: str, ascii_only: bool = False) -> str:
     for ch in text:
         if " " <= ch <= "~" or (ch == "\n" and not ascii_only):
             out.append(ch)
-        elif ascii_only or ch == "\t" or unicodedata.category(ch) in _INVISIBLE:
+        elif ascii_only or ch == "\t" or is_invisible(ch) or unicodedata.category(ch) in ("Cc", "Cs"):
             out.append(code_point(ch))
         else:
             out.append(ch)

@@ -28,21 +28,23 @@ class FileRefused(DriftgateError):
     """An input path that is not a readable regular file inside the repository."""
 
 
+_READS_ONLY = "; driftgate reads only regular files"
+
+
 def describe(mode: int) -> str:
     """What a non-regular file is, in a few words ("a named pipe (FIFO)")."""
-    return _kind(mode).split(",")[0].split(";")[0]
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return what
+    return "not a regular file"
 
 
 def _kind(mode: int) -> str:
+    what = describe(mode)
     if stat.S_ISDIR(mode):
-        return "a directory, not a file"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO), not a regular file; driftgate reads only regular files"
-    if stat.S_ISSOCK(mode):
-        return "a socket, not a regular file; driftgate reads only regular files"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device, not a regular file; driftgate reads only regular files"
-    return "not a regular file; driftgate reads only regular files"
+        return f"{what}, not a file"
+    return what + (_READS_ONLY if what == "not a regular file" else f", not a regular file{_READS_ONLY}")
 
 
 def inside(path: Path, root: Path) -> bool:

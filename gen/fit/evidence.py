@@ -160,7 +160,7 @@ def meaning_problems(ev: Evidence, display: str, baseline: Baseline | None = Non
                 bad(f"{where}.recent_bins[{i}]", f"{count:g}; expected an event count >= 0")
                 break
         if baseline is not None:
-            _against(s, where, fits[name], baseline, ok, bad)
+            _against(s, where, fits[name], baseline, bad)
         if all(ok.values()):
             fast_end, slow_end = (w.start + HOUR * (len(w.values) - 1) for w in (s.fast, s.slow))
             if fast_end != slow_end:
@@ -194,9 +194,12 @@ def _trace_problem(w: WindowEvidence, where: str, bad: Any) -> bool:
     return True
 
 
-def _against(s: SignalEvidence, where: str, index: int, baseline: Baseline, ok: dict[str, bool], bad: Any) -> None:
-    """One signal's traces against its fit in ``baseline`` (``ok``: the traces that passed their own checks;
-    a trace that fails here is marked not ok)."""
+def _against(s: SignalEvidence, where: str, index: int, baseline: Baseline, bad: Any) -> None:
+    """One signal's bin counts against its fit in ``baseline``.
+
+    The hourly traces are not held to the baseline's numbers: they include hours the fit's statistics leave
+    out (windows below min_events, the history's ends), so a real fit's trace can lie beyond statistic_max (a
+    check there refused a fresh fit of the example). Their own shape is checked by meaning_problems."""
 
     fit = baseline.signals[index]
     if fit.kind == "distribution_drift" and len(s.recent_bins) != len(fit.les):
@@ -204,10 +207,6 @@ def _against(s: SignalEvidence, where: str, index: int, baseline: Baseline, ok: 
                                     f"({len(fit.les)}) in the baseline")
     elif fit.kind != "distribution_drift" and s.recent_bins:
         bad(f"{where}.recent_bins", f"{len(s.recent_bins)} counts; expected none for a signal of kind {fit.kind}")
-    # The hourly traces are not held to the baseline's numbers: they include hours the fit's statistics leave out
-    # (windows below min_events, the history's ends), so a real fit's trace can lie beyond statistic_max; a
-    # check there refused a fresh fit of the example. Their own shape is checked by meaning_problems.
-    del ok
 
 
 MAX_BYTES = 20_000_000  # hourly values of 20 signals x 2 windows over years fit in a fraction of it

@@ -17,7 +17,7 @@ from driftgate import model as m
 from driftgate.errors import Problem, SpecError
 from driftgate.spec import names
 from driftgate.spec.reader import Reader, hidden, show
-from driftgate.spec.yamlload import KeyPath, load_yaml
+from driftgate.spec.yamlload import KeyPath, format_path, load_yaml
 from driftgate.validate.durations import parse_prom_duration, prom_duration
 
 SIGNAL_DEFAULTS: dict[m.SignalKind, tuple[m.Statistic, m.Direction]] = {
@@ -124,8 +124,8 @@ def load_spec(root: Path, path: Path, problems: list[Problem],
     nulls = _nulls(r, data)
     spec = _build(r, root, display, data, check_exports)
     # A null is reported as null (above), not again as a missing required key or a wrong list item.
-    ours = {(_fmt((*parent, key)) if key is not None else _fmt(parent)) for parent, key in nulls}
-    missing = {(_fmt(parent), f"missing required key '{key}'") for parent, key in nulls if key is not None}
+    ours = {(format_path((*parent, key)) if key is not None else format_path(parent)) for parent, key in nulls}
+    missing = {(format_path(parent), f"missing required key '{key}'") for parent, key in nulls if key is not None}
     r.problems = [p for p in r.problems if (p.path, p.message) not in missing
                   and not (p.path in ours and not p.message.startswith("expected a value, got null"))]
     problems.extend(r.problems)
@@ -167,12 +167,6 @@ def _nulls(r: Reader, data: Any) -> list[tuple[KeyPath, str | None]]:
 
     walk(data, ())
     return removed
-
-
-def _fmt(path: KeyPath) -> str:
-    from driftgate.spec.yamlload import format_path
-
-    return format_path(path)
 
 
 def _display(root: Path, path: Path) -> str:

@@ -82,9 +82,10 @@ def check_label_value(value: str) -> str | None:
     space, a joiner): the series it selects would differ from the one the reader of the spec sees."""
     import unicodedata
 
+    from driftgate.errors import is_invisible
+
     for i, ch in enumerate(value):
-        if unicodedata.category(ch) in ("Cf", "Zl", "Zp", "Co", "Cn") or (unicodedata.category(ch) == "Zs"
-                                                                           and ch != " "):
+        if is_invisible(ch):
             what = unicodedata.name(ch, "unnamed")
             return (f"the invisible character U+{ord(ch):04X} ({what}) at position {i + 1} is not allowed in a "
                     f"label value: the series selected would not be the one a reader sees")

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from driftgate.errors import Problem, quote
+from driftgate.errors import Problem, is_invisible, quote
 from driftgate.fsio import FileRefused, read_bytes
 
 MAX_BYTES = 1_000_000
@@ -158,8 +158,7 @@ def _invisible_near(text: str, line: int) -> str:
         if not 1 <= n <= len(lines):
             continue
         for c, ch in enumerate(lines[n - 1], start=1):
-            cat = unicodedata.category(ch)
-            if cat in ("Cf", "Zl", "Zp", "Co", "Cn") or (cat == "Zs" and ch != " "):
+            if is_invisible(ch):
                 return (f" (line {n}, column {c} holds the invisible character U+{ord(ch):04X} "
                         f"{unicodedata.name(ch, 'unnamed')}; YAML indents and separates with plain spaces only)")
     return ""
