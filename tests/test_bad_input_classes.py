@@ -317,3 +317,53 @@ def test_a_secret_pasted_into_a_name_slot_is_never_echoed(tmp_path: Path, slot: 
     for i in range(len(pasted) - 3):  # no 4 characters of it in a row (the message's own words aside)
         piece = pasted[i:i + 4]
         assert piece not in out + err, (piece, err)
+
+
+@pytest.mark.parametrize("answer", ["401-echo-long", "200-html-cut"])
+def test_driftgate_export_prints_no_piece_of_a_token_a_server_echoes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    answer: str) -> None:
+    """End to end: ``driftgate export`` against a server that echoes the Authorization header (a 401 with a
+    long body, and an HTML login page answering 200 with the header cut at 43 characters)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            auth = self.headers.get("Authorization", "")
+            if answer == "401-echo-long":
+                status, kind = 401, "application/json"
+                body = json.dumps({"status": "error", "errorType": "unauthorized",
+                                   "error": "x" * 250 + f" rejected {auth} " + "y" * 400})
+            else:
+                status, kind = 200, "text/html"
+                body = f"<html><body>Sign in. Your header: {auth[:50]}</body></html>"
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    root = tmp_path / "r"
+    shutil.copytree(make_pristine_copy(tmp_path), root, symlinks=True)
+    spec = root / "specs/demo.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace(
+        "  selector: {job: demo, namespace: demo}\n",
+        "  selector: {job: demo, namespace: demo}\n  auth:\n    bearer_token: {env: DG_TOKEN}\n"), encoding="utf-8")
+    monkeypatch.setenv("DG_TOKEN", TOKEN)
+    before = snapshot(root)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    try:
+        code, out, err = run_cli(["export", "--root", str(root), "--url", f"http://127.0.0.1:{server.server_address[1]}",
+                                  "--start", "2026-10-29T00:00:00Z", "--end", "2026-10-30T00:00:00Z", "--step", "10m"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 1 and "<redacted>" in err and "Traceback" not in err, err
+    for i in range(len(TOKEN) - 3):
+        assert TOKEN[i:i + 4] not in out + err, (TOKEN[i:i + 4], err)
+    assert changed(before, snapshot(root)) == []
