@@ -180,6 +180,20 @@ def argo_phases(metric: dict[str, Any], results: list[list[float]]) -> list[str]
     return [json.loads(line)["phase"] for line in proc.stdout.splitlines()]
 
 
+# release.auto_undo after completion, modelled (no cluster here): the Sensor creates the Job and its two
+# kubectl-wait guards pass in ~15 s; the undo is one patch, and the previous revision's pods start in ~1 min
+# (its ReplicaSet was scaled down at completion; rollbackWindow skips the steps and the analysis).
+UNDO_JOB_MIN = 0.25
+POD_START_MIN = 1.0
+
+
+def with_horizon(spec_text: str, horizon: str) -> str:
+    """The spec with ``release.horizon`` set (the example already has a ``release:`` mapping)."""
+    if "\nrelease:\n" in spec_text:
+        return spec_text.replace("\nrelease:\n", f"\nrelease:\n  horizon: {horizon}\n", 1)
+    return spec_text + f"release:\n  horizon: {horizon}\n"
+
+
 def receivers(amtool: str, config: Path, labels: dict[str, str]) -> list[str]:
     proc = subprocess.run([amtool, "config", "routes", "test", f"--config.file={config}",
                            *(f"{k}={v}" for k, v in labels.items())], capture_output=True, text=True, timeout=60,
@@ -231,17 +245,24 @@ def replay(case: Case, plan: Plan, root: Path, promtool: str, amtool: str, q: np
     alert_name = "DriftgateAutoRollback" if auto_at is not None else "DriftgateDrift" if drift_at is not None else None
     paged: list[str] = []
     page_at = None
+    undo_at: float | None = None
     if fired is not None:
-        labels = {"model": MODEL, "namespace": "reco", "rollback": "auto" if auto_at is not None else "drift",
+        labels = {"alertname": alert_name, "model": MODEL, "namespace": "reco",
+                  "rollback": "auto" if auto_at is not None else "drift",
                   "severity": "critical", "signal": "score_drift", V: version, "team": "ranking"}
-        paged = [r for r in receivers(amtool, root / "generated/alertmanager/alertmanager.yml", labels)
-                 if "pager" in r or "authority" in r]
+        routed = receivers(amtool, root / "generated/alertmanager/alertmanager.yml", labels)
+        paged = [r for r in routed if "pager" in r or "authority" in r]
         page_at = fired + 0.5  # group_wait 30s
+        if f"{MODEL}-auto-undo" in routed and case.phase == "completed":
+            # release.auto_undo: the undo route's group_wait (10s), then the Job (its guards pass: the bad
+            # version is current and the Rollout Healthy) and the previous revision's pods (modelled).
+            undo_at = fired + 10 / 60 + UNDO_JOB_MIN + POD_START_MIN
     onset_rel = onset_abs if case.onset is not None else None
-    back = (abort_at - onset_abs) if abort_at is not None and onset_rel is not None else None
+    back_at = abort_at if abort_at is not None else undo_at
+    back = (back_at - onset_abs) if back_at is not None and onset_rel is not None else None
     degraded = 0
     if onset_rel is not None and case.release:
-        until = abort_at if abort_at is not None else (page_at if page_at is not None else end)
+        until = back_at if back_at is not None else (page_at if page_at is not None else end)
         for m in range(onset_abs, math.ceil(until)):
             degraded += round(PER_MIN * plan.share(m - start))  # every response of the bad version
     out.update({
@@ -261,8 +282,11 @@ def verdicts(r: dict[str, Any]) -> list[tuple[str, bool]]:
                 ("degraded <= 0.1% of 9M", r["degraded"] <= SEED_DEGRADED / 1000),
                 ("freeze holds the re-roll", bool(r["freeze_holds_reroll"]))]
     if r["phase"] == "completed":
-        return [("page <= 10 min", r["page_min"] is not None and r["page_min"] <= 10 and bool(r["paged"])),
-                ("freeze set", r["freeze"])]
+        marks = [("page <= 10 min", r["page_min"] is not None and r["page_min"] <= 10 and bool(r["paged"])),
+                 ("freeze set", r["freeze"])]
+        if r["abort_min"] is not None:  # the opt-in automatic undo ran
+            marks.append(("undo: traffic back <= 10 min", r["abort_min"] <= 10))
+        return marks
     if r["phase"] == "healthy":
         return [("no rollback, no page", r["alert"] is None and r["abort_min"] is None and not r["paged"])]
     return [("paged", bool(r["paged"]) and r["alert"] == "DriftgateDrift"), ("no freeze", not r["freeze"])]
@@ -292,7 +316,7 @@ def main() -> int:
         horizon_min = 24 * 60
         if args.quick:  # a shorter release.horizon, so that the established version needs less history
             spec = root / "specs" / f"{MODEL}.yaml"
-            spec.write_text(spec.read_text() + "release:\n  horizon: 5h\n")
+            spec.write_text(with_horizon(spec.read_text(), "5h"))
             output.write(root, pipeline.render_files(root, root / "specs", MODEL), prune=False)
             horizon_min = 300
         plan = read_plan(root)
@@ -328,9 +352,11 @@ def main() -> int:
                       + ", ".join(f"{n}: {'PASS' if v else 'FAIL'}" for n, v in marks)
                       + f"  ({time.monotonic() - t0:.0f} s)")
         print("\nminutes from onset: alert = DriftgateAutoRollback/DriftgateDrift firing; back = Argo aborted, "
-              "traffic on the previous version; page = PagerDuty receivers notified (group_wait 30s). "
-              "degraded = responses served by the bad version from the onset until traffic is back (after "
-              "completion: until the page; the undo itself is a person's).")
+              "traffic on the previous version (after completion: the opt-in automatic undo, release.auto_undo: "
+              f"routed by amtool, group_wait 10s, then the Job and the previous pods, modelled as "
+              f"{UNDO_JOB_MIN * 60:g} s + {POD_START_MIN * 60:g} s); page = PagerDuty receivers notified "
+              "(group_wait 30s). degraded = responses served by the bad version from the onset until traffic "
+              "is back (without the undo, until the page).")
         print(f"\noverall: {'PASS' if ok else 'FAIL'}")
     return 0
 

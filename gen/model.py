@@ -148,6 +148,28 @@ class Freeze:
     lifted_until: int | None  # unix seconds; the rollback authority's reviewed lift
 
 
+# Images of the opt-in automatic undo (release.auto_undo): the Argo Rollouts kubectl plugin at the release
+# whose CRDs driftgate validates against, and upstream kubectl for the guards (``kubectl wait``).
+UNDO_IMAGE = "quay.io/argoproj/kubectl-argo-rollouts:v1.10.1"
+KUBECTL_IMAGE = "registry.k8s.io/kubectl:v1.34.2"
+
+
+@dataclass(frozen=True)
+class AutoUndo:
+    """Opt-in automatic undo after completion (``release.auto_undo``), through Argo Events.
+
+    Alertmanager posts a release's ``DriftgateAutoRollback`` to an Argo Events webhook EventSource in
+    ``namespace`` (on ``event_bus``); a Sensor creates a Job in the model's namespace that runs
+    ``kubectl argo rollouts undo`` only when two guards hold: the alert's version is the Rollout's current
+    one and the Rollout is Healthy (fully promoted). While a rollout runs, Argo's abort acts instead."""
+
+    token: SecretRef  # bearer token Alertmanager sends and the EventSource requires (authSecret)
+    namespace: str = "argo-events"
+    event_bus: str = "default"
+    image: str = UNDO_IMAGE
+    kubectl_image: str = KUBECTL_IMAGE
+
+
 @dataclass(frozen=True)
 class Release:
     """The phases of a release (docs/spec.md, "What happens during a rollout").
@@ -160,6 +182,7 @@ class Release:
 
     horizon: Duration = Duration("24h", 86_400)
     bake: Duration = Duration("2h", 7_200)
+    auto_undo: AutoUndo | None = None  # None: the undo after completion is a person's (paged with the command)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,12 @@
 
 The Go module zips of ``github.com/argoproj/argo-rollouts`` and
 ``github.com/prometheus-operator/prometheus-operator`` carry the CRD YAML files of each release byte for
-byte (``manifests/crds/``, ``example/prometheus-operator-crd/``). ``go mod download`` fetches them
+byte (``manifests/crds/``, ``example/prometheus-operator-crd/``). Argo Events' CRDs only say
+``x-kubernetes-preserve-unknown-fields``, so from ``github.com/argoproj/argo-events`` the JSON schema
+``api/jsonschema/schema.json`` is taken instead: its ``definitions`` describe EventSource and Sensor and
+the Kubernetes types they embed (k8s.io/api v0.32: batch/v1 Job, v1 ServiceAccount, rbac/v1 Role and
+RoleBinding, ...), each marked with ``x-kubernetes-group-version-kind`` (see driftgate.validate.crd).
+``go mod download`` fetches them
 through the module proxy and checks them against the checksum database (``go.sum`` semantics), so no
 download site is involved and the bytes are those of the tagged release. The files are copied into
 ``--out`` (default ``.tools/crds``) and their SHA-256 checked against the table below.
@@ -27,6 +32,7 @@ from pathlib import Path
 
 ARGO_ROLLOUTS = "github.com/argoproj/argo-rollouts@v1.10.1"
 PROMETHEUS_OPERATOR = "github.com/prometheus-operator/prometheus-operator@v0.93.0"
+ARGO_EVENTS = "github.com/argoproj/argo-events@v1.9.8"
 
 # (module, path inside the module, file name here, sha256)
 FILES = [
@@ -45,6 +51,8 @@ FILES = [
     (PROMETHEUS_OPERATOR, "example/prometheus-operator-crd/monitoring.coreos.com_alertmanagerconfigs.yaml",
      "prometheus-operator/monitoring.coreos.com_alertmanagerconfigs.yaml",
      "fed47c462483a47a4d1912bf8a7a3767618644cfdee86dc73d7624c55d6a8b9d"),
+    (ARGO_EVENTS, "api/jsonschema/schema.json", "argo-events/schema.json",
+     "266947ce505c05966f0bf5ce71a1ee00726f1b65a80f2e404c8732ec7089cc76"),
 ]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +105,7 @@ def fetch(out: Path) -> Path:
         tmp.write_bytes(data)
         tmp.replace(target)
     (out / "SOURCES.md").write_text(
-        "CRD schemas fetched by scripts/fetch_crds.py from the Go module proxy:\n\n"
+        "CRD and JSON schemas fetched by scripts/fetch_crds.py from the Go module proxy:\n\n"
         + "".join(f"- `{name}`: `{mod}` `{inner}` (sha256 {digest})\n" for mod, inner, name, digest in FILES),
         encoding="utf-8")
     return out

@@ -61,6 +61,12 @@ BUILDS = (PROMETHEUS_3, ALERTMANAGER_NEW)
 ARGO_EVAL_SOURCE = REPO / "tests" / "argo_eval"
 ARGO_EVAL = TOOLS / "argo-eval" / "argo-eval"
 
+# Argo Events' own Sensor code (pkg/sensors/dependencies filters, pkg/sensors/triggers/standard-k8s) behind a
+# small driver (tests/argo_events_eval/main.go, go.mod and go.sum committed): what a Sensor does with a webhook.
+ARGO_EVENTS_VERSION = "v1.9.8"
+ARGO_EVENTS_EVAL_SOURCE = REPO / "tests" / "argo_events_eval"
+ARGO_EVENTS_EVAL = TOOLS / "argo-events-eval" / "argo-events-eval"
+
 # flavour -> {command: path}; the tests run every promtool/amtool check on each flavour.
 FLAVOURS: dict[str, dict[str, Path]] = {
     "prometheus-2": {"promtool": Path("/usr/bin/promtool"), "prometheus": Path("/usr/bin/prometheus")},
@@ -112,6 +118,23 @@ def build_argo_eval() -> float:
     return time.monotonic() - start
 
 
+def build_argo_events_eval() -> float:
+    """``go build`` the Argo Events driver (Argo Events v1.9.8 from the module proxy) unless it is current."""
+    sources = [ARGO_EVENTS_EVAL_SOURCE / n for n in ("main.go", "go.mod", "go.sum")]
+    if ARGO_EVENTS_EVAL.is_file() and all(ARGO_EVENTS_EVAL.stat().st_mtime >= s.stat().st_mtime for s in sources):
+        return 0.0
+    if shutil.which("go") is None:
+        raise SystemExit("building the Argo Events driver needs the Go toolchain (go), which is not installed")
+    start = time.monotonic()
+    ARGO_EVENTS_EVAL.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+    cmd = ["go", "build", "-o", str(ARGO_EVENTS_EVAL), "."]
+    proc = subprocess.run(cmd, cwd=ARGO_EVENTS_EVAL_SOURCE, env=env, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise SystemExit(f"$ {' '.join(cmd)} (in {ARGO_EVENTS_EVAL_SOURCE})\n{proc.stderr[-4000:]}")
+    return time.monotonic() - start
+
+
 def version_line(path: Path) -> str:
     proc = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=60)
     return ((proc.stdout or proc.stderr).strip().splitlines() or ["?"])[0]
@@ -129,6 +152,9 @@ def main() -> int:
     seconds = build_argo_eval()
     took = f"built in {seconds:.0f} s" if seconds else "already built"
     print(f"{ARGO_EVAL}: Argo Rollouts v1.10.1 utils/evaluate + metricproviders/prometheus ({took})")
+    seconds = build_argo_events_eval()
+    took = f"built in {seconds:.0f} s" if seconds else "already built"
+    print(f"{ARGO_EVENTS_EVAL}: Argo Events {ARGO_EVENTS_VERSION} sensors/dependencies + standard-k8s ({took})")
     start = time.monotonic()
     out = fetch_crds.fetch(TOOLS / "crds")
     print(f"{out}: CRD schemas from the Go module proxy ({time.monotonic() - start:.1f} s)")

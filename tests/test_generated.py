@@ -68,7 +68,7 @@ def test_deterministic_across_hash_seeds(tmp_path: Path) -> None:
         trees.append({p.relative_to(root).as_posix(): p.read_bytes()
                       for p in sorted((root / "generated").rglob("*")) if p.is_file()})
     assert trees[0] == trees[1]
-    assert len(trees[0]) == 27
+    assert len(trees[0]) == 28
 
 
 # --- Terraform -------------------------------------------------------------------------------------
@@ -125,7 +125,8 @@ def _same_shape(value: Any) -> None:
 @pytest.mark.parametrize("model", MODELS)
 def test_kubernetes_manifest_is_the_yaml(rendered: dict[str, str], model: str) -> None:
     docs = [*_docs(rendered[f"generated/argo/{model}.yaml"]), *_docs(rendered[f"generated/prometheus/{model}.yaml"]),
-            *_docs(rendered[f"generated/alertmanager/{model}.yaml"])]
+            *_docs(rendered[f"generated/alertmanager/{model}.yaml"]),
+            *_docs(rendered.get(f"generated/argo-events/{model}.yaml", ""))]  # release.auto_undo only
     parsed = _unquote(hcl2.loads(rendered[f"generated/terraform/kubernetes_manifest/{model}.tf"]))
     manifests = [body["manifest"] for res in parsed["resource"] for body in res["kubernetes_manifest"].values()]
     for manifest in manifests:
@@ -284,6 +285,15 @@ def _routes() -> list[tuple[dict[str, str], str]]:
         # Shadow mode (analysis.dry_run): pages like an automatic breach, never freezes.
         out.append(({"model": m, "namespace": ns, "rollback": "auto", "severity": "critical", "shadow": "true"},
                     f"{m}-rollback-authority{pager},{m}-team"))
+        # release.auto_undo: a release's DriftgateAutoRollback also reaches Argo Events (its Job undoes a
+        # completed rollout); drift of an established version and shadow-mode alerts never do.
+        undo = f",{m}-auto-undo" if spec.release.auto_undo else ""
+        release = {"alertname": "DriftgateAutoRollback", "model": m, "namespace": ns, "rollback": "auto",
+                   "severity": "critical", spec.prometheus.version_label: "7c9f8d6b5"}
+        out.append((release, f"{m}-freeze{undo},{m}-rollback-authority{pager},{m}-team"))
+        out.append(({**release, "shadow": "true"}, f"{m}-rollback-authority{pager},{m}-team"))
+        out.append(({**release, "alertname": "DriftgateDrift", "rollback": "drift"},
+                    f"{m}-rollback-authority{pager},{m}-team"))
         out.append(({"model": m, "namespace": "elsewhere", "rollback": "auto"}, "driftgate-default"))
     out.append(({"model": "other", "namespace": "reco", "rollback": "auto"}, "driftgate-default"))
     return out
@@ -337,7 +347,12 @@ def test_crd_schemas(rendered: dict[str, str]) -> None:
                     continue
                 kinds.add(doc["kind"])
                 assert crd.validate(doc) == [], rel
-    assert kinds == {"AnalysisTemplate", "PrometheusRule", "AlertmanagerConfig", "Rollout"}
+                for _, embedded in crd.embedded_resources(doc):  # the Job the undo Sensor creates
+                    kinds.add(embedded["kind"])
+                    assert crd.validate(embedded) == [], rel
+    assert kinds == {"AnalysisTemplate", "PrometheusRule", "AlertmanagerConfig", "Rollout",
+                     # release.auto_undo (reco-ranker): Argo Events' schema, with the Kubernetes types it carries
+                     "EventSource", "Sensor", "Job", "ServiceAccount", "Role", "RoleBinding"}
 
 
 def test_crd_schemas_catch_a_misspelt_key(rendered: dict[str, str]) -> None:

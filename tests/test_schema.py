@@ -47,7 +47,11 @@ def _specs() -> list[tuple[str, str]]:
                 .replace("analysis:\n", "analysis:\n  dry_run: true\n  canary_weight: 0.25\n")
                 .replace("    numerator: reco_request_errors_total\n",
                          '    numerator: reco_request_errors_total\n    numerator_labels: {code: {regex: "5.."}}\n')
-                + "release: {horizon: 48h, bake: 1h}\n"))
+                .replace("release:\n  auto_undo:", "release:\n  horizon: 48h\n  bake: 1h\n  auto_undo:")
+                .replace("    token: {secret: reco-alerting, key: auto-undo-token}\n",
+                         "    token: {secret: reco-alerting, key: auto-undo-token}\n    enabled: false\n"
+                         "    namespace: events\n    event_bus: bus\n    image: example.com/undo:v1\n"
+                         "    kubectl_image: example.com/kubectl@sha256:" + "a" * 64 + "\n")))
     return out
 
 

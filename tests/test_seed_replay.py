@@ -30,7 +30,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, sr.Plan, np.n
     for part in ("specs", "baselines", "generated"):
         shutil.copytree(REPO / part, root / part)
     spec = root / "specs" / f"{sr.MODEL}.yaml"
-    spec.write_text(spec.read_text() + "release:\n  horizon: 5h\n")  # less history for the established case
+    spec.write_text(sr.with_horizon(spec.read_text(), "5h"))  # less history for the established case
     output.write(root, pipeline.render_files(root, root / "specs", sr.MODEL), prune=False)
     fit = bl.load(REPO / "baselines" / f"{sr.MODEL}.yaml", sr.MODEL).signal("score_drift")
     return root, sr.read_plan(root), np.array(fit.probabilities) / sum(fit.probabilities), list(fit.les)
@@ -52,6 +52,17 @@ def test_a_bad_canary_is_rolled_back_within_minutes_and_stays_frozen(setup: tupl
     assert r["degraded"] <= sr.SEED_DEGRADED / 1000
     assert r["freeze"] and r["freeze_holds_reroll"]
     assert {"reco-ranker-rollback-authority", "reco-ranker-team-pager"} <= set(r["paged"])  # type: ignore[arg-type]
+
+
+def test_after_completion_the_authority_is_paged_and_the_opt_in_undo_acts(
+        setup: tuple[Path, sr.Plan, np.ndarray, list[str]], prom: Prom) -> None:
+    """The example opts in to release.auto_undo: amtool routes the breach to the undo receiver too."""
+    r = _replay(setup, prom, sr.Case("bug 4.5 h after the release started", "completed", 270))
+    assert r["alert"] == "DriftgateAutoRollback" and r["freeze"]
+    assert {"reco-ranker-rollback-authority", "reco-ranker-team-pager"} <= set(r["paged"])  # type: ignore[arg-type]
+    assert r["page_min"] is not None and r["page_min"] <= 10, r  # type: ignore[operator]
+    assert r["abort_min"] is not None and r["abort_min"] <= 10, r  # type: ignore[operator]
+    assert all(ok for _, ok in sr.verdicts(r)), sr.verdicts(r)
 
 
 def test_a_healthy_release_is_left_alone(setup: tuple[Path, sr.Plan, np.ndarray, list[str]], prom: Prom) -> None:

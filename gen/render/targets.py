@@ -6,6 +6,7 @@ all models and is rendered once from every context.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from driftgate.render.context import ModelContext
 from driftgate.render.env import environment, header
 from driftgate.render.plots import Picture, picture_path, render_pictures
 from driftgate.render.promtests import render_test
+from driftgate.render.undo import undo as undo_of
 
 OUT = "generated"
 Files = dict[str, "str | bytes | Picture"]  # pictures are drawn (or reused) by plots.resolve
@@ -45,6 +47,32 @@ def rollout(env: jinja2.Environment, ctx: ModelContext) -> Files:
     """The kustomize Component that wires the user's Rollout to the templates (see the template)."""
     text = _render(env, "argo/rollout-component.yaml.j2", ctx=ctx, header=header(_sources(ctx)).rstrip("\n"))
     return {f"{OUT}/argo/{ctx.spec.name}-rollout/kustomization.yaml": text}
+
+
+def _regex_literal(value: str) -> str:
+    """``value`` as a Go (RE2) regular expression matching exactly it."""
+    return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", value)
+
+
+def undo_filters(ctx: ModelContext) -> list[tuple[str, str]]:
+    """The Sensor's data filters on the Alertmanager webhook body: (gjson path, anchored regex)."""
+    u = undo_of(ctx.spec)
+    assert u is not None
+    exact = [("status", "firing"), ("commonLabels.alertname", "DriftgateAutoRollback"),
+             ("commonLabels.rollback", "auto"), ("commonLabels.model", ctx.spec.name),
+             ("commonLabels.namespace", ctx.spec.namespace)]
+    return [(f"body.{path}", f"^{_regex_literal(value)}$") for path, value in exact] + \
+        [(f"body.commonLabels.{u.version_label}", u.version_pattern)]
+
+
+def argo_events(env: jinja2.Environment, ctx: ModelContext) -> Files:
+    """The opt-in automatic undo (release.auto_undo): nothing when it is off."""
+    u = undo_of(ctx.spec)
+    if u is None:
+        return {}
+    text = _render(env, "argo-events/auto-undo.yaml.j2", ctx=ctx, u=u, filters=undo_filters(ctx),
+                   header=header(_sources(ctx)).rstrip("\n"))
+    return {f"{OUT}/argo-events/{ctx.spec.name}.yaml": text}
 
 
 def pad_lists(value: Any) -> Any:
@@ -75,6 +103,9 @@ def terraform(env: jinja2.Environment, ctx: ModelContext) -> Files:
                      alertmanager(env, ctx)[f"{OUT}/alertmanager/{name}.yaml"]):
         assert isinstance(rendered, str)
         objects += [d for d in yaml.safe_load_all(rendered) if d]
+    for rendered in argo_events(env, ctx).values():
+        assert isinstance(rendered, str)
+        objects += [d for d in yaml.safe_load_all(rendered) if d]
     manifests = [{"id": f"{o['kind'].lower()}_{o['metadata']['name'].replace('-', '_')}", "object": pad_lists(o)}
                  for o in objects]
     return {
@@ -103,7 +134,13 @@ def receivers(ctx: ModelContext) -> dict[str, Any]:
     s = ctx.spec
     undo = f"kubectl argo rollouts undo {s.rollout} -n {s.namespace}"
     team_pager = s.team.pagerduty_routing_key
+    u = undo_of(s)
     return {
+        "undo": f"{s.name}-auto-undo" if u else "",
+        "undo_url": u.url if u else "",
+        "undo_token": s.release.auto_undo.token if s.release.auto_undo else None,
+        "undo_token_file": (f"{SECRETS_DIR}/{s.release.auto_undo.token.name}/{s.release.auto_undo.token.key}"
+                            if s.release.auto_undo else ""),
         "version_label": s.prometheus.version_label,
         "null": f"{s.name}-none",
         "team_pager": f"{s.name}-team-pager" if team_pager else "",
@@ -154,6 +191,7 @@ def alertmanager_config(env: jinja2.Environment, contexts: list[ModelContext]) -
 RENDERERS: dict[str, Callable[[jinja2.Environment, ModelContext], Files]] = {
     "alertmanager": alertmanager,
     "argo": argo,
+    "argo_events": argo_events,
     "plan": plan,
     "prometheus": prometheus,
     "rollout": rollout,

@@ -94,6 +94,12 @@ def verify(files: Mapping[str, str | bytes], source: crd.Source | None = None,
                     problems.extend(f"{rel}[{i}]: {m}" for m in crd.validate(doc, directory))
                 else:
                     unvalidated.add(f"{doc.get('apiVersion')} {doc['kind']}")
+                for path, embedded in crd.embedded_resources(doc):  # the Job an Argo Events Sensor creates
+                    if embedded.get("kind") in known:
+                        problems.extend(f"{rel}[{i}].{crd.format_path(path)} (created by the Sensor): {m}"
+                                        for m in crd.validate(embedded, directory))
+                    else:
+                        unvalidated.add(f"{embedded.get('apiVersion')} {embedded.get('kind')}")
         elif rel.endswith(".tf"):
             try:
                 hcl2.loads(text)

@@ -218,6 +218,9 @@ def _build(r: Reader, root: Path, display: str, data: Any, check_exports: bool) 
                            f"(the longest slow window plus release.bake: {prom_duration(rollout_seconds)}); "
                            "otherwise a version still rolling out counts as established and its breach is paged "
                            "as drift instead of rolled back: set a longer release.horizon or a shorter release.bake")
+    if release is not None and release.auto_undo is not None and analysis is not None and analysis.dry_run:
+        r.error(("release", "auto_undo"), "expected no automatic undo in shadow mode (analysis.dry_run: true "
+                "never acts on a breach); set release.auto_undo once the model leaves shadow mode")
     if any(p.level == "error" for p in r.problems):
         return None
     assert team and authority and prom and budget and manual_budget and min_history and freeze and analysis
@@ -640,7 +643,7 @@ def _freeze(r: Reader, value: Any, path: KeyPath) -> m.Freeze | None:
 
 
 def _release(r: Reader, value: Any, path: KeyPath) -> m.Release | None:
-    d = r.mapping(value, path, {"horizon", "bake"}, set())
+    d = r.mapping(value, path, {"horizon", "bake", "auto_undo"}, set())
     for key in ("horizon", "bake"):
         if key in d and d[key] is None:
             r.error((*path, key), "expected a duration like 24h, got null (leave the key out for the default)")
@@ -648,13 +651,39 @@ def _release(r: Reader, value: Any, path: KeyPath) -> m.Release | None:
         return None
     horizon = _duration(r, d, path, "horizon", "24h", minimum=3600)
     bake = _duration(r, d, path, "bake", "2h", minimum=0)
+    undo, undo_ok = _auto_undo(r, d["auto_undo"], (*path, "auto_undo")) if "auto_undo" in d else (None, True)
     if horizon is not None and horizon.seconds > 30 * 86_400:
         r.error((*path, "horizon"), f"expected at most 30d, got {show(horizon.text)}")
         return None
     if horizon is not None and bake is not None and bake.seconds > horizon.seconds:
         r.error((*path, "bake"), f"expected a bake no longer than the horizon ({horizon.text}), got {show(bake.text)}")
         return None
-    return m.Release(horizon, bake) if horizon and bake else None
+    return m.Release(horizon, bake, undo) if horizon and bake and undo_ok else None
+
+
+def _auto_undo(r: Reader, value: Any, path: KeyPath) -> tuple[m.AutoUndo | None, bool]:
+    """``auto_undo: false`` (the default) or a mapping with a ``token`` (``enabled`` defaults to true)."""
+    if value is False:
+        return None, True
+    if not isinstance(value, dict):
+        r.error(path, f"expected false or a mapping with token: {{secret, key}} (and optionally enabled, namespace, "
+                      f"event_bus, image, kubectl_image), got {hidden(value, '-')}: the EventSource that undoes a "
+                      f"release accepts only Alertmanager's bearer token")
+        return None, False
+    before = len(r.problems)
+    d = r.mapping(value, path, {"enabled", "token", "namespace", "event_bus", "image", "kubectl_image"}, {"token"})
+    enabled = d.get("enabled", True)
+    if not isinstance(enabled, bool):
+        r.error((*path, "enabled"), f"expected true or false, got {show(enabled)}")
+    token = _secret(r, d["token"], (*path, "token")) if "token" in d else None
+    defaults = {"namespace": "argo-events", "event_bus": "default", "image": m.UNDO_IMAGE,
+                "kubectl_image": m.KUBECTL_IMAGE}
+    values = {key: r.string(d, path, key, default=default,
+                            pattern=names.IMAGE if key.endswith("image") else names.DNS_LABEL)
+              for key, default in defaults.items()}
+    if len(r.problems) > before or token is None:
+        return None, False
+    return (m.AutoUndo(token=token, **values) if enabled else None), True
 
 
 def _analysis(r: Reader, value: Any, path: KeyPath) -> m.Analysis | None:

@@ -26,6 +26,11 @@ SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 _HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
 _PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
 URL = re.compile(rf"^https?://{_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?(:{_PORT})?(/[A-Za-z0-9._~/\-]*)?$", re.ASCII)
+# A container image reference with a tag or a digest (docker/distribution's grammar, lowercase repository
+# path components; an untagged image would silently float to :latest).
+_IMAGE_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE = re.compile(rf"^(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*(?::{_PORT})?/)?{_IMAGE_PART}(?:/{_IMAGE_PART})*"
+                   r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(?:@sha256:[a-f0-9]{64})?|@sha256:[a-f0-9]{64})$", re.ASCII)
 SLACK_CHANNEL = re.compile(r"^[#@][a-z0-9][a-z0-9._\-]{0,79}$")
 BUDGET = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*/\s*(day|week|month|quarter|year)\s*$", re.ASCII)
 
@@ -130,4 +135,6 @@ def describe_grammar(pattern: re.Pattern[str]) -> str:
         URL: "an http(s) URL (a DNS name or IPv4 host, an optional port 1-65535, a path) without credentials, "
              "query or fragment",
         SLACK_CHANNEL: "a Slack channel like '#team-alerts'",
+        IMAGE: "a container image with a tag or a digest, like 'quay.io/argoproj/kubectl-argo-rollouts:v1.10.1' "
+               "(an untagged image would float to :latest)",
     }.get(pattern, pattern.pattern)

@@ -100,7 +100,11 @@ def schema() -> dict[str, Any]:
                           "consecutive_error_limit": {"type": "integer", "minimum": 0, "maximum": 100},
                           "canary_weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
                           "dry_run": {"type": "boolean", "default": False}}),
-        "release": _obj({"horizon": DURATION, "bake": DURATION}),
+        "release": _obj({"horizon": DURATION, "bake": DURATION, "auto_undo": {"oneOf": [
+            {"const": False},
+            _obj({"enabled": {"type": "boolean", "default": True}, "token": SECRET,
+                  "namespace": {"type": "string"}, "event_bus": {"type": "string"},
+                  "image": {"type": "string"}, "kubectl_image": {"type": "string"}}, ("token",))]}}),
         "runbook_base_url": {"type": "string"},
         "object_labels": LABELS,
         "object_annotations": LABELS,

@@ -10,7 +10,7 @@ The schemas are CRD files the user already has (see :func:`locate`: ``--crds DIR
 or the repository's ``crds/`` folder; a Helm chart's ``crds/`` or ``kubectl get crd NAME -o yaml``
 output, ``kind: List`` included), read as they are; nothing is hand-maintained here. The test suite
 takes them from the Go module proxy (``scripts/fetch_crds.py``: argo-rollouts and prometheus-operator
-at pinned versions, byte for byte). Kubernetes-specific schema extensions are
+CRDs and the argo-events JSON schema at pinned versions, byte for byte). Kubernetes-specific schema extensions are
 honoured the way the API server does:
 
 * ``x-kubernetes-int-or-string`` accepts an integer or a string (the ``anyOf`` next to it is not
@@ -35,12 +35,59 @@ Quirks of the upstream files that this module works around:
 Only the files directly in the reference directory or one level below are read, so
 ``prometheus-operator/crd-full/`` (a second AlertmanagerConfig CRD whose ``v1beta1`` needs the
 conversion webhook) is not a source of schemas.
+
+Schema documents with ``definitions``
+-------------------------------------
+
+Besides CRDs, a file of the directory may be a JSON schema (or OpenAPI v2 ``swagger.json``) document
+with ``definitions`` whose entries carry ``x-kubernetes-group-version-kind``, as Kubernetes' own
+OpenAPI v2 document and Argo Events' ``api/jsonschema/schema.json`` do (the Argo Events CRDs only say
+``x-kubernetes-preserve-unknown-fields``; that file describes EventSource and Sensor, and the
+k8s.io/api types: batch/v1 Job, v1 ServiceAccount, rbac/v1 Role, ...). Every (group, version, kind) of
+such a definition is a served entry, validated against the definition with ``$ref: #/definitions/...``
+resolved in that document, with the same strictness as a CRD. The definitions are read the way the
+Kubernetes OpenAPI v2 generator writes them, which differs from a structural CRD schema:
+
+* an object schema with ``properties`` and no ``additionalProperties`` is closed (the Go struct has no
+  other fields; the API server drops unknown ones), so unknown keys are reported through ``$ref``;
+* ``type: object`` with neither ``properties`` nor ``additionalProperties`` is free-form JSON
+  (``RawExtension``, ``FieldsV1``, Argo Events' ``K8SResource``), not an object that allows nothing:
+  it is treated as ``x-kubernetes-preserve-unknown-fields``;
+* ``format: int-or-string`` (``IntOrString``: ``type: string`` in swagger.json, ``type: [integer,
+  string]`` in the Argo Events schema) and ``int64-or-string`` are ``x-kubernetes-int-or-string``;
+* ``resource.Quantity`` is declared ``type: string`` but decodes a plain number too (``cpu: 1``), so a
+  number is accepted there;
+* ``required`` is honoured, except for a few Argo Events fields that the generator marks required
+  only because their Go field lacks ``omitempty`` and that nothing requires (``_NOT_REQUIRED``);
+* ``const`` (JSON schema draft 6, used for the Argo Events ``apiVersion``/``kind``) is checked although
+  the validator is otherwise draft 4;
+* the top-level ``metadata`` is checked as ObjectMeta by the same code as for CRDs (``$ref`` to
+  ``ObjectMeta`` is replaced there, so nothing is reported twice); nested ObjectMeta (a pod template's)
+  is checked by its definition;
+* scope: a definition does not say whether its kind is namespaced. It is inferred from an OpenAPI
+  document's ``paths`` (namespaced if an operation for that kind has ``{namespace}`` in its path);
+  otherwise (the Argo Events schema has no paths) the scope is unknown and not checked, unless a CRD
+  for the same kind says it.
+
+Precedence when a CRD and a definition describe the same (group, kind, version): the CRD wins if it
+has a real schema, because it is what the cluster enforces and prunes with; a *placeholder* CRD (no
+schema, or every field besides apiVersion, kind, metadata and status is
+``x-kubernetes-preserve-unknown-fields`` without properties, like Argo Events' Sensor and EventSource
+CRDs) loses to the definition, since it would check nothing while the controller still decodes the
+spec strictly into its Go type. The placeholder still contributes what only it knows: whether the
+version is served and the kind's scope. Between two entries of the same sort the first file in sorted
+path order wins, as before.
+
+A Sensor carries whole Kubernetes objects that the schema declares as free-form (``K8SResource``);
+:func:`embedded_resources` lists them so that the caller validates each with :func:`validate`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -62,6 +109,10 @@ _INT_OR_STRING = "x-kubernetes-int-or-string"
 _PRESERVE = "x-kubernetes-preserve-unknown-fields"
 _LIST_TYPE = "x-kubernetes-list-type"
 _LIST_MAP_KEYS = "x-kubernetes-list-map-keys"
+_GVK = "x-kubernetes-group-version-kind"
+_INT_OR_STRING_FORMATS = ("int-or-string", "int64-or-string")
+_QUANTITY = ".pkg.api.resource.Quantity"  # io.k8s.apimachinery.pkg.api.resource.Quantity
+_ENVELOPE = frozenset({"apiVersion", "kind", "metadata", "status"})
 _SUGGEST_LIMIT = 12  # list the allowed fields when there are at most this many and no close match
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -176,8 +227,17 @@ def reference_dir() -> Path:
 
 @functools.lru_cache(maxsize=32)
 def load_crd_file(path: Path) -> tuple[Any, ...]:
-    """Every YAML document in one CRD file (cached per path; treat the result as read-only)."""
-    loader = _Loader(path.read_text(encoding="utf-8"))
+    """Every YAML document in one CRD file (cached per path; treat the result as read-only).
+
+    A ``.json`` file is read with the JSON parser (a 1.4 MB schema document takes milliseconds instead
+    of seconds), falling back to YAML when it is not strict JSON."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            return (json.loads(text),)
+        except ValueError:
+            pass
+    loader = _Loader(text)
     try:
         return tuple(_documents(loader))
     finally:
@@ -186,18 +246,24 @@ def load_crd_file(path: Path) -> tuple[Any, ...]:
 
 @dataclass(frozen=True)
 class CrdVersion:
-    """One version of one custom resource, as declared by a CRD file."""
+    """One version of one resource kind, as declared by a CRD file or a schema document's definition.
+
+    ``namespaced`` is ``None`` when the source does not say (a definition without OpenAPI ``paths``);
+    ``definition`` names the definition (``None`` for a CRD); ``placeholder`` marks a CRD whose schema
+    checks nothing (see the module docstring)."""
 
     group: str
     kind: str
     version: str
     served: bool
-    namespaced: bool
+    namespaced: bool | None
     source: Path
+    definition: str | None = None
+    placeholder: bool = False
 
     @property
     def api_version(self) -> str:
-        return f"{self.group}/{self.version}"
+        return f"{self.group}/{self.version}" if self.group else self.version
 
 
 def _crd_files(directory: Path) -> list[Path]:
@@ -222,17 +288,87 @@ def _versions_in(path: Path) -> Iterator[CrdVersion]:
         spec = doc.get("spec") or {}
         kind = (spec.get("names") or {}).get("kind", "")
         for version in spec.get("versions") or []:
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
             yield CrdVersion(spec.get("group", ""), kind, version.get("name", ""),
-                             bool(version.get("served")), spec.get("scope") != "Cluster", path)
+                             bool(version.get("served")), spec.get("scope") != "Cluster", path,
+                             placeholder=_is_placeholder(schema))
+
+
+def _is_placeholder(schema: Any) -> bool:
+    """True for a CRD schema that checks nothing: none, no properties, or every field but the
+    envelope (apiVersion, kind, metadata, status) is preserve-unknown-fields without properties."""
+    if not isinstance(schema, dict):
+        return True
+    props = schema.get("properties")
+    if not isinstance(props, dict) or not props:
+        return True
+    content = [sub for name, sub in props.items() if name not in _ENVELOPE]
+    return bool(content) and all(isinstance(sub, dict) and sub.get(_PRESERVE) and not sub.get("properties")
+                                 for sub in content)
+
+
+def _definitions_of(doc: Any) -> dict[str, Any] | None:
+    """The ``definitions`` of a JSON schema / OpenAPI v2 document, ``None`` for anything else."""
+    if not isinstance(doc, dict) or doc.get("kind") in ("CustomResourceDefinition", "List"):
+        return None
+    defs = doc.get("definitions")
+    return defs if isinstance(defs, dict) else None
+
+
+def _gvks(marker: Any) -> Iterator[tuple[str, str, str]]:
+    """(group, kind, version) of an ``x-kubernetes-group-version-kind`` value (a list or one mapping)."""
+    for gvk in marker if isinstance(marker, list) else [marker]:
+        if isinstance(gvk, dict) and isinstance(gvk.get("kind"), str) and isinstance(gvk.get("version"), str):
+            yield str(gvk.get("group") or ""), gvk["kind"], gvk["version"]
+
+
+def _path_scopes(doc: dict[str, Any]) -> dict[tuple[str, str, str], bool]:
+    """Whether each kind with operations in an OpenAPI document's ``paths`` is namespaced."""
+    scopes: dict[tuple[str, str, str], bool] = {}
+    paths = doc.get("paths")
+    for url, item in (paths.items() if isinstance(paths, dict) else ()):
+        for operation in (item.values() if isinstance(item, dict) else ()):
+            if isinstance(operation, dict):
+                for key in _gvks(operation.get(_GVK)):
+                    scopes[key] = scopes.get(key, False) or "{namespace}" in str(url)
+    return scopes
+
+
+def _definition_versions_in(path: Path) -> Iterator[CrdVersion]:
+    for doc in load_crd_file(path):
+        defs = _definitions_of(doc)
+        if defs is None:
+            continue
+        scopes = _path_scopes(doc)
+        for name, schema in defs.items():
+            if isinstance(schema, dict):
+                for key in _gvks(schema.get(_GVK)):
+                    yield CrdVersion(*key, served=True, namespaced=scopes.get(key), source=path,
+                                     definition=str(name))
+
+
+def _preferred(candidates: list[CrdVersion]) -> CrdVersion:
+    """The entry to validate one (group, kind, version) with: see the module docstring."""
+    crds = [e for e in candidates if e.definition is None]
+    structural = [e for e in crds if not e.placeholder]
+    if structural:
+        return structural[0]
+    definitions = [e for e in candidates if e.definition is not None]
+    if not definitions:
+        return crds[0]
+    if not crds:
+        return definitions[0]
+    namespaced = crds[0].namespaced if crds[0].namespaced is not None else definitions[0].namespaced
+    return dataclasses.replace(definitions[0], served=crds[0].served, namespaced=namespaced)
 
 
 @functools.lru_cache(maxsize=8)
 def _catalogue(directory: Path) -> tuple[CrdVersion, ...]:
-    found: dict[tuple[str, str, str], CrdVersion] = {}
+    found: dict[tuple[str, str, str], list[CrdVersion]] = {}
     for path in _crd_files(directory):
-        for entry in _versions_in(path):
-            found.setdefault((entry.group, entry.kind, entry.version), entry)
-    return tuple(found.values())
+        for entry in (*_versions_in(path), *_definition_versions_in(path)):
+            found.setdefault((entry.group, entry.kind, entry.version), []).append(entry)
+    return tuple(_preferred(candidates) for candidates in found.values())
 
 
 def known_versions(directory: Path | None = None) -> tuple[CrdVersion, ...]:
@@ -241,6 +377,11 @@ def known_versions(directory: Path | None = None) -> tuple[CrdVersion, ...]:
 
 
 def _raw_schema(entry: CrdVersion) -> dict[str, Any]:
+    if entry.definition is not None:
+        for defs in _prepared_definitions(entry.source):
+            if entry.definition in defs:
+                return {**defs[entry.definition], "definitions": defs}
+        raise LookupError(f"definition {entry.definition} not found in {entry.source}")
     for doc in _crd_documents(entry.source):
         spec = doc.get("spec") or {}
         if spec.get("group") != entry.group or (spec.get("names") or {}).get("kind") != entry.kind:
@@ -253,6 +394,75 @@ def _raw_schema(entry: CrdVersion) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------- schema preparation
+
+
+_SCHEMA_MAPS = ("properties", "patternProperties", "definitions")
+_SCHEMA_ONE = ("additionalProperties", "items", "additionalItems", "not")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "items")
+_OBJECT_SHAPES = ("properties", "additionalProperties", "patternProperties", "$ref", "allOf", "anyOf", "oneOf")
+
+
+def _openapi_v2(schema: Any, name: str = "") -> Any:
+    """A copy of one Kubernetes OpenAPI v2 / JSON schema definition in the CRD dialect this module
+    validates (see the module docstring); ``name`` is the definition's name at the top level."""
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for key in _SCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {sub: _openapi_v2(value) for sub, value in out[key].items()}
+    for key in _SCHEMA_ONE:
+        if isinstance(out.get(key), dict):
+            out[key] = _openapi_v2(out[key])
+    for key in _SCHEMA_LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [_openapi_v2(value) for value in out[key]]
+    if out.get("format") in _INT_OR_STRING_FORMATS:
+        out.pop("type", None)
+        out[_INT_OR_STRING] = True
+    elif name.endswith(_QUANTITY) and out.get("type") == "string":
+        out["type"] = ["string", "number"]
+    if "properties" in out and "type" not in out and "$ref" not in out:
+        out["type"] = "object"
+    if out.get("type") == "object" and not any(key in out for key in _OBJECT_SHAPES):
+        out[_PRESERVE] = True  # free-form JSON (RawExtension), not an object without fields
+    return out
+
+
+# Fields an upstream definition lists as ``required`` (its generator marks every Go field without
+# ``omitempty``) that the consumer does not require. Found by validating the Argo Events v1.9.8
+# examples (examples/event-sources, examples/sensors) and checked against its validation code: the
+# webhook ``url`` is only read by event sources that register a webhook elsewhere (GitHub, GitLab, ...),
+# ``examples/event-sources/webhook.yaml`` omits it; Azure Service Bus takes a queue *or* a topic and a
+# subscription; an event-context filter matches only the attributes it names; HTTP and custom triggers
+# work without a payload and ``secure`` defaults to false. Everything else the schemas require is
+# reported.
+_EVENTS = "io.argoproj.events.v1alpha1."
+_EVENT_CONTEXT = frozenset({"id", "source", "specversion", "type", "datacontenttype", "subject", "time"})
+_NOT_REQUIRED: dict[str, frozenset[str]] = {
+    _EVENTS + "WebhookContext": frozenset({"url"}),
+    _EVENTS + "WebhookEventSource": frozenset({"url"}),
+    _EVENTS + "AzureServiceBusEventSource": frozenset({"queueName", "topicName", "subscriptionName"}),
+    _EVENTS + "AzureServiceBusTrigger": frozenset({"queueName", "topicName", "subscriptionName"}),
+    _EVENTS + "EventContext": _EVENT_CONTEXT,
+    _EVENTS + "HTTPTrigger": frozenset({"payload"}),
+    _EVENTS + "CustomTrigger": frozenset({"secure", "payload"}),
+}
+
+
+def _prepared_definition(name: str, schema: Any) -> Any:
+    out = _openapi_v2(schema, name)
+    optional = _NOT_REQUIRED.get(name)
+    if optional and isinstance(out, dict) and isinstance(out.get("required"), list):
+        out["required"] = [field for field in out["required"] if field not in optional]
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _prepared_definitions(path: Path) -> tuple[dict[str, Any], ...]:
+    """The ``definitions`` of each schema document in ``path``, prepared once (read-only)."""
+    return tuple({str(name): _prepared_definition(str(name), schema) for name, schema in defs.items()}
+                 for defs in map(_definitions_of, load_crd_file(path)) if defs is not None)
 
 
 def _with_property(schema: dict[str, Any], path: Sequence[str],
@@ -290,7 +500,7 @@ _SCHEMA_PATCHES: dict[tuple[str, str], list[tuple[tuple[str, ...], Callable[...,
 }
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=128)
 def _validator_for(entry: CrdVersion) -> Any:
     schema = _with_property(_raw_schema(entry), ("metadata",), _untyped_metadata)
     for path, build in _SCHEMA_PATCHES.get((entry.group, entry.kind), []):
@@ -405,6 +615,12 @@ def _enum(validator: Any, allowed: Any, instance: Any, schema: Schema) -> Errors
         yield ValidationError(f"must be one of {choices}; got {instance!r}")
 
 
+def _const(validator: Any, expected: Any, instance: Any, schema: Schema) -> Errors:
+    """Draft 6 ``const``, which draft 4 ignores; ``1`` and ``True`` differ, as in JSON."""
+    if type_name(instance) != type_name(expected) or instance != expected:
+        yield ValidationError(f"must be {expected!r}; got {instance!r}")
+
+
 @functools.lru_cache(maxsize=256)
 def compile_go_regex(pattern: str) -> re.Pattern[str] | None:
     """``pattern`` compiled by Python's ``re`` as an approximation of Go RE2; ``None`` if it can't be.
@@ -465,6 +681,7 @@ _StrictValidator = validators.extend(
         "oneOf": _one_of,
         "required": _required,
         "enum": _enum,
+        "const": _const,
         "pattern": _pattern,
         _LIST_TYPE: _list_type,
     },
@@ -542,8 +759,19 @@ def _metadata_problems(meta: Any) -> list[Located]:
 def _name_problems(meta: dict[str, Any]) -> list[Located]:
     out: list[Located] = []
     name = meta.get("name")
+    generate = meta.get("generateName")
+    if generate is not None:
+        # the API server appends 5 random characters; a trailing '-' is fine in the prefix
+        masked = generate[:-1] + "a" if isinstance(generate, str) and generate.endswith("-") else generate
+        if not isinstance(generate, str):
+            out.append((("metadata", "generateName"), f"expected string, got {type_name(generate)}"))
+        elif len(generate) > 248 or not _DNS1123_SUBDOMAIN.fullmatch(str(masked)):
+            out.append((("metadata", "generateName"), f"{generate!r} is not a DNS-1123 subdomain prefix "
+                        "(lowercase letters, digits, '-' and '.', alphanumeric at the start, at most 248 "
+                        "characters)"))
     if name is None:
-        out.append((("metadata",), "missing required field 'name'"))
+        if generate is None:
+            out.append((("metadata",), "missing required field 'name'"))
     elif not isinstance(name, str):
         out.append((("metadata", "name"), f"expected string, got {type_name(name)}"))
     elif len(name) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(name):
@@ -638,9 +866,44 @@ def validate(obj: Any, directory: Path | None = None) -> list[str]:
 
 
 def _scope_problems(meta: Any, entry: CrdVersion) -> list[Located]:
-    if entry.namespaced or not isinstance(meta, dict) or "namespace" not in meta:
-        return []
+    if entry.namespaced is not False or not isinstance(meta, dict) or "namespace" not in meta:
+        return []  # namespaced, or the scope is unknown (a definition without OpenAPI paths)
     return [(("metadata", "namespace"), f"{entry.kind} is cluster-scoped: remove the namespace")]
+
+
+_EMBEDDING_TRIGGERS = ("k8s", "argoWorkflow")  # Argo Events triggers whose source.resource is an object
+
+
+def embedded_resources(obj: Any) -> list[tuple[tuple[PathPart, ...], dict[str, Any]]]:
+    """The Kubernetes objects an Argo Events Sensor carries as free-form data, with their paths.
+
+    ``spec.triggers[i].template.k8s.source.resource`` (the object a standard K8s trigger creates) and
+    ``spec.triggers[i].template.argoWorkflow.source.resource`` (a Workflow): the Sensor schema declares
+    them as arbitrary JSON, so :func:`validate` does not look inside; validate each one with it::
+
+        for path, resource in embedded_resources(obj):
+            problems += [located(path, message) for message in validate(resource, directory)]
+
+    The objects are validated as written: trigger ``parameters`` may change them when the Sensor fires.
+    Empty for anything but a Sensor (``argoproj.io``); a resource that is not a mapping is left to the
+    schema (it reports the wrong type).
+    """
+    if not isinstance(obj, dict) or obj.get("kind") != "Sensor":
+        return []
+    if not str(obj.get("apiVersion", "")).startswith("argoproj.io/"):
+        return []
+    spec = obj.get("spec")
+    triggers = spec.get("triggers") if isinstance(spec, dict) else None
+    found: list[tuple[tuple[PathPart, ...], dict[str, Any]]] = []
+    for index, trigger in enumerate(triggers if isinstance(triggers, list) else []):
+        template = trigger.get("template") if isinstance(trigger, dict) else None
+        for kind in _EMBEDDING_TRIGGERS:
+            body = template.get(kind) if isinstance(template, dict) else None
+            source = body.get("source") if isinstance(body, dict) else None
+            resource = source.get("resource") if isinstance(source, dict) else None
+            if isinstance(resource, dict):
+                found.append((("spec", "triggers", index, "template", kind, "source", "resource"), resource))
+    return found
 
 
 def parse_documents(text: str, source: str) -> tuple[list[tuple[int, Any]], list[str]]:

@@ -2218,7 +2218,9 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_reco_ranker" {
                 "matchType" = "="
               },
             ]
-            "continue" = null
+            "continue"  = null
+            "groupBy"   = null
+            "groupWait" = null
           },
           {
             "receiver" = "reco-ranker-freeze"
@@ -2234,7 +2236,37 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_reco_ranker" {
                 "matchType" = "!="
               },
             ]
+            "continue"  = true
+            "groupBy"   = null
+            "groupWait" = null
+          },
+          {
+            "receiver" = "reco-ranker-auto-undo"
+            "matchers" = [
+              {
+                "name"      = "alertname"
+                "value"     = "DriftgateAutoRollback"
+                "matchType" = "="
+              },
+              {
+                "name"      = "rollback"
+                "value"     = "auto"
+                "matchType" = "="
+              },
+              {
+                "name"      = "shadow"
+                "value"     = "true"
+                "matchType" = "!="
+              },
+            ]
             "continue" = true
+            "groupBy" = [
+              "alertname",
+              "model",
+              "namespace",
+              "rollouts_pod_template_hash",
+            ]
+            "groupWait" = "10s"
           },
           {
             "receiver" = "reco-ranker-rollback-authority"
@@ -2245,7 +2277,9 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_reco_ranker" {
                 "matchType" = "=~"
               },
             ]
-            "continue" = true
+            "continue"  = true
+            "groupBy"   = null
+            "groupWait" = null
           },
           {
             "receiver" = "reco-ranker-team-pager"
@@ -2256,12 +2290,16 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_reco_ranker" {
                 "matchType" = "=~"
               },
             ]
-            "continue" = true
+            "continue"  = true
+            "groupBy"   = null
+            "groupWait" = null
           },
           {
-            "receiver" = "reco-ranker-team"
-            "matchers" = null
-            "continue" = null
+            "receiver"  = "reco-ranker-team"
+            "matchers"  = null
+            "continue"  = null
+            "groupBy"   = null
+            "groupWait" = null
           },
         ]
       }
@@ -2365,7 +2403,429 @@ resource "kubernetes_manifest" "alertmanagerconfig_driftgate_reco_ranker" {
             },
           ]
         },
+        {
+          "name"             = "reco-ranker-auto-undo"
+          "pagerdutyConfigs" = null
+          "slackConfigs"     = null
+          "webhookConfigs" = [
+            {
+              "url" = "http://driftgate-reco-ranker-eventsource-svc.argo-events.svc:12000/driftgate/reco-ranker"
+              "httpConfig" = {
+                "authorization" = {
+                  "type" = "Bearer"
+                  "credentials" = {
+                    "name" = "reco-alerting"
+                    "key"  = "auto-undo-token"
+                  }
+                }
+              }
+              "sendResolved" = false
+            },
+          ]
+        },
       ]
     }
+  }
+}
+
+resource "kubernetes_manifest" "serviceaccount_driftgate_reco_ranker_sensor" {
+  manifest = {
+    "apiVersion" = "v1"
+    "kind"       = "ServiceAccount"
+    "metadata" = {
+      "name"      = "driftgate-reco-ranker-sensor"
+      "namespace" = "argo-events"
+      "labels" = {
+        "app.kubernetes.io/managed-by" = "driftgate"
+        "driftgate.io/model"           = "reco-ranker"
+      }
+      "annotations" = {
+        "driftgate.io/spec"               = "specs/reco-ranker.yaml"
+        "driftgate.io/rollback-authority" = "Ranking on-call ML lead"
+      }
+    }
+  }
+}
+
+resource "kubernetes_manifest" "eventsource_driftgate_reco_ranker" {
+  manifest = {
+    "apiVersion" = "argoproj.io/v1alpha1"
+    "kind"       = "EventSource"
+    "metadata" = {
+      "name"      = "driftgate-reco-ranker"
+      "namespace" = "argo-events"
+      "labels" = {
+        "app.kubernetes.io/managed-by" = "driftgate"
+        "driftgate.io/model"           = "reco-ranker"
+      }
+      "annotations" = {
+        "driftgate.io/spec"               = "specs/reco-ranker.yaml"
+        "driftgate.io/rollback-authority" = "Ranking on-call ML lead"
+      }
+    }
+    "spec" = {
+      "eventBusName" = "default"
+      "service" = {
+        "ports" = [
+          {
+            "port"       = 12000
+            "targetPort" = 12000
+          },
+        ]
+      }
+      "webhook" = {
+        "alertmanager" = {
+          "port"     = "12000"
+          "endpoint" = "/driftgate/reco-ranker"
+          "method"   = "POST"
+          "authSecret" = {
+            "name" = "reco-alerting"
+            "key"  = "auto-undo-token"
+          }
+        }
+      }
+    }
+  }
+}
+
+resource "kubernetes_manifest" "sensor_driftgate_reco_ranker_undo" {
+  manifest = {
+    "apiVersion" = "argoproj.io/v1alpha1"
+    "kind"       = "Sensor"
+    "metadata" = {
+      "name"      = "driftgate-reco-ranker-undo"
+      "namespace" = "argo-events"
+      "labels" = {
+        "app.kubernetes.io/managed-by" = "driftgate"
+        "driftgate.io/model"           = "reco-ranker"
+      }
+      "annotations" = {
+        "driftgate.io/spec"               = "specs/reco-ranker.yaml"
+        "driftgate.io/rollback-authority" = "Ranking on-call ML lead"
+      }
+    }
+    "spec" = {
+      "eventBusName" = "default"
+      "template" = {
+        "serviceAccountName" = "driftgate-reco-ranker-sensor"
+      }
+      "dependencies" = [
+        {
+          "name"            = "breach"
+          "eventSourceName" = "driftgate-reco-ranker"
+          "eventName"       = "alertmanager"
+          "filters" = {
+            "dataLogicalOperator" = "and"
+            "data" = [
+              {
+                "path" = "body.status"
+                "type" = "string"
+                "value" = [
+                  "^firing$",
+                ]
+              },
+              {
+                "path" = "body.commonLabels.alertname"
+                "type" = "string"
+                "value" = [
+                  "^DriftgateAutoRollback$",
+                ]
+              },
+              {
+                "path" = "body.commonLabels.rollback"
+                "type" = "string"
+                "value" = [
+                  "^auto$",
+                ]
+              },
+              {
+                "path" = "body.commonLabels.model"
+                "type" = "string"
+                "value" = [
+                  "^reco-ranker$",
+                ]
+              },
+              {
+                "path" = "body.commonLabels.namespace"
+                "type" = "string"
+                "value" = [
+                  "^reco$",
+                ]
+              },
+              {
+                "path" = "body.commonLabels.rollouts_pod_template_hash"
+                "type" = "string"
+                "value" = [
+                  "^[bcdfghjklmnpqrstvwxz2456789]{1,10}$",
+                ]
+              },
+            ]
+          }
+        },
+      ]
+      "triggers" = [
+        {
+          "template" = {
+            "name" = "undo"
+            "k8s" = {
+              "operation" = "create"
+              "source" = {
+                "resource" = {
+                  "apiVersion" = "batch/v1"
+                  "kind"       = "Job"
+                  "metadata" = {
+                    "generateName" = "reco-ranker-undo-"
+                    "namespace"    = "reco"
+                    "labels" = {
+                      "app.kubernetes.io/managed-by" = "driftgate"
+                      "driftgate.io/model"           = "reco-ranker"
+                    }
+                    "annotations" = {
+                      "driftgate.io/bad-version" = ""
+                      "driftgate.io/reason"      = "DriftgateAutoRollback of a release of reco-ranker after completion"
+                    }
+                  }
+                  "spec" = {
+                    "backoffLimit"            = 0
+                    "activeDeadlineSeconds"   = 300
+                    "ttlSecondsAfterFinished" = 604800
+                    "template" = {
+                      "metadata" = {
+                        "labels" = {
+                          "app.kubernetes.io/managed-by" = "driftgate"
+                          "driftgate.io/model"           = "reco-ranker"
+                        }
+                      }
+                      "spec" = {
+                        "serviceAccountName" = "driftgate-reco-ranker-undo"
+                        "restartPolicy"      = "Never"
+                        "initContainers" = [
+                          {
+                            "name"  = "bad-version-is-current"
+                            "image" = "registry.k8s.io/kubectl:v1.34.2"
+                            "args" = [
+                              "wait",
+                              "rollouts.argoproj.io/reco-ranker",
+                              "-n",
+                              "reco",
+                              "--timeout=10s",
+                              "--for=jsonpath={.status.currentPodHash}=",
+                            ]
+                          },
+                          {
+                            "name"  = "rollout-completed"
+                            "image" = "registry.k8s.io/kubectl:v1.34.2"
+                            "args" = [
+                              "wait",
+                              "rollouts.argoproj.io/reco-ranker",
+                              "-n",
+                              "reco",
+                              "--timeout=10s",
+                              "--for=jsonpath={.status.phase}=Healthy",
+                            ]
+                          },
+                        ]
+                        "containers" = [
+                          {
+                            "name"  = "undo"
+                            "image" = "quay.io/argoproj/kubectl-argo-rollouts:v1.10.1"
+                            "args" = [
+                              "undo",
+                              "reco-ranker",
+                              "-n",
+                              "reco",
+                            ]
+                          },
+                        ]
+                      }
+                    }
+                  }
+                }
+              }
+              "parameters" = [
+                {
+                  "src" = {
+                    "dependencyName" = "breach"
+                    "dataKey"        = "body.commonLabels.rollouts_pod_template_hash"
+                  }
+                  "dest"      = "spec.template.spec.initContainers.0.args.5"
+                  "operation" = "append"
+                },
+                {
+                  "src" = {
+                    "dependencyName" = "breach"
+                    "dataKey"        = "body.commonLabels.rollouts_pod_template_hash"
+                  }
+                  "dest"      = "metadata.annotations.driftgate\\.io/bad-version"
+                  "operation" = null
+                },
+              ]
+            }
+          }
+        },
+      ]
+    }
+  }
+}
+
+resource "kubernetes_manifest" "role_driftgate_reco_ranker_undo_trigger" {
+  manifest = {
+    "apiVersion" = "rbac.authorization.k8s.io/v1"
+    "kind"       = "Role"
+    "metadata" = {
+      "name"      = "driftgate-reco-ranker-undo-trigger"
+      "namespace" = "reco"
+      "labels" = {
+        "app.kubernetes.io/managed-by" = "driftgate"
+        "driftgate.io/model"           = "reco-ranker"
+      }
+      "annotations" = {
+        "driftgate.io/spec"               = "specs/reco-ranker.yaml"
+        "driftgate.io/rollback-authority" = "Ranking on-call ML lead"
+      }
+    }
+    "rules" = [
+      {
+        "apiGroups" = [
+          "batch",
+        ]
+        "resources" = [
+          "jobs",
+        ]
+        "verbs" = [
+          "create",
+        ]
+      },
+    ]
+  }
+}
+
+resource "kubernetes_manifest" "rolebinding_driftgate_reco_ranker_undo_trigger" {
+  manifest = {
+    "apiVersion" = "rbac.authorization.k8s.io/v1"
+    "kind"       = "RoleBinding"
+    "metadata" = {
+      "name"      = "driftgate-reco-ranker-undo-trigger"
+      "namespace" = "reco"
+      "labels" = {
+        "app.kubernetes.io/managed-by" = "driftgate"
+        "driftgate.io/model"           = "reco-ranker"
+      }
+      "annotations" = {
+        "driftgate.io/spec"               = "specs/reco-ranker.yaml"
+        "driftgate.io/rollback-authority" = "Ranking on-call ML lead"
+      }
+    }
+    "roleRef" = {
+      "apiGroup" = "rbac.authorization.k8s.io"
+      "kind"     = "Role"
+      "name"     = "driftgate-reco-ranker-undo-trigger"
+    }
+    "subjects" = [
+      {
+        "kind"      = "ServiceAccount"
+        "name"      = "driftgate-reco-ranker-sensor"
+        "namespace" = "argo-events"
+      },
+    ]
+  }
+}
+
+resource "kubernetes_manifest" "serviceaccount_driftgate_reco_ranker_undo" {
+  manifest = {
+    "apiVersion" = "v1"
+    "kind"       = "ServiceAccount"
+    "metadata" = {
+      "name"      = "driftgate-reco-ranker-undo"
+      "namespace" = "reco"
+      "labels" = {
+        "app.kubernetes.io/managed-by" = "driftgate"
+        "driftgate.io/model"           = "reco-ranker"
+      }
+      "annotations" = {
+        "driftgate.io/spec"               = "specs/reco-ranker.yaml"
+        "driftgate.io/rollback-authority" = "Ranking on-call ML lead"
+      }
+    }
+  }
+}
+
+resource "kubernetes_manifest" "role_driftgate_reco_ranker_undo" {
+  manifest = {
+    "apiVersion" = "rbac.authorization.k8s.io/v1"
+    "kind"       = "Role"
+    "metadata" = {
+      "name"      = "driftgate-reco-ranker-undo"
+      "namespace" = "reco"
+      "labels" = {
+        "app.kubernetes.io/managed-by" = "driftgate"
+        "driftgate.io/model"           = "reco-ranker"
+      }
+      "annotations" = {
+        "driftgate.io/spec"               = "specs/reco-ranker.yaml"
+        "driftgate.io/rollback-authority" = "Ranking on-call ML lead"
+      }
+    }
+    "rules" = [
+      {
+        "apiGroups" = [
+          "argoproj.io",
+        ]
+        "resources" = [
+          "rollouts",
+        ]
+        "verbs" = [
+          "get",
+          "list",
+          "watch",
+          "patch",
+          "update",
+        ]
+      },
+      {
+        "apiGroups" = [
+          "apps",
+        ]
+        "resources" = [
+          "replicasets",
+        ]
+        "verbs" = [
+          "get",
+          "list",
+          "watch",
+        ]
+      },
+    ]
+  }
+}
+
+resource "kubernetes_manifest" "rolebinding_driftgate_reco_ranker_undo" {
+  manifest = {
+    "apiVersion" = "rbac.authorization.k8s.io/v1"
+    "kind"       = "RoleBinding"
+    "metadata" = {
+      "name"      = "driftgate-reco-ranker-undo"
+      "namespace" = "reco"
+      "labels" = {
+        "app.kubernetes.io/managed-by" = "driftgate"
+        "driftgate.io/model"           = "reco-ranker"
+      }
+      "annotations" = {
+        "driftgate.io/spec"               = "specs/reco-ranker.yaml"
+        "driftgate.io/rollback-authority" = "Ranking on-call ML lead"
+      }
+    }
+    "roleRef" = {
+      "apiGroup" = "rbac.authorization.k8s.io"
+      "kind"     = "Role"
+      "name"     = "driftgate-reco-ranker-undo"
+    }
+    "subjects" = [
+      {
+        "kind"      = "ServiceAccount"
+        "name"      = "driftgate-reco-ranker-undo"
+        "namespace" = "reco"
+      },
+    ]
   }
 }
