@@ -343,7 +343,7 @@ def main() -> int:
                 ok &= all(v for _, v in marks)
 
                 def fmt(x: Any) -> str:
-                    return "-" if x is None else f"{x:g}"
+                    return "-" if x is None else f"{x:g}" if float(x).is_integer() else f"{x:.1f}"
 
                 print(f"{case.name:38} {fmt(r['alert_min']):>7} {fmt(r['abort_min']):>6} {r['degraded']:>9,} "
                       f"{fmt(r['page_min']):>6}  {','.join(r['paged']) or 'nobody'} / "
