@@ -130,17 +130,53 @@ def _warned(warnings: list[Problem], strict: bool, github: bool = False) -> int:
     return 0
 
 
+def _fleet(fn: F) -> F:
+    """--workers / --scheduler / --progress: fit the models on Dask (driftgate.fit.fleet)."""
+    fn = click.option("--progress/--no-progress", "progress", default=None,
+                      help="A progress bar on stderr [default: when stderr is a terminal and the fit runs on "
+                           "Dask].")(fn)
+    fn = click.option("--scheduler", default=None, metavar="ADDRESS",
+                      help="Fit on the existing Dask scheduler at ADDRESS (tcp://host:8786); its workers must see "
+                           "the repository at the same path and run the same driftgate. Needs driftgate[fleet].")(fn)
+    fn = click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+                      help="Fit on a local Dask cluster of N worker processes [default: serially in this process]. "
+                           "Needs driftgate[fleet].")(fn)
+    return fn
+
+
+def _fleet_options(workers: int | None, scheduler: str | None,
+                   progress: bool | None) -> Callable[[int, int], None] | None:
+    """Check --workers/--scheduler (one or the other) and return the progress callback, if any."""
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers and --scheduler are mutually exclusive: a local Dask cluster or an "
+                               "existing one")
+    if progress is None:
+        progress = (workers is not None or scheduler is not None) and sys.stderr.isatty()
+    return _progress_bar if progress else None
+
+
+def _progress_bar(done: int, total: int) -> None:
+    """``fit [#####     ] 3/10 models`` on one stderr line, rewritten in place; stdout stays clean."""
+    width = 30
+    filled = width * done // total if total else width
+    end = "\n" if done >= total else ""
+    click.echo(f"\rfit [{'#' * filled}{' ' * (width - filled)}] {done}/{total} models{end}", err=True, nl=False)
+
+
 @main.command()
 @_common
 @_strict
 @click.option("--model", default=None, help="Only this model.")
 @click.option("--force", is_flag=True, help="Refit even when the inputs are unchanged.")
-def fit(root: Path, spec_dir: Path | None, strict: bool, model: str | None, force: bool) -> None:
+@_fleet
+def fit(root: Path, spec_dir: Path | None, strict: bool, model: str | None, force: bool, workers: int | None,
+        scheduler: str | None, progress: bool | None) -> None:
     """Fit baselines and thresholds from the exports."""
+    bar = _fleet_options(workers, scheduler, progress)
 
     def action() -> int:
         warnings: list[Problem] = []
-        for o in pipeline.fit(root, _spec_dir(root, spec_dir), model, force, warnings):
+        for o in pipeline.fit(root, _spec_dir(root, spec_dir), model, force, warnings, workers, scheduler, bar):
             state = "fitted" if o.refitted else "unchanged"
             note = " (PROVISIONAL: history shorter than history.minimum; manual rollback only)" \
                 if o.provisional else ""
@@ -166,12 +202,16 @@ def _report(diff: Any) -> None:
 @_strict
 @_crds
 @click.option("--model", default=None, help="Only this model.")
-def render(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, model: str | None) -> None:
+@click.option("--no-cache", is_flag=True,
+              help="Render every model (by default a model whose inputs and generated files did not change since the "
+                   "last render here is reused: .driftgate/render-cache.json).")
+def render(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, model: str | None,
+           no_cache: bool) -> None:
     """Render generated/ from specs and baselines (pure, no fitting)."""
 
     def action() -> int:
         warnings: list[Problem] = []
-        _report(pipeline.render(root, _spec_dir(root, spec_dir), model, warnings, crds))
+        _report(pipeline.render(root, _spec_dir(root, spec_dir), model, warnings, crds, use_cache=not no_cache))
         return _warned(warnings, strict)
 
     _run(action)
@@ -182,15 +222,18 @@ def render(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, m
 @_strict
 @_crds
 @click.option("--force", is_flag=True, help="Refit even when the inputs are unchanged.")
-def gen(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, force: bool) -> None:
+@_fleet
+def gen(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, force: bool, workers: int | None,
+        scheduler: str | None, progress: bool | None) -> None:
     """Fit (when inputs changed) and render."""
+    bar = _fleet_options(workers, scheduler, progress)
 
     def action() -> int:
         warnings: list[Problem] = []  # both stages read the specs: the same warnings, printed once
         from driftgate.render import output
 
         output.preflight(root, [], output.MANAGED_DIRS)  # a generated/ that cannot be written: before any fit
-        fitted = pipeline.fit(root, _spec_dir(root, spec_dir), None, force, warnings)
+        fitted = pipeline.fit(root, _spec_dir(root, spec_dir), None, force, warnings, workers, scheduler, bar)
         diff = pipeline.render(root, _spec_dir(root, spec_dir), None, warnings, crds)
         for o in fitted:  # printed once both stages succeeded: a failing run prints only its error
             click.echo(f"{o.path}: {'fitted' if o.refitted else 'unchanged'}")
@@ -208,13 +251,16 @@ def gen(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, forc
               help="Rollout manifests (files, folders, kustomize/helm output, - for stdin) that must be wired to "
                    "the criteria: the freeze gate first, the background analysis with canary-hash. Repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["text", "github"]), default="text", show_default=True)
+@click.option("--no-cache", is_flag=True,
+              help="Render every model in memory (by default a model whose inputs and generated files did not change "
+                   "since the last render here is not rendered again: .driftgate/render-cache.json).")
 def check(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, rollout_paths: tuple[str, ...],
-          fmt: str) -> None:
+          fmt: str, no_cache: bool) -> None:
     """Render in memory; exit 1 listing every stale, missing or orphaned file (and unwired Rollouts)."""
 
     def action() -> int:
         warnings: list[Problem] = []
-        diff = pipeline.check(root, _spec_dir(root, spec_dir), warnings, crds)
+        diff = pipeline.check(root, _spec_dir(root, spec_dir), warnings, crds, use_cache=not no_cache)
         wiring: list[Problem] = []
         if rollout_paths:
             from driftgate.spec.load import load_specs

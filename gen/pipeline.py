@@ -5,18 +5,16 @@ Nothing here prints or exits; every function returns what it did or raises a Dri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from driftgate import baseline as bl
 from driftgate.errors import BaselineError, Problem, UsageError
 from driftgate.fit import evidence as ev
-from driftgate.fit.run import fit_model_full, input_hash
 from driftgate.model import ModelSpec
-from driftgate.render import output, plots
+from driftgate.render import incremental, output, plots
 from driftgate.render.context import ModelContext, build, check_baseline
-from driftgate.render.env import header
-from driftgate.render.targets import render_all
 from driftgate.render.verify import verify
 from driftgate.spec.load import load_specs
 from driftgate.validate import crd
@@ -41,10 +39,18 @@ def evidence_path(spec: ModelSpec) -> str:
 
 
 def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False,
-        warnings: list[Problem] | None = None) -> list[FitOutcome]:
+        warnings: list[Problem] | None = None, workers: int | None = None, scheduler: str | None = None,
+        progress: Callable[[int, int], None] | None = None) -> list[FitOutcome]:
+    """Fit every model whose inputs changed (every model with ``force``): serially by default, on a local
+    Dask cluster of ``workers`` processes, or on the Dask scheduler at ``scheduler``
+    (:mod:`driftgate.fit.fleet`). The files written are the same bytes either way, all at once at the end;
+    ``progress(done, total)`` is called as models finish."""
+    from driftgate.fit import fleet  # scipy, pandas: not for render and check
+    from driftgate.fit.run import input_hash
+
     specs = load_specs(root, spec_dir, only, check_exports=True, warnings=warnings)
-    outcomes = []
-    texts: dict[str, str | bytes] = {}
+    outcomes: dict[str, FitOutcome] = {}
+    stale = []
     for spec in specs:
         rel = baseline_path(spec)
         path = root / rel
@@ -54,15 +60,16 @@ def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False
             except BaselineError:
                 old = None
             if old is not None and old.input_hash == input_hash(root, spec):
-                outcomes.append(FitOutcome(spec.name, rel, False, old.provisional))
+                outcomes[spec.name] = FitOutcome(spec.name, rel, False, old.provisional)
                 continue
-        fitted, evidence = fit_model_full(root, spec)
-        texts[rel] = bl.dumps(fitted, header([spec.spec_path, *spec.exports]).replace(
-            "run 'make gen'", "run 'make gen' to refit"))
-        texts[evidence_path(spec)] = ev.dumps(evidence)
-        outcomes.append(FitOutcome(spec.name, rel, True, fitted.provisional))
+        stale.append(spec)
+    texts: dict[str, str | bytes] = {}
+    for spec, done in zip(stale, fleet.fit_many(root, stale, workers, scheduler, progress), strict=True):
+        texts[baseline_path(spec)] = done.baseline_text
+        texts[evidence_path(spec)] = done.evidence_text
+        outcomes[spec.name] = FitOutcome(spec.name, baseline_path(spec), True, done.provisional)
     output.write(root, texts, prune=False)
-    return outcomes
+    return [outcomes[spec.name] for spec in specs]
 
 
 def contexts(root: Path, spec_dir: Path, only: str | None = None,
@@ -72,30 +79,31 @@ def contexts(root: Path, spec_dir: Path, only: str | None = None,
     specs = load_specs(root, spec_dir, only, check_exports=False, warnings=warnings)
     out, problems, hints = [], [], []
     for spec in specs:
-        rel = baseline_path(spec)
         try:
-            base = bl.load(root / rel, rel, any_fit_version, root)
-            check_baseline(spec, base, rel)
+            out.append(model_context(root, spec, warnings, any_fit_version))
         except BaselineError as exc:
             problems.extend(exc.problems)
             hints.append(exc.hint)  # e.g. "refit with 'driftgate fit --force'" for a malformed file
-            continue
-        if base.provisional and warnings is not None:
-            warnings.append(Problem(rel, 0, 0, "", f"provisional: {base.history_days:.1f} days of history, the spec "
-                                                   f"asks for {base.minimum_days:g}; every signal routes to manual "
-                                                   f"rollback until a refit on enough history", "warning"))
-        try:
-            evidence = ev.load(root / evidence_path(spec), evidence_path(spec), root, base)
-        except BaselineError as exc:
-            problems.extend(exc.problems)
-            continue
-        if evidence is None and warnings is not None:
-            warnings.append(Problem(evidence_path(spec), 0, 0, "", "no evidence file: the plan has no pictures; "
-                                    "run 'driftgate fit --force'", "warning"))
-        out.append(build(spec, base, evidence))
     if problems:
         raise BaselineError(list[Problem](problems), hint=next((h for h in hints if h), ""))
     return out
+
+
+def model_context(root: Path, spec: ModelSpec, warnings: list[Problem] | None = None,
+                  any_fit_version: bool = False) -> ModelContext:
+    """One model's render context: its baseline (checked against the spec) and evidence."""
+    rel = baseline_path(spec)
+    base = bl.load(root / rel, rel, any_fit_version, root)
+    check_baseline(spec, base, rel)
+    if base.provisional and warnings is not None:
+        warnings.append(Problem(rel, 0, 0, "", f"provisional: {base.history_days:.1f} days of history, the spec "
+                                               f"asks for {base.minimum_days:g}; every signal routes to manual "
+                                               f"rollback until a refit on enough history", "warning"))
+    evidence = ev.load(root / evidence_path(spec), evidence_path(spec), root, base)
+    if evidence is None and warnings is not None:
+        warnings.append(Problem(evidence_path(spec), 0, 0, "", "no evidence file: the plan has no pictures; "
+                                "run 'driftgate fit --force'", "warning"))
+    return build(spec, base, evidence)
 
 
 def crd_source(root: Path, crds: Path | None) -> crd.Source:
@@ -108,32 +116,38 @@ def crd_source(root: Path, crds: Path | None) -> crd.Source:
 
 def render_files(root: Path, spec_dir: Path, only: str | None = None,
                  warnings: list[Problem] | None = None, crds: Path | None = None,
-                 draw: bool = True) -> dict[str, str | bytes]:
+                 draw: bool = True, use_cache: bool = False) -> dict[str, str | bytes]:
     """The rendered tree, validated. Pictures keep the committed bytes when what they show did not
     change (:func:`driftgate.render.plots.resolve`); with ``draw=False`` a picture that would have to be
-    drawn is left out of the result."""
-    files, _ = _render_files(root, spec_dir, only, warnings, crds, draw)
-    return files
+    drawn is left out of the result. ``use_cache``: reuse the models whose inputs and outputs did not
+    change since the last render here (:mod:`driftgate.render.incremental`)."""
+    return _render_tree(root, spec_dir, only, warnings, crds, draw, use_cache).files
 
 
-def _render_files(root: Path, spec_dir: Path, only: str | None, warnings: list[Problem] | None,
-                  crds: Path | None, draw: bool) -> tuple[dict[str, str | bytes], list[str]]:
+def _render_tree(root: Path, spec_dir: Path, only: str | None, warnings: list[Problem] | None,
+                 crds: Path | None, draw: bool, use_cache: bool = False) -> incremental.Tree:
     source = crd_source(root, crds)
-    rendered = render_all(contexts(root, spec_dir, only, warnings), shared=only is None)
+    if only is None:  # the whole tree: models in parallel, unchanged ones reused from the cache
+        return incremental.render_tree(root, spec_dir, source, warnings, draw, use_cache=use_cache)
+    from driftgate.render.targets import render_all  # scipy (the plan's audit): only when rendering
+
+    rendered = render_all(contexts(root, spec_dir, only, warnings), shared=False)
     files, undrawn = plots.resolve(root, rendered, draw=draw)
     verify(files, source, warnings)
-    return files, undrawn
+    return incremental.Tree(files, undrawn, [only])
 
 
 def render(root: Path, spec_dir: Path, only: str | None = None,
-           warnings: list[Problem] | None = None, crds: Path | None = None) -> output.Diff:
-    files = render_files(root, spec_dir, only, warnings, crds)
-    return output.write(root, files, prune=only is None)
+           warnings: list[Problem] | None = None, crds: Path | None = None, use_cache: bool = True) -> output.Diff:
+    tree = _render_tree(root, spec_dir, only, warnings, crds, True, use_cache)
+    diff = output.write(root, tree.files, prune=only is None)
+    incremental.save(root, tree)  # only once the tree is written
+    return diff
 
 
 def check(root: Path, spec_dir: Path, warnings: list[Problem] | None = None,
-          crds: Path | None = None) -> output.Diff:
+          crds: Path | None = None, use_cache: bool = True) -> output.Diff:
     """What ``render`` would change, without drawing a picture: a picture whose inputs changed is stale
-    (or missing), whatever matplotlib is installed."""
-    files, undrawn = _render_files(root, spec_dir, None, warnings, crds, draw=False)
-    return output.diff(root, files, expected=undrawn)
+    (or missing), whatever matplotlib is installed. Reads the render cache, writes nothing."""
+    tree = _render_tree(root, spec_dir, None, warnings, crds, False, use_cache)
+    return output.diff(root, tree.files, expected=tree.undrawn)

@@ -229,7 +229,7 @@ def test_internal_error_exits_3_with_traceback(infra: Path, monkeypatch: pytest.
     def boom(*args: object, **kwargs: object) -> dict[str, str]:
         raise RuntimeError("kaboom in render_files")
 
-    monkeypatch.setattr(pipeline, "render_files", boom)
+    monkeypatch.setattr(pipeline, "_render_tree", boom)
     before = tree(infra)
 
     result = CliRunner().invoke(main, ["render", "--root", str(infra)])

@@ -172,7 +172,10 @@ def test_the_freeze_reads_the_namespace_label_rollout_info_arrives_with(tmp_path
 def test_shadow_mode_measures_without_acting(tmp_path: Path) -> None:
     """analysis.dry_run: Argo's dryRun for every automatic metric, the freeze only from an abort, the
     alert marked shadow (its route skips the freeze webhook: tests/test_generated.py::test_amtool_routes)."""
-    root = _variant(tmp_path, lambda t: t.replace("analysis:\n", "analysis:\n  dry_run: true\n", 1))
+    # (the example's release.auto_undo is refused in shadow mode: it would act; tests/test_auto_undo.py)
+    root = _variant(tmp_path, lambda t: t.replace("analysis:\n", "analysis:\n  dry_run: true\n", 1)
+                    .replace("    token: {secret: reco-alerting, key: auto-undo-token}\n",
+                             "    token: {secret: reco-alerting, key: auto-undo-token}\n    enabled: false\n"))
     files = pipeline.render_files(root, root / "specs", "reco-ranker")
     criteria = next(d for d in yaml.safe_load_all(files["generated/argo/reco-ranker.yaml"])
                     if d and d["metadata"]["name"].endswith("rollback-criteria"))

@@ -142,7 +142,9 @@ def test_release_rolls_back_and_freezes_established_drift_only_pages(tmp_path: P
     for part in ("specs", "baselines"):
         shutil.copytree(REPO / part, tmp_path / part)
     spec = tmp_path / "specs" / f"{MODEL}.yaml"
-    spec.write_text(spec.read_text() + "release:\n  horizon: 3h\n  bake: 30m\n")  # > the 2h window + bake
+    text = spec.read_text()  # a release horizon > the 2h window + bake (the example has a release: mapping)
+    release = "release:\n  horizon: 3h\n  bake: 30m\n"
+    spec.write_text(text.replace("\nrelease:\n", "\n" + release, 1) if "\nrelease:\n" in text else text + release)
     files = pipeline.render_files(tmp_path, tmp_path / "specs", MODEL)
     rules = tmp_path / "rules.yaml"
     rules.write_text(files[f"generated/prometheus/rules/{MODEL}.rules.yaml"])

@@ -9,6 +9,7 @@ writes a YAML double-quoted scalar, ``hcl_str`` an HCL string (with ``${`` and `
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ def _quoted(value: str) -> str:
     reject it, PyYAML builds a broken string) and invalid in HCL, so those are written ``\\U0001f600``,
     an escape YAML and HCL both define. ``\\b`` and ``\\f``, which HCL lacks, are written ``\\u0008``, ``\\u000c``.
     """
+    if _PLAIN.fullmatch(value):  # the common case: printable ASCII with nothing to escape
+        return f'"{value}"'
     out = ['"']
     for ch in value:
         code = ord(ch)
@@ -63,6 +66,7 @@ def _quoted(value: str) -> str:
     return "".join(out)
 
 
+_PLAIN = re.compile(r'[ !#-\[\]-~]*')  # 0x20-0x7e without '"' (0x22) and '\\' (0x5c)
 _SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 

@@ -11,9 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 import jinja2
-import yaml
+
+try:
+    from yaml import CSafeLoader as _SafeFast
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeFast  # type: ignore[assignment]
 
 from driftgate.errors import RenderError
+from driftgate.model import ModelSpec
 from driftgate.render.audit import audit
 from driftgate.render.context import ModelContext
 from driftgate.render.env import environment, header
@@ -75,6 +80,20 @@ def argo_events(env: jinja2.Environment, ctx: ModelContext) -> Files:
     return {f"{OUT}/argo-events/{ctx.spec.name}.yaml": text}
 
 
+def _objects(text: str) -> list[Any]:
+    """The YAML documents of ``text`` (safe, with libyaml: the output was just rendered and is trusted)."""
+    loader = _SafeFast(text)
+    try:
+        out = []
+        while loader.check_data():  # type: ignore[no-untyped-call]
+            doc = loader.get_data()
+            if doc:
+                out.append(doc)
+        return out
+    finally:
+        loader.dispose()
+
+
 def pad_lists(value: Any) -> Any:
     """Give every object in a list the same attributes (missing ones null).
 
@@ -94,18 +113,21 @@ def pad_lists(value: Any) -> Any:
     return value
 
 
-def terraform(env: jinja2.Environment, ctx: ModelContext) -> Files:
+def terraform(env: jinja2.Environment, ctx: ModelContext, rendered: Files | None = None) -> Files:
+    """Both Terraform flavours; the kubernetes_manifest objects are the model's rendered YAML objects
+    (``rendered``: this model's files when the caller already has them, else they are rendered here)."""
     hdr = header(_sources(ctx)).rstrip("\n")
     name = ctx.spec.name
+    if rendered is None:
+        rendered = {**argo(env, ctx), **prometheus(env, ctx), **alertmanager(env, ctx), **argo_events(env, ctx)}
     objects = []
-    for rendered in (argo(env, ctx)[f"{OUT}/argo/{name}.yaml"],
-                     prometheus(env, ctx)[f"{OUT}/prometheus/{name}.yaml"],
-                     alertmanager(env, ctx)[f"{OUT}/alertmanager/{name}.yaml"]):
-        assert isinstance(rendered, str)
-        objects += [d for d in yaml.safe_load_all(rendered) if d]
-    for rendered in argo_events(env, ctx).values():
-        assert isinstance(rendered, str)
-        objects += [d for d in yaml.safe_load_all(rendered) if d]
+    for rel in (f"{OUT}/argo/{name}.yaml", f"{OUT}/prometheus/{name}.yaml", f"{OUT}/alertmanager/{name}.yaml",
+                f"{OUT}/argo-events/{name}.yaml"):
+        text = rendered.get(rel)
+        if text is None:  # argo-events: only with release.auto_undo
+            continue
+        assert isinstance(text, str)
+        objects += _objects(text)
     manifests = [{"id": f"{o['kind'].lower()}_{o['metadata']['name'].replace('-', '_')}", "object": pad_lists(o)}
                  for o in objects]
     return {
@@ -130,8 +152,8 @@ def prometheus(env: jinja2.Environment, ctx: ModelContext) -> Files:
     }
 
 
-def receivers(ctx: ModelContext) -> dict[str, Any]:
-    s = ctx.spec
+def receivers(ctx: ModelContext | ModelSpec) -> dict[str, Any]:
+    s = ctx if isinstance(ctx, ModelSpec) else ctx.spec
     undo = f"kubectl argo rollouts undo {s.rollout} -n {s.namespace}"
     team_pager = s.team.pagerduty_routing_key
     u = undo_of(s)
@@ -182,8 +204,13 @@ def plan(env: jinja2.Environment, ctx: ModelContext) -> Files:
 
 
 def alertmanager_config(env: jinja2.Environment, contexts: list[ModelContext]) -> Files:
-    sources = [s for c in sorted(contexts, key=lambda c: c.spec.name) for s in _sources(c)]
-    text = _render(env, "alertmanager/alertmanager.yml.j2", models=[receivers(c) for c in contexts],
+    return alertmanager_shared(env, [(receivers(c), _sources(c)) for c in contexts])
+
+
+def alertmanager_shared(env: jinja2.Environment, models: list[tuple[dict[str, Any], list[str]]]) -> Files:
+    """The shared ``alertmanager.yml`` from each model's receivers and sources (in spec order)."""
+    sources = [s for _, srcs in sorted(models, key=lambda m: m[0]["model"]) for s in srcs]
+    text = _render(env, "alertmanager/alertmanager.yml.j2", models=[am for am, _ in models],
                    header=header(sources).rstrip("\n"))
     return {f"{OUT}/alertmanager/alertmanager.yml": text}
 
@@ -199,12 +226,21 @@ RENDERERS: dict[str, Callable[[jinja2.Environment, ModelContext], Files]] = {
 }
 
 
+def render_model(env: jinja2.Environment, ctx: ModelContext) -> Files:
+    """Every file of one model (the shared Alertmanager configuration aside)."""
+    files: Files = {}
+    for name in sorted(RENDERERS):
+        if name != "terraform":
+            files.update(RENDERERS[name](env, ctx))
+    files.update(terraform(env, ctx, files))  # from the YAML just rendered, not a second rendering
+    return dict(sorted(files.items()))
+
+
 def render_all(contexts: list[ModelContext], shared: bool = True) -> Files:
     env = environment()
     files: Files = {}
     for ctx in sorted(contexts, key=lambda c: c.spec.name):
-        for name in sorted(RENDERERS):
-            files.update(RENDERERS[name](env, ctx))
+        files.update(render_model(env, ctx))
     if contexts and shared:
         files.update(alertmanager_config(env, contexts))
     return dict(sorted(files.items()))

@@ -56,9 +56,28 @@ def patched_stubs(component: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def parse_terraform(files: Mapping[str, str | bytes]) -> None:
+    """Parse every ``.tf`` file with python-hcl2; raise :class:`RenderError` listing those that do not."""
+    problems = []
+    for rel, text in files.items():
+        if rel.endswith(".tf") and isinstance(text, str):
+            try:
+                hcl2.loads(text)
+            except Exception as exc:  # python-hcl2 raises lark errors of several types
+                problems.append(f"{rel}: not valid HCL: {exc}")
+    if problems:
+        raise RenderError("the rendered output failed validation; nothing was written:\n  "
+                          + "\n  ".join(problems), hint="this is a driftgate bug unless a template was edited")
+
+
 def verify(files: Mapping[str, str | bytes], source: crd.Source | None = None,
-           warnings: list[Problem] | None = None) -> None:
-    """Raise :class:`RenderError` listing every problem; append what could not be checked to ``warnings``."""
+           warnings: list[Problem] | None = None, parse_hcl: bool = True,
+           unvalidated_out: set[str] | None = None) -> None:
+    """Raise :class:`RenderError` listing every problem; append what could not be checked to ``warnings``.
+
+    ``parse_hcl=False``: the Terraform files are not parsed here (python-hcl2 takes ~1 s a file); a fleet
+    render parses one model's (:func:`parse_terraform`): the templates are the same for every model, and
+    every value reaches HCL through the ``hcl``/``hcl_str`` filters, whose escaping the tests fuzz."""
     problems: list[str] = []
     directory = source.directory if source is not None else None
     known = {e.kind for e in crd.known_versions(directory)} if directory is not None else set()
@@ -100,7 +119,7 @@ def verify(files: Mapping[str, str | bytes], source: crd.Source | None = None,
                                         for m in crd.validate(embedded, directory))
                     else:
                         unvalidated.add(f"{embedded.get('apiVersion')} {embedded.get('kind')}")
-        elif rel.endswith(".tf"):
+        elif rel.endswith(".tf") and parse_hcl:
             try:
                 hcl2.loads(text)
             except Exception as exc:  # python-hcl2 raises lark errors of several types
@@ -108,8 +127,18 @@ def verify(files: Mapping[str, str | bytes], source: crd.Source | None = None,
     if problems:
         raise RenderError("the rendered output failed validation; nothing was written:\n  "
                           + "\n  ".join(problems), hint="this is a driftgate bug unless a template was edited")
-    if warnings is None or not unvalidated:
+    if unvalidated_out is not None:  # the caller merges several verifications into one warning
+        unvalidated_out.update(unvalidated)
         return
+    warning = unvalidated_warning(source, unvalidated)
+    if warnings is not None and warning is not None:
+        warnings.append(warning)
+
+
+def unvalidated_warning(source: crd.Source | None, unvalidated: set[str]) -> Problem | None:
+    """The one warning saying which rendered objects no schema validated (None: every one was)."""
+    if not unvalidated:
+        return None
     if source is None or source.directory is None:
         message = (source or crd.Source(None, "no CRD directory was given")).skipped()
         where = "generated"
@@ -117,4 +146,4 @@ def verify(files: Mapping[str, str | bytes], source: crd.Source | None = None,
         message = (f"no CRD there ({source.origin}) declares {', '.join(sorted(unvalidated))}: "
                    "those objects were not validated against a schema")
         where = str(source.directory)
-    warnings.append(Problem(where, 0, 0, "", message, level="warning"))
+    return Problem(where, 0, 0, "", message, level="warning")

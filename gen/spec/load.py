@@ -66,7 +66,11 @@ def load_specs(root: Path, spec_dir: Path, only: str | None = None,
     specs: list[m.ModelSpec] = []
     seen: dict[str, str] = {}
     for path in files:
-        spec = load_spec(root, path, problems, check_exports)
+        # With ``only``, the other models' exports are not needed (``fit --model``): checked for it alone.
+        spec = load_spec(root, path, problems, check_exports and only is None)
+        if spec is not None and check_exports and only is not None and spec.name == only:
+            problems[:] = [p for p in problems if p.file != spec.spec_path]  # loaded again, exports checked
+            spec = load_spec(root, path, problems, True)
         if spec is None:
             continue
         if spec.name in seen:
@@ -85,6 +89,11 @@ def load_specs(root: Path, spec_dir: Path, only: str | None = None,
             raise SpecError([Problem(_display(root, spec_dir), 0, 0, "",
                                      f"no spec defines model '{only}'; known: {', '.join(sorted(seen))}")])
     return specs
+
+
+def spec_display(root: Path, path: Path) -> str:
+    """How a spec file is named in messages and in ``spec_path`` (relative to the root when inside it)."""
+    return _display(root, path)
 
 
 def spec_files(root: Path, spec_dir: Path, problems: list[Problem]) -> list[Path]:
