@@ -149,7 +149,7 @@ def _fleet_options(workers: int | None, scheduler: str | None,
     """Check --workers/--scheduler (one or the other) and return the progress callback, if any."""
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers and --scheduler are mutually exclusive: a local Dask cluster or an "
-                               "existing one")
+                               "existing one", click.get_current_context(silent=True))
     if progress is None:
         progress = (workers is not None or scheduler is not None) and sys.stderr.isatty()
     return _progress_bar if progress else None

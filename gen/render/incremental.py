@@ -166,8 +166,7 @@ def _plain(value: Any) -> Any:
 
 def render_one(root: Path, source: crd.Source, draw: bool, spec: ModelSpec) -> ModelResult:
     from driftgate import pipeline
-    from driftgate.render import plots
-    from driftgate.render.env import environment
+    from driftgate.render import plots, targets
     from driftgate.render.targets import receivers, render_model
     from driftgate.render.verify import verify
 
@@ -179,7 +178,8 @@ def render_one(root: Path, source: crd.Source, draw: bool, spec: ModelSpec) -> M
         out.problems, out.hint = list(exc.problems), exc.hint
         return out
     try:
-        files, out.undrawn = plots.resolve(root, render_model(_environment(environment), ctx), draw=draw)
+        env = _environment(targets.environment)  # type: ignore[attr-defined]  # (looked up here: tests patch it)
+        files, out.undrawn = plots.resolve(root, render_model(env, ctx), draw=draw)
         kinds: set[str] = set()
         verify(files, source, out.warnings, parse_hcl=False, unvalidated_out=kinds)
         out.unvalidated = sorted(kinds)
@@ -190,13 +190,14 @@ def render_one(root: Path, source: crd.Source, draw: bool, spec: ModelSpec) -> M
     return out
 
 
-_ENV: list[Any] = []
+_ENV: dict[Callable[[], Any], Any] = {}
 
 
 def _environment(make: Callable[[], Any]) -> Any:
-    if not _ENV:
-        _ENV.append(make())
-    return _ENV[0]
+    """One Jinja environment per factory and process (its compiled templates are reused across models)."""
+    if make not in _ENV:
+        _ENV[make] = make()
+    return _ENV[make]
 
 
 # --------------------------------------------------------------------------------------------- cache
@@ -254,7 +255,7 @@ def save(root: Path, tree: Tree) -> None:
 def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[Problem] | None, draw: bool,
                 use_cache: bool = True, workers: int | None = None) -> Tree:
     """The whole generated tree, validated (see the module docstring)."""
-    from driftgate.render.env import environment
+    from driftgate.render import targets
     from driftgate.render.targets import alertmanager_shared
     from driftgate.render.verify import parse_terraform, unvalidated_warning, verify
     from driftgate.spec.load import load_spec, spec_display, spec_files
@@ -346,7 +347,8 @@ def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[P
         if all(d is not None and sha(d) == cached_shared["files"][f] for f, d in on_disk.items()):
             shared = on_disk  # the same receivers as last time, and the file untouched
     if not shared:
-        rendered_shared = alertmanager_shared(_environment(environment), shared_models)
+        env = _environment(targets.environment)  # type: ignore[attr-defined]
+        rendered_shared = alertmanager_shared(env, shared_models)
         shared = {rel: text for rel, text in rendered_shared.items() if isinstance(text, (str, bytes))}
         verify(shared, source, None, parse_hcl=False, unvalidated_out=unvalidated)
     files.update(shared)
