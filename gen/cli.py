@@ -144,23 +144,36 @@ def _fleet(fn: F) -> F:
     return fn
 
 
-def _fleet_options(workers: int | None, scheduler: str | None,
-                   progress: bool | None) -> Callable[[int, int], None] | None:
-    """Check --workers/--scheduler (one or the other) and return the progress callback, if any."""
+def _fleet_options(workers: int | None, scheduler: str | None, progress: bool | None) -> _ProgressBar | None:
+    """Check --workers/--scheduler (one or the other) and return the progress bar, if any."""
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers and --scheduler are mutually exclusive: a local Dask cluster or an "
                                "existing one", click.get_current_context(silent=True))
     if progress is None:
         progress = (workers is not None or scheduler is not None) and sys.stderr.isatty()
-    return _progress_bar if progress else None
+    return _ProgressBar() if progress else None
 
 
-def _progress_bar(done: int, total: int) -> None:
+class _ProgressBar:
     """``fit [#####     ] 3/10 models`` on one stderr line, rewritten in place; stdout stays clean."""
+
     width = 30
-    filled = width * done // total if total else width
-    end = "\n" if done >= total else ""
-    click.echo(f"\rfit [{'#' * filled}{' ' * (width - filled)}] {done}/{total} models{end}", err=True, nl=False)
+
+    def __init__(self) -> None:
+        self.open = False  # a line is drawn and not ended
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = self.width * done // total if total else self.width
+        click.echo(f"\rfit [{'#' * filled}{' ' * (self.width - filled)}] {done}/{total} models", err=True, nl=False)
+        self.open = done < total
+        if not self.open:
+            click.echo("", err=True)
+
+    def close(self) -> None:
+        """End a line left open by a failed fit, so that the error starts on a line of its own."""
+        if self.open:
+            click.echo("", err=True)
+            self.open = False
 
 
 @main.command()
@@ -176,7 +189,12 @@ def fit(root: Path, spec_dir: Path | None, strict: bool, model: str | None, forc
 
     def action() -> int:
         warnings: list[Problem] = []
-        for o in pipeline.fit(root, _spec_dir(root, spec_dir), model, force, warnings, workers, scheduler, bar):
+        try:
+            outcomes = pipeline.fit(root, _spec_dir(root, spec_dir), model, force, warnings, workers, scheduler, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        for o in outcomes:
             state = "fitted" if o.refitted else "unchanged"
             note = " (PROVISIONAL: history shorter than history.minimum; manual rollback only)" \
                 if o.provisional else ""
@@ -233,7 +251,11 @@ def gen(root: Path, spec_dir: Path | None, strict: bool, crds: Path | None, forc
         from driftgate.render import output
 
         output.preflight(root, [], output.MANAGED_DIRS)  # a generated/ that cannot be written: before any fit
-        fitted = pipeline.fit(root, _spec_dir(root, spec_dir), None, force, warnings, workers, scheduler, bar)
+        try:
+            fitted = pipeline.fit(root, _spec_dir(root, spec_dir), None, force, warnings, workers, scheduler, bar)
+        finally:
+            if bar is not None:
+                bar.close()
         diff = pipeline.render(root, _spec_dir(root, spec_dir), None, warnings, crds)
         for o in fitted:  # printed once both stages succeeded: a failing run prints only its error
             click.echo(f"{o.path}: {'fitted' if o.refitted else 'unchanged'}")

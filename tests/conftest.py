@@ -16,22 +16,18 @@ sys.path.insert(0, str(REPO / "scripts"))
 import fetch_crds  # noqa: E402
 import tools as toolset  # noqa: E402
 
-SHARED_REFERENCE = REPO.parent / "shared" / "reference"
-
 
 def _crd_dir() -> Path:
     """The upstream CRD schemas the suite validates against, never skipped.
 
     ``$DRIFTGATE_CRDS`` when set (``make test`` sets it), else fetched from the Go module proxy into
-    ``.tools/crds`` (scripts/fetch_crds.py), else ``../shared/reference`` when it is there."""
+    ``.tools/crds`` (scripts/fetch_crds.py). Nothing beside the repository is used."""
     named = os.environ.get("DRIFTGATE_CRDS")
     if named:
         return Path(named)
     try:
         return fetch_crds.fetch(REPO / ".tools" / "crds")
     except SystemExit as exc:
-        if SHARED_REFERENCE.is_dir():
-            return SHARED_REFERENCE
         raise pytest.UsageError(f"no CRD schemas for the tests: {exc}") from None
 
 

@@ -100,8 +100,7 @@ def _connect(distributed: Any, address: str) -> Any:
         return distributed.Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, ValueError, TypeError, TimeoutError) as exc:
         detail = " ".join(str(exc).split()) or type(exc).__name__
-        raise UsageError(f"--scheduler {address}: cannot connect to a Dask scheduler within "
-                         f"{CONNECT_TIMEOUT:g} s: {detail}") from None
+        raise UsageError(f"--scheduler {address}: cannot connect to a Dask scheduler: {detail}") from None
 
 
 class _quiet:
