@@ -101,38 +101,32 @@ def build(spec: Build) -> float:
     return time.monotonic() - start
 
 
-def build_argo_eval() -> float:
-    """``go build`` the Argo driver (Argo Rollouts v1.10.1 from the module proxy) unless it is current."""
-    sources = [ARGO_EVAL_SOURCE / n for n in ("main.go", "go.mod", "go.sum")]
-    if ARGO_EVAL.is_file() and all(ARGO_EVAL.stat().st_mtime >= s.stat().st_mtime for s in sources):
+def build_driver(what: str, source: Path, binary: Path) -> float:
+    """``go build`` a test driver (main.go, go.mod and go.sum committed in ``source``) into ``binary``
+    unless it is newer than its sources; returns the seconds it took."""
+    sources = [source / n for n in ("main.go", "go.mod", "go.sum")]
+    if binary.is_file() and all(binary.stat().st_mtime >= s.stat().st_mtime for s in sources):
         return 0.0
     if shutil.which("go") is None:
-        raise SystemExit("building the Argo Rollouts driver needs the Go toolchain (go), which is not installed")
+        raise SystemExit(f"building the {what} driver needs the Go toolchain (go), which is not installed")
     start = time.monotonic()
-    ARGO_EVAL.parent.mkdir(parents=True, exist_ok=True)
+    binary.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
-    cmd = ["go", "build", "-o", str(ARGO_EVAL), "."]
-    proc = subprocess.run(cmd, cwd=ARGO_EVAL_SOURCE, env=env, capture_output=True, text=True, timeout=3600)
+    cmd = ["go", "build", "-o", str(binary), "."]
+    proc = subprocess.run(cmd, cwd=source, env=env, capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
-        raise SystemExit(f"$ {' '.join(cmd)} (in {ARGO_EVAL_SOURCE})\n{proc.stderr[-4000:]}")
+        raise SystemExit(f"$ {' '.join(cmd)} (in {source})\n{proc.stderr[-4000:]}")
     return time.monotonic() - start
+
+
+def build_argo_eval() -> float:
+    """The Argo Rollouts driver (Argo Rollouts v1.10.1 from the module proxy)."""
+    return build_driver("Argo Rollouts", ARGO_EVAL_SOURCE, ARGO_EVAL)
 
 
 def build_argo_events_eval() -> float:
-    """``go build`` the Argo Events driver (Argo Events v1.9.8 from the module proxy) unless it is current."""
-    sources = [ARGO_EVENTS_EVAL_SOURCE / n for n in ("main.go", "go.mod", "go.sum")]
-    if ARGO_EVENTS_EVAL.is_file() and all(ARGO_EVENTS_EVAL.stat().st_mtime >= s.stat().st_mtime for s in sources):
-        return 0.0
-    if shutil.which("go") is None:
-        raise SystemExit("building the Argo Events driver needs the Go toolchain (go), which is not installed")
-    start = time.monotonic()
-    ARGO_EVENTS_EVAL.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
-    cmd = ["go", "build", "-o", str(ARGO_EVENTS_EVAL), "."]
-    proc = subprocess.run(cmd, cwd=ARGO_EVENTS_EVAL_SOURCE, env=env, capture_output=True, text=True, timeout=3600)
-    if proc.returncode != 0:
-        raise SystemExit(f"$ {' '.join(cmd)} (in {ARGO_EVENTS_EVAL_SOURCE})\n{proc.stderr[-4000:]}")
-    return time.monotonic() - start
+    """The Argo Events driver (Argo Events v1.9.8 from the module proxy)."""
+    return build_driver("Argo Events", ARGO_EVENTS_EVAL_SOURCE, ARGO_EVENTS_EVAL)
 
 
 def version_line(path: Path) -> str:

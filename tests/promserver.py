@@ -19,6 +19,7 @@ parser accepts for any sample name; timestamps are in seconds; the file ends wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -219,3 +220,27 @@ def inline(expr: str, rules: list[RecordingRule], depth: int = 0) -> str:
         return "(" + " or ".join(parts) + ")"
 
     return _SELECTOR.sub(replace, expr)
+
+
+@contextlib.contextmanager
+def alertmanager_server(binary: str, config: Path, work: Path) -> Iterator[str]:
+    """A real Alertmanager on ``config`` (state in ``work``), ready; yields its URL, stopped afterwards."""
+    port, cluster = free_port(), free_port()
+    log = (work / "am.log").open("wb")
+    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.path={work / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}", f"--cluster.listen-address=127.0.0.1:{cluster}",
+                             "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()

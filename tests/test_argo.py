@@ -29,7 +29,7 @@ from driftgate.model import NoData
 from driftgate.render.verify import patched_stubs
 from driftgate.validate import crd
 from tests.conftest import PROMETHEUS_FLAVOURS, REPO, _missing, tool, toolset
-from tests.promserver import PrometheusServer, free_port
+from tests.promserver import PrometheusServer, alertmanager_server
 
 pytestmark = pytest.mark.tools
 
@@ -194,20 +194,7 @@ def test_alertmanager_inhibits_only_the_same_model_version_and_signal(tmp_path: 
     binary = tool("alertmanager", "alertmanager-0.25")  # the server is Debian's (see scripts/tools.py)
     config = tmp_path / "alertmanager.yml"
     config.write_text(pipeline.render_files(REPO, REPO / "specs")["generated/alertmanager/alertmanager.yml"])
-    port, cluster = free_port(), free_port()
-    log = (tmp_path / "am.log").open("wb")
-    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}", f"--cluster.listen-address=127.0.0.1:{cluster}",
-                             "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.2)
+    with alertmanager_server(binary, config, tmp_path) as url:
         base = {"model": "reco-ranker", "namespace": "reco", "team": "ranking", "window": "fast"}
         v = "rollouts_pod_template_hash"
 
@@ -237,10 +224,6 @@ def test_alertmanager_inhibits_only_the_same_model_version_and_signal(tmp_path: 
             ("DriftgateManualReview", "new", "latency_p99"): False,
             ("DriftgateManualReview", "old", "score_drift"): False,
         }
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 # --- driftgate check --rollouts: the user's own Rollouts --------------------------------------------------

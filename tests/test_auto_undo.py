@@ -14,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import http.server
 import json
+import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -31,7 +33,7 @@ from driftgate.model import AutoUndo, SecretRef
 from driftgate.render.undo import bounded, undo
 from driftgate.spec.load import load_specs
 from tests.conftest import REPO, tool
-from tests.promserver import free_port
+from tests.promserver import alertmanager_server, free_port
 from tests.test_spec_errors import GOOD
 
 HASH = "7c9f8d6b5"
@@ -171,25 +173,10 @@ def alertmanager_posts(tmp_path: Path, files: dict[str, Any]) -> Iterator[tuple[
     _Capture.received = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", hook_port), _Capture)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    port, cluster = free_port(), free_port()
-    log = (tmp_path / "am.log").open("wb")
-    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}", f"--cluster.listen-address=127.0.0.1:{cluster}",
-                             "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.2)
-        yield url, _Capture.received
+        with alertmanager_server(binary, config, tmp_path) as url:
+            yield url, _Capture.received
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
         server.shutdown()
 
 
@@ -271,3 +258,21 @@ def test_render_validates_the_job_the_sensor_creates(files: dict[str, Any]) -> N
         verify({rel: broken}, source)
     assert "generated/argo-events/reco-ranker.yaml[2].spec.triggers[0].template.k8s.source.resource" in str(info.value)
     assert "spec.backofLimit: unknown field (did you mean 'backoffLimit'?)" in str(info.value)
+
+
+def test_make_gen_stops_on_an_undo_in_shadow_mode_and_writes_nothing(tmp_path: Path) -> None:
+    """The misconfiguration end to end: the console script exits 1 naming file, line and key; no file changes."""
+    root = tmp_path / "infra"
+    for part in ("specs", "baselines", "generated"):
+        shutil.copytree(REPO / part, root / part)
+    spec = root / "specs" / f"{MODEL}.yaml"
+    spec.write_text(spec.read_text().replace("analysis:\n", "analysis:\n  dry_run: true\n", 1))
+    before = {p: p.read_bytes() for p in (root / "generated").rglob("*") if p.is_file()}
+    proc = subprocess.run([sys.executable, "-m", "driftgate", "render", "--root", str(root)], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "specs/reco-ranker.yaml:35:3: error: release.auto_undo: expected no automatic undo in shadow mode" \
+        in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert {p: p.read_bytes() for p in (root / "generated").rglob("*") if p.is_file()} == before
+    assert not (root / ".driftgate").exists()

@@ -26,7 +26,7 @@ from typing import Any
 from driftgate import baseline as bl
 from driftgate.errors import DriftgateError, UsageError
 from driftgate.fit import evidence as ev
-from driftgate.fit.run import fit_model_full
+from driftgate.fit import run
 from driftgate.model import ModelSpec
 from driftgate.render.env import header
 
@@ -48,7 +48,7 @@ class Fitted:
 
 def fit_one(root: Path, spec: ModelSpec) -> Fitted:
     """Fit one model and serialise it (the same function runs in this process and in a Dask worker)."""
-    fitted, evidence = fit_model_full(root, spec)
+    fitted, evidence = run.fit_model_full(root, spec)
     head = header([spec.spec_path, *spec.exports]).replace("run 'make gen'", "run 'make gen' to refit")
     return Fitted(spec.name, bl.dumps(fitted, head), ev.dumps(evidence), fitted.provisional)
 

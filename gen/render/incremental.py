@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from driftgate.errors import BaselineError, Problem, RenderError, SpecError
-from driftgate.model import ModelSpec
+from driftgate.model import ModelSpec, SecretRef
 from driftgate.validate import crd
 
 CACHE_REL = ".driftgate/render-cache.json"
@@ -159,9 +159,7 @@ class ModelResult:
 
 def _plain(value: Any) -> Any:
     """Receivers as JSON (Secret references as {name, key}: the templates read them by attribute)."""
-    if hasattr(value, "name") and hasattr(value, "key") and not isinstance(value, dict):
-        return {"name": value.name, "key": value.key}
-    return value
+    return {"name": value.name, "key": value.key} if isinstance(value, SecretRef) else value
 
 
 def render_one(root: Path, source: crd.Source, draw: bool, spec: ModelSpec) -> ModelResult:
@@ -258,15 +256,10 @@ def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[P
     from driftgate.render import targets
     from driftgate.render.targets import alertmanager_shared
     from driftgate.render.verify import parse_terraform, unvalidated_warning, verify
-    from driftgate.spec.load import load_spec, spec_display, spec_files
+    from driftgate.spec.load import claim_name, listed_spec_files, load_spec, spec_display
 
     problems: list[Problem] = []
-    if not spec_dir.is_dir():
-        what = "is not a directory" if spec_dir.exists() else "does not exist"
-        raise SpecError([Problem(spec_display(root, spec_dir), 0, 0, "", f"spec directory {what}")])
-    paths = spec_files(root, spec_dir, problems)
-    if not paths and not problems:
-        raise SpecError([Problem(spec_display(root, spec_dir), 0, 0, "", "no *.yaml specs found")])
+    paths = listed_spec_files(root, spec_dir, problems)
     listing_warnings = [p for p in problems if p.level != "error"]
     code, crds = code_fingerprint(), crd_identity(source)
     data = load_cache(root, code, crds) if use_cache else {}
@@ -295,10 +288,7 @@ def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[P
             specs.append(spec)
     seen: dict[str, str] = {entry["name"]: rel for rel, entry in reused.items()}
     for spec in specs:
-        if spec.name in seen:
-            problems.append(Problem(spec.spec_path, 1, 1, "model",
-                                    f"model '{spec.name}' is already defined in {seen[spec.name]}"))
-        seen[spec.name] = spec.spec_path
+        claim_name(spec, seen, problems)
     if any(p.level == "error" for p in problems):
         raise SpecError(problems)
     results = parallel_map(functools.partial(render_one, root, source, draw), specs, workers)

@@ -56,15 +56,18 @@ def patched_stubs(component: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _hcl_problem(rel: str, text: str) -> str | None:
+    try:
+        hcl2.loads(text)
+    except Exception as exc:  # python-hcl2 raises lark errors of several types
+        return f"{rel}: not valid HCL: {exc}"
+    return None
+
+
 def parse_terraform(files: Mapping[str, str | bytes]) -> None:
     """Parse every ``.tf`` file with python-hcl2; raise :class:`RenderError` listing those that do not."""
-    problems = []
-    for rel, text in files.items():
-        if rel.endswith(".tf") and isinstance(text, str):
-            try:
-                hcl2.loads(text)
-            except Exception as exc:  # python-hcl2 raises lark errors of several types
-                problems.append(f"{rel}: not valid HCL: {exc}")
+    problems = [p for rel, text in files.items() if rel.endswith(".tf") and isinstance(text, str)
+                if (p := _hcl_problem(rel, text)) is not None]
     if problems:
         raise RenderError("the rendered output failed validation; nothing was written:\n  "
                           + "\n  ".join(problems), hint="this is a driftgate bug unless a template was edited")
@@ -119,11 +122,8 @@ def verify(files: Mapping[str, str | bytes], source: crd.Source | None = None,
                                         for m in crd.validate(embedded, directory))
                     else:
                         unvalidated.add(f"{embedded.get('apiVersion')} {embedded.get('kind')}")
-        elif rel.endswith(".tf") and parse_hcl:
-            try:
-                hcl2.loads(text)
-            except Exception as exc:  # python-hcl2 raises lark errors of several types
-                problems.append(f"{rel}: not valid HCL: {exc}")
+        elif rel.endswith(".tf") and parse_hcl and (problem := _hcl_problem(rel, text)) is not None:
+            problems.append(problem)
     if problems:
         raise RenderError("the rendered output failed validation; nothing was written:\n  "
                           + "\n  ".join(problems), hint="this is a driftgate bug unless a template was edited")

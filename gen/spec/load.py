@@ -57,12 +57,7 @@ def load_specs(root: Path, spec_dir: Path, only: str | None = None,
                check_exports: bool = True, warnings: list[Problem] | None = None) -> list[m.ModelSpec]:
     """Load every ``*.yaml`` spec under ``spec_dir``; raise :class:`SpecError` listing all problems."""
     problems: list[Problem] = []
-    if not spec_dir.is_dir():
-        what = "is not a directory" if spec_dir.exists() else "does not exist"
-        raise SpecError([Problem(_display(root, spec_dir), 0, 0, "", f"spec directory {what}")])
-    files = spec_files(root, spec_dir, problems)
-    if not files and not problems:
-        raise SpecError([Problem(_display(root, spec_dir), 0, 0, "", "no *.yaml specs found")])
+    files = listed_spec_files(root, spec_dir, problems)
     specs: list[m.ModelSpec] = []
     seen: dict[str, str] = {}
     for path in files:
@@ -73,11 +68,8 @@ def load_specs(root: Path, spec_dir: Path, only: str | None = None,
             spec = load_spec(root, path, problems, True)
         if spec is None:
             continue
-        if spec.name in seen:
-            problems.append(Problem(spec.spec_path, 1, 1, "model",
-                                    f"model '{spec.name}' is already defined in {seen[spec.name]}"))
+        if not claim_name(spec, seen, problems):
             continue
-        seen[spec.name] = spec.spec_path
         specs.append(spec)
     if any(p.level == "error" for p in problems):
         raise SpecError(problems)
@@ -89,6 +81,27 @@ def load_specs(root: Path, spec_dir: Path, only: str | None = None,
             raise SpecError([Problem(_display(root, spec_dir), 0, 0, "",
                                      f"no spec defines model '{only}'; known: {', '.join(sorted(seen))}")])
     return specs
+
+
+def listed_spec_files(root: Path, spec_dir: Path, problems: list[Problem]) -> list[Path]:
+    """:func:`spec_files`, or :class:`SpecError` when ``spec_dir`` is not a folder or holds no spec."""
+    if not spec_dir.is_dir():
+        what = "is not a directory" if spec_dir.exists() else "does not exist"
+        raise SpecError([Problem(_display(root, spec_dir), 0, 0, "", f"spec directory {what}")])
+    files = spec_files(root, spec_dir, problems)
+    if not files and not problems:
+        raise SpecError([Problem(_display(root, spec_dir), 0, 0, "", "no *.yaml specs found")])
+    return files
+
+
+def claim_name(spec: m.ModelSpec, seen: dict[str, str], problems: list[Problem]) -> bool:
+    """Record ``spec``'s model name in ``seen`` (name -> spec file); False, with a problem, if it is taken."""
+    if spec.name in seen:
+        problems.append(Problem(spec.spec_path, 1, 1, "model",
+                                f"model '{spec.name}' is already defined in {seen[spec.name]}"))
+        return False
+    seen[spec.name] = spec.spec_path
+    return True
 
 
 def spec_display(root: Path, path: Path) -> str:
