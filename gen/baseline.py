@@ -25,7 +25,7 @@ import yaml
 
 from driftgate.errors import BaselineError, Problem
 
-FIT_VERSION = 12
+FIT_VERSION = 13
 SIG_DIGITS = 6
 
 

@@ -151,7 +151,7 @@ class PrometheusServer:
 # --------------------------------------------------------------------------------------------
 # Recording-rule chains as one expression
 
-_SELECTOR = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}')
+_SELECTOR = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}(\[[0-9a-z]+\])?')
 _MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
 
 
@@ -186,13 +186,15 @@ def recording_rules(rule_file: dict[str, Any]) -> list[RecordingRule]:
             for g in rule_file["groups"] for r in g["rules"] if "record" in r]
 
 
-def inline(expr: str, rules: list[RecordingRule], depth: int = 0) -> str:
+def inline(expr: str, rules: list[RecordingRule], depth: int = 0, step: str = "1m") -> str:
     """``expr`` with every selector of a recorded series replaced by the rules that record it.
 
     A rule's static labels are applied with ``label_replace`` (rule labels override, as in a rule
     evaluation); matchers on static labels pick the rules, matchers on other labels filter the
     result with ``and on (label) <one series carrying the value>``. Several rules recording the same
-    name (one per ``le`` bin) are joined with ``or``.
+    name (one per ``le`` bin) are joined with ``or``. A recorded series read over a range
+    (``sum_over_time(r[15m])``) becomes a subquery at the rules' evaluation interval ``step``
+    (``(...)[15m:1m]``): its points are the instants a rule group ``step`` apart would have recorded.
     """
     if depth > 20:
         raise ValueError("recording rules nest too deep (a cycle?)")
@@ -208,7 +210,7 @@ def inline(expr: str, rules: list[RecordingRule], depth: int = 0) -> str:
             static = dict(rule.labels)
             if any(k in static and static[k] != v for k, v in wanted):
                 continue
-            out = f"({inline(rule.expr, rules, depth + 1)})"
+            out = f"({inline(rule.expr, rules, depth + 1, step)})"
             for k, v in rule.labels:
                 out = f'label_replace({out}, "{k}", {_quote(v)}, "", "")'
             for k, v in wanted:
@@ -217,7 +219,10 @@ def inline(expr: str, rules: list[RecordingRule], depth: int = 0) -> str:
             parts.append(out)
         if not parts:
             raise ValueError(f"no recording rule matches {m.group(0)}")
-        return "(" + " or ".join(parts) + ")"
+        joined = "(" + " or ".join(parts) + ")"
+        if m.group(3):  # a range over a recorded series: a subquery at the evaluation interval
+            return f"{joined}[{m.group(3)[1:-1]}:{step}]"
+        return joined
 
     return _SELECTOR.sub(replace, expr)
 

@@ -54,8 +54,12 @@ SABOTAGE = [
     ("automatic threshold 10x too high", "reco-ranker",
      "psi_excess15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 0.",
      "psi_excess15m{model=\\\"reco-ranker\\\",signal=\\\"score_drift\\\"} > 10 * 0."),
-    ("fast window over the wrong range", "reco-ranker", 'namespace=\\"reco\\"}[14m59s999ms]',
-     'namespace=\\"reco\\"}[19m59s999ms]'),
+    ("fast window over the wrong range", "reco-ranker", 'step_increase1m{model=\\"reco-ranker\\"}[14m59s999ms]',
+     'step_increase1m{model=\\"reco-ranker\\"}[19m59s999ms]'),
+    ("step counted over two evaluations", "reco-ranker", 'namespace=\\"reco\\"} offset 1m',
+     'namespace=\\"reco\\"} offset 2m'),
+    ("steps counted as the raw counter", "reco-ranker", 'namespace=\\"reco\\"} - reco_score_bucket',
+     'namespace=\\"reco\\"} + 0 * reco_score_bucket'),
     ("manual alert lost", "fraud-scorer", "alert: \"DriftgateManualReview\"", "alert: \"DriftgateManualReviewX\""),
     ("young-version guard dropped", "reco-ranker", "), 5))", "), 1))"),
 ]
@@ -220,7 +224,7 @@ def test_last_week_comparison_in_prometheus(tmp_path: Path, prom: Prom) -> None:
     put("old", a, 0, week + 4)       # last week: the old version only
     put("stable", a, week, end)      # this week: the same distribution
     put("canary", b, week, end)      # this week: shifted
-    bins_now, bins_then = b * 2, a * 2  # 15 minutes of 5m scrapes: 3 samples, 2 steps (left-open range)
+    bins_now, bins_then = b * 3, a * 3  # 15 minutes of 5m scrapes: from the sample at the start, 3 steps
     tvd = float(st.drift(Statistic.TVD, bins_now[None, :], st.smoothed(bins_then)[None, :])[0])
     t_eval = f"{(end - 1) * 5}m"
     alerts = [{"labels": (f'ALERTS{{alertname="DriftgateAutoRollback",alertstate="firing",model="reco-ranker",'

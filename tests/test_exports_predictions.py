@@ -131,14 +131,14 @@ def test_collect_buckets_and_windowed_counts_accept_the_output() -> None:
     buckets = collect_buckets(series, "reco_score")
     assert buckets.les == tuple(LES)
     np.testing.assert_array_equal(buckets.bounds, [*BOUNDS, np.inf])
-    # A window that ends on a sample counts exactly what the histogram counts between its first and last
-    # sample: the sample at its start is outside the (left-open) window, so the first 60 s bin is too.
+    # A window that ends on a sample counts exactly what the histogram counted in it: from the sample at
+    # its start (the rules' recorded evaluations telescope) to its last one.
     eval_t = START + np.array([1200.0, 2400.0, 3600.0])
-    cum, present = windowed_cumulative(buckets, eval_t, 600.0)
-    assert present.tolist() == [1.0, 1.0, 1.0]
+    cum, present = windowed_cumulative(buckets, eval_t, 600.0, 60.0)
+    assert present.tolist() == [10.0, 10.0, 10.0]  # evaluations counted per window
     edges = np.array([-np.inf, *BOUNDS, np.inf])
     for row, at in enumerate(eval_t):
-        inside = frame[(frame.timestamp > at - 600 + 60) & (frame.timestamp <= at)]
+        inside = frame[(frame.timestamp > at - 600) & (frame.timestamp <= at)]
         np.testing.assert_allclose(bins_from_cumulative(cum)[row], np.histogram(inside.score, edges)[0])
 
 

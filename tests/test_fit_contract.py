@@ -365,7 +365,7 @@ def test_baseline_shape(base: bl.Baseline) -> None:
     assert base.model == "mini" and base.spec == "specs/mini.yaml"
     assert [s.name for s in base.signals] == ["score_drift", "error_ratio", "ctr"]
     assert base.history_days == pytest.approx(DAYS)
-    assert base.step_seconds == STEP
+    assert base.step_seconds == 60  # the rule evaluation grid (prometheus.evaluation_interval), not the export's
     assert base.provisional is False
     assert base.minimum_days == 2.0
     assert base.input_hash.startswith("sha256:")

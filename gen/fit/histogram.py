@@ -18,7 +18,7 @@ import numpy as np
 from driftgate.errors import ExportError, quote
 from driftgate.exports.le import le_problem, parse_le
 from driftgate.exports.series import FloatArray, Series
-from driftgate.fit.windows import summed_increase
+from driftgate.fit.windows import summed_window
 
 
 @dataclass(frozen=True)
@@ -97,14 +97,15 @@ def _check_cumulative(b: Buckets, metric: str) -> None:
                                   f"{c.describe()} = {c.v[ic][bad][0]:g}")
 
 
-def windowed_cumulative(b: Buckets, eval_t: FloatArray, window: float) -> tuple[FloatArray, FloatArray]:
-    """``sum by (le) (increase(<metric>_bucket[window]))`` as a ``[time, le]`` matrix, plus presence."""
+def windowed_cumulative(b: Buckets, eval_t: FloatArray, window: float, step: float) -> tuple[FloatArray, FloatArray]:
+    """``sum by (le) (<what the rules count over window>)`` (:func:`driftgate.fit.windows.summed_window`,
+    rule evaluations ``step`` apart) as a ``[time, le]`` matrix, plus the evaluations counted per window."""
     cols = []
     present = np.zeros(eval_t.size)
     for items in b.by_le:
-        value, ok = summed_increase(list(items), eval_t, window)
+        value, steps = summed_window(list(items), eval_t, window, step)
         cols.append(value)
-        present = np.maximum(present, ok)
+        present = np.maximum(present, steps)
     return np.stack(cols, axis=1), present
 
 
@@ -116,8 +117,8 @@ def bins_from_cumulative(cum: FloatArray) -> FloatArray:
     return np.maximum(bins, 0.0)
 
 
-def bins_over(b: Buckets, end: float, span: float) -> FloatArray:
-    """Per-bin increases of the one window ``(end - span, end]``: a whole history, or the latest window."""
-    cum, _ = windowed_cumulative(b, np.array([end], dtype=np.float64), span)
+def bins_over(b: Buckets, end: float, span: float, step: float) -> FloatArray:
+    """Per-bin counts of the one window ``(end - span, end]``: a whole history, or the latest window."""
+    cum, _ = windowed_cumulative(b, np.array([end], dtype=np.float64), span, step)
     row: FloatArray = bins_from_cumulative(cum)[0]
     return row

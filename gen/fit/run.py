@@ -62,7 +62,9 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
     """The baseline and the evidence the plan's pictures are drawn from."""
     store = load_store(root, spec)
     start, end = store.time_range()
-    step = _step(store, spec.spec_path)
+    _step(store, spec.spec_path)  # the exports' own spacing: two samples of some series at least
+    # The statistic is computed at every rule evaluation, as the rules record it (driftgate.fit.windows).
+    step = float(spec.prometheus.evaluation_interval.seconds)
     _check_continuous(store, start, end)
     n_auto = 2 * max(1, sum(1 for s in spec.signals if s.tier is Tier.AUTO))
     n_manual = 2 * len(spec.signals)
@@ -93,7 +95,7 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
             traces.append(hourly(hist.t, decision, sig.direction is Direction.BELOW))
         recent: tuple[float, ...] = ()
         if data.buckets is not None and sig.kind is SignalKind.DISTRIBUTION_DRIFT:
-            recent = tuple(float(b) for b in bins_over(data.buckets, end, float(sig.windows.slow.seconds)))
+            recent = tuple(float(b) for b in bins_over(data.buckets, end, float(sig.windows.slow.seconds), step))
         evidence.signals[sig.name] = SignalEvidence(traces[0], traces[1], recent)
         fits.append(SignalFit(
             name=sig.name, kind=sig.kind.value, statistic=sig.statistic.value, compare_with=sig.compare_with,
@@ -160,7 +162,7 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     sign = -1.0 if below else 1.0
     r0 = float(np.nanmedian(values)) if sig.statistic is Statistic.RATIO else 0.0
     bins = len(data.baseline_q)
-    noise = noise_for(sig, bins, min(auto_rate * window, 0.5), r0, _quantile_sd(data, hist))
+    noise = noise_for(sig, bins, min(auto_rate * window, 0.5), r0, _quantile_sd(data, hist, step))
     with np.errstate(divide="ignore", invalid="ignore"):
         excess = values - sign * np.where(hist.events > 0, noise.coefficient / hist.events**noise.power, np.nan) \
             if noise.coefficient else values
@@ -237,13 +239,13 @@ def _span(seconds: float) -> str:
     return f"{seconds / 60:.0f}m"
 
 
-def _quantile_sd(data: SignalData, hist: StatHistory) -> float:
+def _quantile_sd(data: SignalData, hist: StatHistory, step: float) -> float:
     """How noisy a quantile signal is per event (:func:`driftgate.fit.noise.quantile_sd` of the history)."""
     sig = data.signal
     if sig.kind is not SignalKind.LATENCY_QUANTILE or data.buckets is None or sig.quantile is None:
         return 0.0
     span = float(hist.t[-1] - hist.t[0]) + 1.0
-    return quantile_sd(sig.quantile, bins_over(data.buckets, float(hist.t[-1]), span), data.buckets.bounds)
+    return quantile_sd(sig.quantile, bins_over(data.buckets, float(hist.t[-1]), span, step), data.buckets.bounds)
 
 
 def _q(x: FloatArray, q: float) -> float:

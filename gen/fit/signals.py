@@ -1,11 +1,13 @@
 """The history of each signal's windowed statistic, computed exactly as the deployed rules will.
 
-For every evaluation time on the export's step grid, the window ``[t - w, t]`` gives:
+For every rule evaluation (the grid of ``prometheus.evaluation_interval``), the window ``(t - w, t]``
+counts per series what the rules count (:mod:`driftgate.fit.windows`: per-evaluation increments,
+summed over the window's evaluations) and gives:
 
-* ``distribution_drift``: per-``le`` ``increase`` summed over pods, de-cumulated into bins, smoothed,
+* ``distribution_drift``: per-``le`` counts summed over pods, de-cumulated into bins, smoothed,
   compared with the baseline distribution (PSI / JS / TVD, see :mod:`driftgate.fit.statistics`);
-* ``latency_quantile``: ``histogram_quantile(q, sum by (le) (increase(..._bucket[w])))``;
-* ``error_ratio`` / ``kpi_ratio``: ``sum(increase(num[w])) / sum(increase(den[w]))``.
+* ``latency_quantile``: ``histogram_quantile(q, <per-le counts>)``;
+* ``error_ratio`` / ``kpi_ratio``: counted numerator over counted denominator.
 
 ``events`` is the window's denominator (the histogram's ``+Inf`` increase, or the ratio's
 denominator). A window with fewer than ``min_events`` events is *no decision* (NaN here), never a pass.
@@ -24,7 +26,7 @@ from driftgate.errors import ExportError, FitError
 from driftgate.exports.series import FloatArray, Series, SeriesStore, show_number
 from driftgate.fit import statistics as st
 from driftgate.fit.histogram import Buckets, bins_from_cumulative, bins_over, collect_buckets, windowed_cumulative
-from driftgate.fit.windows import eval_grid, summed_increase
+from driftgate.fit.windows import eval_grid, summed_window
 from driftgate.model import ModelSpec, Signal, SignalKind
 from driftgate.render.promql import selector
 
@@ -136,7 +138,7 @@ def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, e
         q = np.zeros(0)
         if signal.kind is SignalKind.DISTRIBUTION_DRIFT:
             whole = float(end - start)
-            totals = bins_over(buckets, end, whole + 1.0)
+            totals = bins_over(buckets, end, whole + 1.0, float(spec.prometheus.evaluation_interval.seconds))
             if totals.sum() <= 0:
                 raise FitError(f"{spec.spec_path}: {where}: {signal.metric}_bucket never increased in the "
                                f"history; there is no distribution to learn")
@@ -169,11 +171,11 @@ def history(data: SignalData, window: float, start: float, end: float, step: flo
         raise FitError(f"{where}: the history ({(end - start) / 3600:.1f}h) is shorter than one "
                        f"{window / 60:g}m window")
     if data.buckets is not None:
-        cum, _ = windowed_cumulative(data.buckets, t, window)
+        cum, _ = windowed_cumulative(data.buckets, t, window, step)
         events = cum[:, -1]
         if sig.kind is SignalKind.DISTRIBUTION_DRIFT and sig.compare_with == "last_week":
             # The same window one week earlier, all versions together, smoothed like the rules do.
-            before, _ = windowed_cumulative(data.buckets, t - WEEK, window)
+            before, _ = windowed_cumulative(data.buckets, t - WEEK, window, step)
             q = st.smoothed(bins_from_cumulative(before))
             value = st.drift(sig.statistic, bins_from_cumulative(cum), q)
             # No week before, or too few events in it (a scrape gap): no decision, like the rules.
@@ -183,8 +185,8 @@ def history(data: SignalData, window: float, start: float, end: float, step: flo
         else:
             value = st.histogram_quantile(sig.quantile, cum, data.buckets.bounds)
     else:
-        num, _ = summed_increase(data.numerator, t, window)
-        events, _ = summed_increase(data.denominator, t, window)
+        num, _ = summed_window(data.numerator, t, window, step)
+        events, _ = summed_window(data.denominator, t, window, step)
         value = st.ratio(num, events)
     value = np.where(events >= sig.min_events, value, np.nan)
     return StatHistory(t, value, events)

@@ -13,8 +13,8 @@ resolution for at least two hours (exact counter increments, so Prometheus and n
 * ``ambiguous``: a shift between the manual band and the automatic threshold: only the manual alert;
 * ``quiet``: collapsed but with too few events: no decision, so no alert;
 * ``fresh``: a new version whose pods appear at the onset, collapsed and busy: no decision (not even a
-  pending alert) while its series have fewer than ``MIN_SAMPLES`` scrapes in the window (increase()
-  extrapolates a young series' buckets unevenly), then the collapse alert fires.
+  pending alert) while it has been counted at fewer than ``MIN_SAMPLES`` rule evaluations in the
+  window, then the collapse alert fires.
 
 The recorded PSI / JS / TVD of ``ambiguous`` must equal numpy's value for the same counts to 1e-9.
 When no shift lands strictly between the bands of every signal (bands too close), the ambiguous
@@ -181,9 +181,10 @@ def _minutes(window: str) -> int:
 
 
 def _counted(window: str) -> int:
-    """Per-minute increments a window of 1-minute scrapes counts: ``m - 1`` for ``m`` minutes, on
-    Prometheus 2.x and 3.x alike (the range is left-open: :func:`driftgate.render.promql.range_selector`)."""
-    return _minutes(window) - 1
+    """Per-minute increments a window of 1-minute scrapes counts: ``m`` for ``m`` minutes, on
+    Prometheus 2.x and 3.x alike (the recorded steps telescope from the sample at the window's start to
+    the last one: :mod:`driftgate.fit.windows`)."""
+    return _minutes(window)
 
 
 def _ambiguous(src: Source, per_min: int) -> tuple[np.ndarray, float] | None:
@@ -305,8 +306,9 @@ def render_test(ctx: ModelContext, rules_file: str) -> str | None:
                            "eval_time": f"{end}m",
                            "exp_samples": [{"labels": _alert_labels(ctx, name, tier, signal.name, "fast", "fresh"),
                                             "value": 1}]})
-        # A brand-new version: MIN_SAMPLES - 1 scrapes in, nothing decides, not even a pending alert.
-        checks.append({"expr": f'ALERTS{{{v}="fresh"}}', "eval_time": f"{tl.onset + MIN_SAMPLES - 2}m",
+        # A brand-new version counted at MIN_SAMPLES - 1 evaluations (its first sample counts nothing):
+        # nothing decides, not even a pending alert.
+        checks.append({"expr": f'ALERTS{{{v}="fresh"}}', "eval_time": f"{tl.onset + MIN_SAMPLES - 1}m",
                        "exp_samples": []})
         if amb is not None:
             inc = amb[0]
@@ -327,7 +329,7 @@ def render_test(ctx: ModelContext, rules_file: str) -> str | None:
             checks.append({"expr": f'ALERTS{{alertstate="firing",alertname=~"{AUTO_ALERT}|{MANUAL_ALERT}",'
                                    f'{v}="ambiguous"}}',
                            "eval_time": f"{end}m", "exp_samples": sorted(firing, key=lambda s: str(s))})
-    doc = {"rule_files": [rules_file], "evaluation_interval": "1m",
+    doc = {"rule_files": [rules_file], "evaluation_interval": ctx.spec.prometheus.evaluation_interval.text,
            "tests": [{"name": f"{ctx.spec.name}: drift rules on synthetic versions", "interval": "1m",
                       "input_series": series, "promql_expr_test": checks}]}
     text = yaml.safe_dump(doc, sort_keys=False, width=1_000_000, default_flow_style=False)

@@ -1,23 +1,33 @@
 """Recording and alerting rules that compute every signal inside Prometheus (no sidecar).
 
-Per histogram and window ``W``:
+Every count is taken in two stages (as Sloth and Pyrra do for SLOs), so that no rule reads a window's
+worth of raw samples at every evaluation (issue 15: the raw rules were 96% of the cost):
 
-1. ``model_version_le:<m>_bucket:increase<W>`` = ``sum by (le, <version>) (<counted>(<m>_bucket{sel}[W]))``
-   per raw series first, so a pod restart is a counter reset, not a fake drop; ``<counted>`` is the
-   plain delta ``max_over_time - min_over_time`` of a series without a reset in the window and
-   ``increase()`` of one with a reset (:func:`counted`: no per-bucket extrapolation);
-2. one rule per bin, ``model_version_le:<m>_bin:increase<W>``: ``clamp_min(B{le=hi} - ignoring (le)
-   B{le=lo}, 0) + 0.5`` (de-cumulate, clamp extrapolation skew, smooth so no bin is empty);
-3. ``model_version_le:<m>_bin:share<W>``: each bin over the sum of bins;
-4. the fitted baseline shares as constants ``model_signal_le:driftgate_baseline:share`` (one per bin),
+1. once per evaluation (``S`` = the rule group's interval, ``prometheus.evaluation_interval``), per
+   raw series, what it counted since the previous evaluation (:func:`step_counted`: ``x - x offset S``,
+   or ``x`` after a counter reset), summed per version (and ``le``):
+   ``model_version_le:<m>_bucket:step_increase<S>``, ``model_version:<counter>:step_increase<S>``;
+2. per window ``W``, the sum of the recorded steps: ``sum_over_time(<step series>[W])`` as
+   ``model_version_le:<m>_bucket:increase<W>`` (``model_version:<counter>:increase<W>``); its
+   evaluations with a count, ``count_over_time``, are the version's age in steps
+   (``model_version:<m>_steps:count<W>``, the young-version guard).
+
+A window then reads one recorded sample per step and version (and bin), and each raw series is read a
+few samples per evaluation, whatever the windows. Then per histogram and window:
+
+3. one rule per bin, ``model_version_le:<m>_bin:increase<W>``: ``clamp_min(B{le=hi} - ignoring (le)
+   B{le=lo}, 0) + 0.5`` (de-cumulate, clamp any skew, smooth so no bin is empty);
+4. ``model_version_le:<m>_bin:share<W>``: each bin over the sum of bins;
+5. the fitted baseline shares as constants ``model_signal_le:driftgate_baseline:share`` (one per bin),
    broadcast onto each version's bins;
-5. PSI / JS / TVD summed over bins: ``model_version:driftgate_<signal>:<stat><W>``;
-6. the event count ``model_version:<m>_count:increase<W>`` (the ``+Inf`` bucket), which guards
+6. PSI / JS / TVD summed over bins: ``model_version:driftgate_<signal>:<stat><W>``;
+7. the event count ``model_version:<m>_count:increase<W>`` (the ``+Inf`` bucket), which guards
    every decision: fewer than ``min_events`` is *no decision*.
 
-Ratios are ``sum by (<version>) (<counted>(num[W])) / sum by (<version>) (<counted>(den[W]))`` and
-latency quantiles ``histogram_quantile`` over step 1. The numpy twins of these formulas live in
-:mod:`driftgate.fit.statistics`; ``promtool test rules`` checks that both agree.
+Ratios are the counted numerator over the counted denominator and latency quantiles
+``histogram_quantile`` over stage 2. The numpy twins of these formulas live in
+:mod:`driftgate.fit.windows` and :mod:`driftgate.fit.statistics`; ``promtool test rules`` and a real
+Prometheus (2.x and 3.x) check that both agree.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ ABSENT_ALERT = "DriftgateSignalAbsent"
 FROZEN_ALERT = "DriftgateRolloutFrozen"
 FREEZE_RECORD = "model:driftgate_freeze:active"
 SMOOTHING = "0.5"  # must equal driftgate.fit.statistics.ALPHA
-MIN_SAMPLES = 5  # scrapes of a version's oldest series in the window before its statistic decides
+MIN_SAMPLES = 5  # evaluations in the window at which a version counted, before its statistic decides
 
 
 @dataclass(frozen=True)
@@ -84,18 +94,16 @@ class SignalSeries:
     seasoned: str  # guard: the version has been scraped long enough in the window to decide
 
 
-def counted(sel: str, w: str) -> str:
-    """Per raw series, what it counted in the window: the plain delta ``max - min`` when the window holds
-    no counter reset, else ``increase()`` (which repairs it). ``increase()`` alone extrapolates each
-    series to the window's edges, and for a series younger than the window it stops the extrapolation
-    where *that* counter would reach zero, which differs from bucket to bucket by chance: a healthy
-    canary's bins were bent by up to ten times the drift threshold (bench/quality.py: 8 of 120 healthy
-    canaries fired the automatic alert at high traffic past the 5-scrape guard, none without
-    extrapolation). ``driftgate.fit.windows.increase`` is the numpy twin. A series with one sample in the
-    window counts nothing, as with ``increase()``."""
-    r = range_selector(sel, w)
-    return (f"(((max_over_time({r}) - min_over_time({r})) and (count_over_time({r}) > 1)"
-            f" unless (resets({r}) > 0)) or increase({r}))")
+def step_counted(sel: str, step: str) -> str:
+    """Per raw series, what it counted since the previous rule evaluation ``step`` ago: the difference
+    of its instant values now and then, or, when the counter dropped in between (below the previous
+    value, or a ``resets()`` among the step's samples: a restarted pod), its value now (it restarted
+    from zero). Nothing for a series without a sample at either instant (a new pod counts from its first
+    scrape on). Consecutive evaluations are exactly ``step`` apart, so the steps of a window telescope to
+    what the series counted in it, each increment once. ``driftgate.fit.windows.step_increments`` is the
+    numpy twin."""
+    then = f"{sel} offset {step}"
+    return f"((({sel} - {then}) >= 0 unless resets({range_selector(sel, step)}) > 0) or ({sel} and {then}))"
 
 
 def _rec(name: str, expr: str, labels: dict[str, str]) -> Rule:
@@ -130,40 +138,45 @@ class RuleBuilder:
         own = self._own(signal)
         own_sel = list(own.items())
         v = self.v
+        step = self.spec.prometheus.evaluation_interval.text
         if signal.is_histogram:
+            stepped = f"model_version_le:{signal.metric}_bucket:step_increase{step}"
+            self._add(_rec(stepped, f"sum by (le, {v}) ("
+                                    f"{step_counted(selector(signal.metric + '_bucket', self._sel(signal)), step)})",
+                           own))
             bucket = f"model_version_le:{signal.metric}_bucket:increase{w}"
-            self._add(_rec(bucket, f"sum by (le, {v}) ("
-                                   f"{counted(selector(signal.metric + '_bucket', self._sel(signal)), w)})", own))
+            self._add(_rec(bucket, f"sum_over_time({range_selector(selector(stepped, own_sel), w)})", own))
             events_name = f"model_version:{signal.metric}_count:increase{w}"
             inf = fit.les[-1]
             self._add(_rec(events_name, f"sum without (le) ({selector(bucket, [*own_sel, ('le', inf)])})", own))
+            counter = selector(stepped, [*own_sel, ("le", inf)])
+            steps_name = f"model_version:{signal.metric}_steps:count{w}"
+            steps_expr = f"sum without (le) (count_over_time({range_selector(counter, w)}))"
         else:
             names = []
-            for side, counter, more in (("numerator", signal.metric, signal.numerator_matchers),
-                                        ("denominator", signal.denominator, signal.denominator_matchers)):
+            for side, metric, more in (("numerator", signal.metric, signal.numerator_matchers),
+                                       ("denominator", signal.denominator, signal.denominator_matchers)):
                 # With its own matchers a side is the signal's alone (http_requests_total{code=~"5.."} over
                 # http_requests_total would otherwise record two rules of one name).
-                name = f"model_version:driftgate_{signal.name}_{side}:increase{w}" if more else \
-                    f"model_version:{counter}:increase{w}"
-                self._add(_rec(name, f"sum by ({v}) ({counted(selector(counter, self._sel(signal), more), w)})",
-                               own))
+                base = f"driftgate_{signal.name}_{side}" if more else metric
+                stepped = f"model_version:{base}:step_increase{step}"
+                raw = selector(metric, self._sel(signal), more)
+                self._add(_rec(stepped, f"sum by ({v}) ({step_counted(raw, step)})", own))
+                name = f"model_version:{base}:increase{w}"
+                self._add(_rec(name, f"sum_over_time({range_selector(selector(stepped, own_sel), w)})", own))
                 names.append(name)
             events_name = names[1]
+            steps_name = f"model_version:{base}_steps:count{w}"
+            steps_expr = f"count_over_time({range_selector(selector(stepped, own_sel), w)})"
         events = selector(events_name, own_sel)
-        # Samples of the version's oldest series in the window. A brand-new version (every pod young) has
-        # too few samples for a statistic worth deciding on (and an increase() over a counter reset in
-        # them would extrapolate its buckets differently): no decision
-        # until the oldest series has MIN_SAMPLES scrapes, or half as many as the model's oldest series
-        # when the window holds fewer than 2 * MIN_SAMPLES scrapes (so a coarse scrape interval cannot
-        # make a window that never decides). A restarted pod of an established version does not blind
-        # the signal: the version's oldest series still has its samples.
-        raw = (selector(f"{signal.metric}_bucket", [*self._sel(signal), ("le", fit.les[-1])]) if signal.is_histogram
-               else selector(signal.denominator, self._sel(signal), signal.denominator_matchers))
-        samples_name = f"model_version:{signal.metric if signal.is_histogram else signal.denominator}_samples:max{w}"
-        if not signal.is_histogram and signal.denominator_matchers:
-            samples_name = f"model_version:driftgate_{signal.name}_denominator_samples:max{w}"
-        self._add(_rec(samples_name, f"max by ({v}) (count_over_time({range_selector(raw, w)}))", own))
-        samples = selector(samples_name, own_sel)
+        # Evaluations at which the version counted, in the window: its age in steps. A brand-new version
+        # (every pod young) has too few for a statistic worth deciding on: no decision until it has been
+        # counted at MIN_SAMPLES evaluations, or at half as many as the model's oldest version when the
+        # window holds fewer than 2 * MIN_SAMPLES evaluations (so a coarse interval cannot make a window
+        # that never decides). A restarted pod of an established version does not blind the signal: the
+        # version's other pods (and the restarted one, after its reset) keep counting.
+        self._add(_rec(steps_name, steps_expr, own))
+        samples = selector(steps_name, own_sel)
         seasoned = f"({samples} >= on () group_left () clamp_max(0.5 * max({samples}), {MIN_SAMPLES}))"
         stat_name = f"model_version:driftgate_{signal.name}:{signal.statistic.value}{w}"
         labels = {"model": self.spec.name, "signal": signal.name}

@@ -154,8 +154,18 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
           "interval" = "1m"
           "rules" = [
             {
+              "record" = "model_version_le:fraud_score_bucket:step_increase1m"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"} - fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"} offset 1m) >= 0 unless resets(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[59s999ms]) > 0) or (fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"} and fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"} offset 1m)))"
+              "labels" = {
+                "model" = "fraud-scorer"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version_le:fraud_score_bucket:increase30m"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) - min_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])) and (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 1) unless (resets(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 0)) or increase(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])))"
+              "expr"   = "sum_over_time(model_version_le:fraud_score_bucket:step_increase1m{model=\"fraud-scorer\"}[29m59s999ms])"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -174,8 +184,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "annotations" = null
             },
             {
-              "record" = "model_version:fraud_score_samples:max30m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[29m59s999ms]))"
+              "record" = "model_version:fraud_score_steps:count30m"
+              "expr"   = "sum without (le) (count_over_time(model_version_le:fraud_score_bucket:step_increase1m{model=\"fraud-scorer\",le=\"+Inf\"}[29m59s999ms]))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -411,7 +421,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version_le:fraud_score_bucket:increase3h"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) - min_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])) and (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 1) unless (resets(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 0)) or increase(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])))"
+              "expr"   = "sum_over_time(model_version_le:fraud_score_bucket:step_increase1m{model=\"fraud-scorer\"}[2h59m59s999ms])"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -430,8 +440,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "annotations" = null
             },
             {
-              "record" = "model_version:fraud_score_samples:max3h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_score_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[2h59m59s999ms]))"
+              "record" = "model_version:fraud_score_steps:count3h"
+              "expr"   = "sum without (le) (count_over_time(model_version_le:fraud_score_bucket:step_increase1m{model=\"fraud-scorer\",le=\"+Inf\"}[2h59m59s999ms]))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -570,8 +580,18 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "annotations" = null
             },
             {
+              "record" = "model_version_le:fraud_request_duration_seconds_bucket:step_increase1m"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"} - fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"} offset 1m) >= 0 unless resets(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[59s999ms]) > 0) or (fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"} and fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"} offset 1m)))"
+              "labels" = {
+                "model" = "fraud-scorer"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version_le:fraud_request_duration_seconds_bucket:increase30m"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) - min_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])) and (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 1) unless (resets(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 0)) or increase(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])))"
+              "expr"   = "sum_over_time(model_version_le:fraud_request_duration_seconds_bucket:step_increase1m{model=\"fraud-scorer\"}[29m59s999ms])"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -590,8 +610,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "annotations" = null
             },
             {
-              "record" = "model_version:fraud_request_duration_seconds_samples:max30m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[29m59s999ms]))"
+              "record" = "model_version:fraud_request_duration_seconds_steps:count30m"
+              "expr"   = "sum without (le) (count_over_time(model_version_le:fraud_request_duration_seconds_bucket:step_increase1m{model=\"fraud-scorer\",le=\"+Inf\"}[29m59s999ms]))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -612,7 +632,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:driftgate_latency_p99:quantile_excess30m"
-              "expr"   = "model_version:driftgate_latency_p99:quantile30m{model=\"fraud-scorer\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (4.38319 / (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_latency_p99:quantile30m{model=\"fraud-scorer\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (4.38326 / (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} ^ 0.5))"
               "labels" = {
                 "model"  = "fraud-scorer"
                 "signal" = "latency_p99"
@@ -623,7 +643,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version_le:fraud_request_duration_seconds_bucket:increase3h"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) - min_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])) and (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 1) unless (resets(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 0)) or increase(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])))"
+              "expr"   = "sum_over_time(model_version_le:fraud_request_duration_seconds_bucket:step_increase1m{model=\"fraud-scorer\"}[2h59m59s999ms])"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -642,8 +662,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "annotations" = null
             },
             {
-              "record" = "model_version:fraud_request_duration_seconds_samples:max3h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_request_duration_seconds_bucket{job=\"fraud-scorer\",namespace=\"payments-risk\",le=\"+Inf\"}[2h59m59s999ms]))"
+              "record" = "model_version:fraud_request_duration_seconds_steps:count3h"
+              "expr"   = "sum without (le) (count_over_time(model_version_le:fraud_request_duration_seconds_bucket:step_increase1m{model=\"fraud-scorer\",le=\"+Inf\"}[2h59m59s999ms]))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -664,7 +684,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:driftgate_latency_p99:quantile_excess3h"
-              "expr"   = "model_version:driftgate_latency_p99:quantile3h{model=\"fraud-scorer\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (3.87538 / (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_latency_p99:quantile3h{model=\"fraud-scorer\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (3.87542 / (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} ^ 0.5))"
               "labels" = {
                 "model"  = "fraud-scorer"
                 "signal" = "latency_p99"
@@ -674,8 +694,28 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "annotations" = null
             },
             {
+              "record" = "model_version:fraud_request_errors_total:step_increase1m"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"} - fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"} offset 1m) >= 0 unless resets(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[59s999ms]) > 0) or (fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"} and fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"} offset 1m)))"
+              "labels" = {
+                "model" = "fraud-scorer"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version:fraud_request_errors_total:increase30m"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) - min_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])) and (count_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 1) unless (resets(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 0)) or increase(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])))"
+              "expr"   = "sum_over_time(model_version:fraud_request_errors_total:step_increase1m{model=\"fraud-scorer\"}[29m59s999ms])"
+              "labels" = {
+                "model" = "fraud-scorer"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
+              "record" = "model_version:fraud_requests_total:step_increase1m"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"} - fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"} offset 1m) >= 0 unless resets(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[59s999ms]) > 0) or (fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"} and fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"} offset 1m)))"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -685,7 +725,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:fraud_requests_total:increase30m"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) - min_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])) and (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 1) unless (resets(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]) > 0)) or increase(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms])))"
+              "expr"   = "sum_over_time(model_version:fraud_requests_total:step_increase1m{model=\"fraud-scorer\"}[29m59s999ms])"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -694,8 +734,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "annotations" = null
             },
             {
-              "record" = "model_version:fraud_requests_total_samples:max30m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[29m59s999ms]))"
+              "record" = "model_version:fraud_requests_total_steps:count30m"
+              "expr"   = "count_over_time(model_version:fraud_requests_total:step_increase1m{model=\"fraud-scorer\"}[29m59s999ms])"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -716,7 +756,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio_excess30m"
-              "expr"   = "model_version:driftgate_error_ratio:ratio30m{model=\"fraud-scorer\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.257866 / (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_error_ratio:ratio30m{model=\"fraud-scorer\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.257348 / (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} ^ 0.5))"
               "labels" = {
                 "model"  = "fraud-scorer"
                 "signal" = "error_ratio"
@@ -727,7 +767,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:fraud_request_errors_total:increase3h"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) - min_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])) and (count_over_time(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 1) unless (resets(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 0)) or increase(fraud_request_errors_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])))"
+              "expr"   = "sum_over_time(model_version:fraud_request_errors_total:step_increase1m{model=\"fraud-scorer\"}[2h59m59s999ms])"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -737,7 +777,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:fraud_requests_total:increase3h"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) - min_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])) and (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 1) unless (resets(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]) > 0)) or increase(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms])))"
+              "expr"   = "sum_over_time(model_version:fraud_requests_total:step_increase1m{model=\"fraud-scorer\"}[2h59m59s999ms])"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -746,8 +786,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "annotations" = null
             },
             {
-              "record" = "model_version:fraud_requests_total_samples:max3h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(fraud_requests_total{job=\"fraud-scorer\",namespace=\"payments-risk\"}[2h59m59s999ms]))"
+              "record" = "model_version:fraud_requests_total_steps:count3h"
+              "expr"   = "count_over_time(model_version:fraud_requests_total:step_increase1m{model=\"fraud-scorer\"}[2h59m59s999ms])"
               "labels" = {
                 "model" = "fraud-scorer"
               }
@@ -768,7 +808,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio_excess3h"
-              "expr"   = "model_version:driftgate_error_ratio:ratio3h{model=\"fraud-scorer\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.230172 / (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_error_ratio:ratio3h{model=\"fraud-scorer\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.230382 / (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} ^ 0.5))"
               "labels" = {
                 "model"  = "fraud-scorer"
                 "signal" = "error_ratio"
@@ -779,7 +819,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000237878) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max30m{model=\"fraud-scorer\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.00066727) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_steps:count30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_steps:count30m{model=\"fraud-scorer\"}), 5))"
               "labels" = {
                 "namespace" = "payments-risk"
                 "rollback"  = "manual"
@@ -791,7 +831,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "js over the 30m window is above the manual threshold 0.000237878 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "description" = "js over the 30m window is above the manual threshold 0.00066727 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
@@ -799,7 +839,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000670053) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_samples:max3h{model=\"fraud-scorer\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_drift:js_excess3h{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000684037) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase3h{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_steps:count3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_steps:count3h{model=\"fraud-scorer\"}), 5))"
               "labels" = {
                 "namespace" = "payments-risk"
                 "rollback"  = "manual"
@@ -811,7 +851,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "js over the 3h window is above the manual threshold 0.000670053 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "description" = "js over the 3h window is above the manual threshold 0.000684037 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
@@ -857,7 +897,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.122468) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max30m{model=\"fraud-scorer\"}), 5))"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.123817) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_steps:count30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_steps:count30m{model=\"fraud-scorer\"}), 5))"
               "labels" = {
                 "namespace" = "payments-risk"
                 "rollback"  = "manual"
@@ -869,7 +909,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 30m window is above the manual threshold 0.122468 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "description" = "quantile over the 30m window is above the manual threshold 0.123817 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
@@ -877,7 +917,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess3h{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.134146) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_samples:max3h{model=\"fraud-scorer\"}), 5))"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess3h{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.134122) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_steps:count3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_steps:count3h{model=\"fraud-scorer\"}), 5))"
               "labels" = {
                 "namespace" = "payments-risk"
                 "rollback"  = "manual"
@@ -889,7 +929,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 3h window is above the manual threshold 0.134146 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "description" = "quantile over the 3h window is above the manual threshold 0.134122 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
@@ -935,7 +975,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00620073) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max30m{model=\"fraud-scorer\"}), 5))"
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00569529) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_steps:count30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_steps:count30m{model=\"fraud-scorer\"}), 5))"
               "labels" = {
                 "namespace" = "payments-risk"
                 "rollback"  = "manual"
@@ -947,7 +987,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 30m window is above the manual threshold 0.00620073 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "description" = "ratio over the 30m window is above the manual threshold 0.00569529 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
@@ -955,7 +995,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00482322) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_samples:max3h{model=\"fraud-scorer\"}), 5))"
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess3h{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.0047832) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase3h{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_steps:count3h{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_steps:count3h{model=\"fraud-scorer\"}), 5))"
               "labels" = {
                 "namespace" = "payments-risk"
                 "rollback"  = "manual"
@@ -967,7 +1007,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 3h window is above the manual threshold 0.00482322 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "description" = "ratio over the 3h window is above the manual threshold 0.0047832 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (3h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"

@@ -250,8 +250,18 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
           "interval" = "1m"
           "rules" = [
             {
+              "record" = "model_version_le:reco_score_bucket:step_increase1m"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"} - reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"} offset 1m) >= 0 unless resets(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59s999ms]) > 0) or (reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"} and reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"} offset 1m)))"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version_le:reco_score_bucket:increase15m"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) - min_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])) and (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 1) unless (resets(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 0)) or increase(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])))"
+              "expr"   = "sum_over_time(model_version_le:reco_score_bucket:step_increase1m{model=\"reco-ranker\"}[14m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -270,8 +280,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
-              "record" = "model_version:reco_score_samples:max15m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[14m59s999ms]))"
+              "record" = "model_version:reco_score_steps:count15m"
+              "expr"   = "sum without (le) (count_over_time(model_version_le:reco_score_bucket:step_increase1m{model=\"reco-ranker\",le=\"+Inf\"}[14m59s999ms]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -576,7 +586,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version_le:reco_score_bucket:increase1h"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) - min_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])) and (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 1) unless (resets(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 0)) or increase(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])))"
+              "expr"   = "sum_over_time(model_version_le:reco_score_bucket:step_increase1m{model=\"reco-ranker\"}[59m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -595,8 +605,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
-              "record" = "model_version:reco_score_samples:max1h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_score_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[59m59s999ms]))"
+              "record" = "model_version:reco_score_steps:count1h"
+              "expr"   = "sum without (le) (count_over_time(model_version_le:reco_score_bucket:step_increase1m{model=\"reco-ranker\",le=\"+Inf\"}[59m59s999ms]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1114,8 +1124,18 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
+              "record" = "model_version_le:reco_request_duration_seconds_bucket:step_increase1m"
+              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"} - reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"} offset 1m) >= 0 unless resets(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59s999ms]) > 0) or (reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"} and reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"} offset 1m)))"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version_le:reco_request_duration_seconds_bucket:increase15m"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) - min_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])) and (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 1) unless (resets(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 0)) or increase(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])))"
+              "expr"   = "sum_over_time(model_version_le:reco_request_duration_seconds_bucket:step_increase1m{model=\"reco-ranker\"}[14m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1134,8 +1154,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
-              "record" = "model_version:reco_request_duration_seconds_samples:max15m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[14m59s999ms]))"
+              "record" = "model_version:reco_request_duration_seconds_steps:count15m"
+              "expr"   = "sum without (le) (count_over_time(model_version_le:reco_request_duration_seconds_bucket:step_increase1m{model=\"reco-ranker\",le=\"+Inf\"}[14m59s999ms]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1156,7 +1176,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_latency_p99:quantile_excess15m"
-              "expr"   = "model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (0.325401 / (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (0.3254 / (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "latency_p99"
@@ -1167,7 +1187,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version_le:reco_request_duration_seconds_bucket:increase1h"
-              "expr"   = "sum by (le, rollouts_pod_template_hash) ((((max_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) - min_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])) and (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 1) unless (resets(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 0)) or increase(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])))"
+              "expr"   = "sum_over_time(model_version_le:reco_request_duration_seconds_bucket:step_increase1m{model=\"reco-ranker\"}[59m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1186,8 +1206,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
-              "record" = "model_version:reco_request_duration_seconds_samples:max1h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\",le=\"+Inf\"}[59m59s999ms]))"
+              "record" = "model_version:reco_request_duration_seconds_steps:count1h"
+              "expr"   = "sum without (le) (count_over_time(model_version_le:reco_request_duration_seconds_bucket:step_increase1m{model=\"reco-ranker\",le=\"+Inf\"}[59m59s999ms]))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1208,7 +1228,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_latency_p99:quantile_excess1h"
-              "expr"   = "model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (0.299976 / (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (0.299974 / (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "latency_p99"
@@ -1218,8 +1238,28 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
+              "record" = "model_version:reco_request_errors_total:step_increase1m"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"} - reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"} offset 1m) >= 0 unless resets(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[59s999ms]) > 0) or (reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"} and reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"} offset 1m)))"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version:reco_request_errors_total:increase15m"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) - min_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])) and (count_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 1) unless (resets(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 0)) or increase(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])))"
+              "expr"   = "sum_over_time(model_version:reco_request_errors_total:step_increase1m{model=\"reco-ranker\"}[14m59s999ms])"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
+              "record" = "model_version:reco_requests_total:step_increase1m"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"} - reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"} offset 1m) >= 0 unless resets(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[59s999ms]) > 0) or (reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"} and reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"} offset 1m)))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1229,7 +1269,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_requests_total:increase15m"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) - min_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])) and (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 1) unless (resets(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]) > 0)) or increase(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms])))"
+              "expr"   = "sum_over_time(model_version:reco_requests_total:step_increase1m{model=\"reco-ranker\"}[14m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1238,8 +1278,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
-              "record" = "model_version:reco_requests_total_samples:max15m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[14m59s999ms]))"
+              "record" = "model_version:reco_requests_total_steps:count15m"
+              "expr"   = "count_over_time(model_version:reco_requests_total:step_increase1m{model=\"reco-ranker\"}[14m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1260,7 +1300,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio_excess15m"
-              "expr"   = "model_version:driftgate_error_ratio:ratio15m{model=\"reco-ranker\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.235976 / (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_error_ratio:ratio15m{model=\"reco-ranker\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.235656 / (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "error_ratio"
@@ -1271,7 +1311,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_request_errors_total:increase1h"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) - min_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])) and (count_over_time(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 1) unless (resets(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 0)) or increase(reco_request_errors_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])))"
+              "expr"   = "sum_over_time(model_version:reco_request_errors_total:step_increase1m{model=\"reco-ranker\"}[59m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1281,7 +1321,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_requests_total:increase1h"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) - min_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])) and (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 1) unless (resets(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]) > 0)) or increase(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms])))"
+              "expr"   = "sum_over_time(model_version:reco_requests_total:step_increase1m{model=\"reco-ranker\"}[59m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1290,8 +1330,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
-              "record" = "model_version:reco_requests_total_samples:max1h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_requests_total{job=\"reco-ranker\",namespace=\"reco\"}[59m59s999ms]))"
+              "record" = "model_version:reco_requests_total_steps:count1h"
+              "expr"   = "count_over_time(model_version:reco_requests_total:step_increase1m{model=\"reco-ranker\"}[59m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1312,7 +1352,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_error_ratio:ratio_excess1h"
-              "expr"   = "model_version:driftgate_error_ratio:ratio1h{model=\"reco-ranker\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.216818 / (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_error_ratio:ratio1h{model=\"reco-ranker\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.216816 / (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "error_ratio"
@@ -1322,8 +1362,28 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
+              "record" = "model_version:reco_clicks_total:step_increase1m"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"} - reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"} offset 1m) >= 0 unless resets(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[59s999ms]) > 0) or (reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"} and reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"} offset 1m)))"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version:reco_clicks_total:increase30m"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]) - min_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms])) and (count_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]) > 1) unless (resets(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]) > 0)) or increase(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms])))"
+              "expr"   = "sum_over_time(model_version:reco_clicks_total:step_increase1m{model=\"reco-ranker\"}[29m59s999ms])"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
+              "record" = "model_version:reco_impressions_total:step_increase1m"
+              "expr"   = "sum by (rollouts_pod_template_hash) ((((reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"} - reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"} offset 1m) >= 0 unless resets(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[59s999ms]) > 0) or (reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"} and reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"} offset 1m)))"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1333,7 +1393,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_impressions_total:increase30m"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]) - min_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms])) and (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]) > 1) unless (resets(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]) > 0)) or increase(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms])))"
+              "expr"   = "sum_over_time(model_version:reco_impressions_total:step_increase1m{model=\"reco-ranker\"}[29m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1342,8 +1402,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
-              "record" = "model_version:reco_impressions_total_samples:max30m"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[29m59s999ms]))"
+              "record" = "model_version:reco_impressions_total_steps:count30m"
+              "expr"   = "count_over_time(model_version:reco_impressions_total:step_increase1m{model=\"reco-ranker\"}[29m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1364,7 +1424,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_ctr:ratio_excess30m"
-              "expr"   = "model_version:driftgate_ctr:ratio30m{model=\"reco-ranker\",signal=\"ctr\"} + on (model, rollouts_pod_template_hash) (0.87636 / (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_ctr:ratio30m{model=\"reco-ranker\",signal=\"ctr\"} + on (model, rollouts_pod_template_hash) (0.8762 / (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "ctr"
@@ -1375,7 +1435,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_clicks_total:increase2h"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]) - min_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms])) and (count_over_time(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]) > 1) unless (resets(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]) > 0)) or increase(reco_clicks_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms])))"
+              "expr"   = "sum_over_time(model_version:reco_clicks_total:step_increase1m{model=\"reco-ranker\"}[1h59m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1385,7 +1445,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:reco_impressions_total:increase2h"
-              "expr"   = "sum by (rollouts_pod_template_hash) ((((max_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]) - min_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms])) and (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]) > 1) unless (resets(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]) > 0)) or increase(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms])))"
+              "expr"   = "sum_over_time(model_version:reco_impressions_total:step_increase1m{model=\"reco-ranker\"}[1h59m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1394,8 +1454,8 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
-              "record" = "model_version:reco_impressions_total_samples:max2h"
-              "expr"   = "max by (rollouts_pod_template_hash) (count_over_time(reco_impressions_total{job=\"reco-ranker\",namespace=\"reco\"}[1h59m59s999ms]))"
+              "record" = "model_version:reco_impressions_total_steps:count2h"
+              "expr"   = "count_over_time(model_version:reco_impressions_total:step_increase1m{model=\"reco-ranker\"}[1h59m59s999ms])"
               "labels" = {
                 "model" = "reco-ranker"
               }
@@ -1416,7 +1476,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_ctr:ratio_excess2h"
-              "expr"   = "model_version:driftgate_ctr:ratio2h{model=\"reco-ranker\",signal=\"ctr\"} + on (model, rollouts_pod_template_hash) (0.802803 / (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_ctr:ratio2h{model=\"reco-ranker\",signal=\"ctr\"} + on (model, rollouts_pod_template_hash) (0.802851 / (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "ctr"
@@ -1427,7 +1487,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0203356) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0185353) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "auto"
@@ -1439,7 +1499,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateAutoRollback"
               "for"   = "2m"
               "annotations" = {
-                "description" = "psi over the 15m window is above the automatic threshold 0.0203356 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "description" = "psi over the 15m window is above the automatic threshold 0.0185353 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1447,7 +1507,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0203356) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0185353) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "drift"
@@ -1459,7 +1519,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateDrift"
               "for"   = "2m"
               "annotations" = {
-                "description" = "psi over the 15m window is above the automatic threshold 0.0203356 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "description" = "psi over the 15m window is above the automatic threshold 0.0185353 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1467,7 +1527,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0173177) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0160264) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1479,7 +1539,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "psi over the 15m window is above the manual threshold 0.0173177 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "psi over the 15m window is above the manual threshold 0.0160264 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1487,7 +1547,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0161075) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0159164) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "auto"
@@ -1499,7 +1559,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateAutoRollback"
               "for"   = "2m"
               "annotations" = {
-                "description" = "psi over the 1h window is above the automatic threshold 0.0161075 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "description" = "psi over the 1h window is above the automatic threshold 0.0159164 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1507,7 +1567,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0161075) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0159164) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "drift"
@@ -1519,7 +1579,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateDrift"
               "for"   = "2m"
               "annotations" = {
-                "description" = "psi over the 1h window is above the automatic threshold 0.0161075 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "description" = "psi over the 1h window is above the automatic threshold 0.0159164 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1527,7 +1587,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0141073) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0140092) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1539,7 +1599,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "psi over the 1h window is above the manual threshold 0.0141073 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "psi over the 1h window is above the manual threshold 0.0140092 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1585,7 +1645,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0061918) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00472502) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "auto"
@@ -1597,7 +1657,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateAutoRollback"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 15m window is above the automatic threshold 0.0061918 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "description" = "tvd over the 15m window is above the automatic threshold 0.00472502 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1605,7 +1665,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0061918) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00472502) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "drift"
@@ -1617,7 +1677,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateDrift"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 15m window is above the automatic threshold 0.0061918 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "description" = "tvd over the 15m window is above the automatic threshold 0.00472502 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1625,7 +1685,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00372585) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00275694) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1637,7 +1697,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 15m window is above the manual threshold 0.00372585 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "tvd over the 15m window is above the manual threshold 0.00275694 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1645,7 +1705,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00272405) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00155643) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "auto"
@@ -1657,7 +1717,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateAutoRollback"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 1h window is above the automatic threshold 0.00272405 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "description" = "tvd over the 1h window is above the automatic threshold 0.00155643 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1665,7 +1725,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00272405) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00155643) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "drift"
@@ -1677,7 +1737,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateDrift"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 1h window is above the automatic threshold 0.00272405 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "description" = "tvd over the 1h window is above the automatic threshold 0.00155643 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1685,7 +1745,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00166129) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.000802573) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1697,7 +1757,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 1h window is above the manual threshold 0.00166129 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "tvd over the 1h window is above the manual threshold 0.000802573 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1743,7 +1803,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245225) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244995) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "auto"
@@ -1755,7 +1815,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateAutoRollback"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 15m window is above the automatic threshold 0.245225 (at least 200 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "description" = "quantile over the 15m window is above the automatic threshold 0.244995 (at least 200 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1763,7 +1823,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.245225) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244995) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "drift"
@@ -1775,7 +1835,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateDrift"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 15m window is above the automatic threshold 0.245225 (at least 200 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "description" = "quantile over the 15m window is above the automatic threshold 0.244995 (at least 200 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1783,7 +1843,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244576) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244449) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1795,7 +1855,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 15m window is above the manual threshold 0.244576 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "quantile over the 15m window is above the manual threshold 0.244449 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1803,7 +1863,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244735) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244575) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "auto"
@@ -1815,7 +1875,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateAutoRollback"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 1h window is above the automatic threshold 0.244735 (at least 200 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "description" = "quantile over the 1h window is above the automatic threshold 0.244575 (at least 200 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1823,7 +1883,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244735) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244575) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "drift"
@@ -1835,7 +1895,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateDrift"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 1h window is above the automatic threshold 0.244735 (at least 200 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "description" = "quantile over the 1h window is above the automatic threshold 0.244575 (at least 200 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1843,7 +1903,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244368) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244253) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1855,7 +1915,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 1h window is above the manual threshold 0.244368 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "quantile over the 1h window is above the manual threshold 0.244253 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1901,7 +1961,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00436418) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.0043187) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "auto"
@@ -1913,7 +1973,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateAutoRollback"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 15m window is above the automatic threshold 0.00436418 (at least 1000 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "description" = "ratio over the 15m window is above the automatic threshold 0.0043187 (at least 1000 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1921,7 +1981,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00436418) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.0043187) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "drift"
@@ -1933,7 +1993,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateDrift"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 15m window is above the automatic threshold 0.00436418 (at least 1000 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "description" = "ratio over the 15m window is above the automatic threshold 0.0043187 (at least 1000 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1941,7 +2001,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00399849) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max15m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00399187) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1953,7 +2013,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 15m window is above the manual threshold 0.00399849 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "ratio over the 15m window is above the manual threshold 0.00399187 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1961,7 +2021,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00407125) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00411877) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "auto"
@@ -1973,7 +2033,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateAutoRollback"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 1h window is above the automatic threshold 0.00407125 (at least 1000 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "description" = "ratio over the 1h window is above the automatic threshold 0.00411877 (at least 1000 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1981,7 +2041,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00407125) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00411877) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "drift"
@@ -1993,7 +2053,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateDrift"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 1h window is above the automatic threshold 0.00407125 (at least 1000 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "description" = "ratio over the 1h window is above the automatic threshold 0.00411877 (at least 1000 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -2001,7 +2061,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00388445) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_samples:max1h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00391474) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -2013,7 +2073,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 1h window is above the manual threshold 0.00388445 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "ratio over the 1h window is above the manual threshold 0.00391474 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -2059,7 +2119,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0434685) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max30m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0435888) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_steps:count30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_steps:count30m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -2071,7 +2131,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 30m window is below the manual threshold 0.0434685 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "ratio over the 30m window is below the manual threshold 0.0435888 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -2079,7 +2139,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.0417881) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_samples:max2h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.0419616) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_steps:count2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_steps:count2h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -2091,7 +2151,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 2h window is below the manual threshold 0.0417881 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "ratio over the 2h window is below the manual threshold 0.0419616 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (2h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
