@@ -29,13 +29,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import re
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +45,7 @@ sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 import tools as toolset  # noqa: E402
 
 from driftgate import baseline as bl  # noqa: E402
+from driftgate.exports.promhttp import Client  # noqa: E402
 from driftgate.model import Windows  # noqa: E402
 from driftgate.render.context import build  # noqa: E402
 from driftgate.render.rules import Group  # noqa: E402
@@ -81,9 +79,10 @@ def rule_file_rules(path: Path) -> list[dict[str, Any]]:
     return [{**r, "labels": r.get("labels") or {}} for g in doc["groups"] for r in g["rules"]]
 
 
-def counters(spec: Any, base: bl.Baseline, pods: int, rng: np.random.Generator) -> dict[str, dict[str, Any]]:
+def counters(spec: Any, base: bl.Baseline, pods: int, rng: np.random.Generator,
+             span: int) -> dict[str, dict[str, Any]]:
     """query_range-shaped documents of every raw series the rules read, ``pods`` per version."""
-    t = np.arange(T_END - SPAN, T_END + 1, STEP)
+    t = np.arange(T_END - span, T_END + 1, STEP)
     sel = dict(spec.prometheus.selector)
     v = spec.prometheus.version_label
     docs: dict[str, dict[str, Any]] = {}
@@ -139,22 +138,8 @@ class Server:
         if running:
             self.server.start()
 
-    def query(self, expr: str, at: int, stats: bool = False) -> dict[str, Any]:
-        args = {"query": expr, "time": str(at)}
-        if stats:
-            args["stats"] = "all"
-        req = urllib.request.Request(f"{self.server.url}/api/v1/query", data=urllib.parse.urlencode(args).encode())
-        with urllib.request.urlopen(req, timeout=600) as resp:
-            doc: dict[str, Any] = json.loads(resp.read())
-        return doc["data"]
-
-    def query_range(self, expr: str, start: int, end: int) -> list[dict[str, Any]]:
-        args = {"query": expr, "start": str(start), "end": str(end), "step": str(STEP)}
-        req = urllib.request.Request(f"{self.server.url}/api/v1/query_range",
-                                     data=urllib.parse.urlencode(args).encode())
-        with urllib.request.urlopen(req, timeout=600) as resp:
-            result: list[dict[str, Any]] = json.loads(resp.read())["data"]["result"]
-        return result
+    def client(self) -> Client:
+        return Client(self.server.url, timeout=600)
 
 
 def levels(rules: list[dict[str, Any]]) -> tuple[dict[str, int], dict[str, int]]:
@@ -185,7 +170,7 @@ def materialise(server: Server, rules: list[dict[str, Any]]) -> None:
             if "record" not in r or level[r["record"]] != depth:
                 continue
             name = r["record"]
-            for item in server.query_range(r["expr"], T_END - need[name], T_END):
+            for item in server.client().query_range(r["expr"], T_END - need[name], T_END, STEP):
                 labels = {**item["metric"], **r["labels"], "__name__": name}
                 doc = docs.setdefault(name, {"status": "success", "data": {"resultType": "matrix", "result": []}})
                 doc["data"]["result"].append({"metric": labels, "values": item["values"]})
@@ -202,8 +187,9 @@ class Cost:
 
 def evaluate(server: Server, rules: list[dict[str, Any]]) -> Cost:
     cost = Cost()
+    client = server.client()
     for i, r in enumerate(rules):
-        data = server.query(r["expr"], T_END, stats=True)
+        data = client.api("query", {"query": r["expr"], "time": str(T_END), "stats": "all"}, r["expr"])
         stats = data.get("stats") or {}
         samples = int((stats.get("samples") or {}).get("totalQueryableSamples", 0))
         cost.samples += samples
@@ -215,20 +201,16 @@ def evaluate(server: Server, rules: list[dict[str, Any]]) -> Cost:
 
 
 def measure(flavour: str, pods: int, rule_sets: dict[str, list[dict[str, Any]]], spec: Any,
-            base: bl.Baseline) -> dict[str, Cost]:
+            base: bl.Baseline, span: int = SPAN) -> dict[str, Cost]:
     out = {}
     for label, rules in rule_sets.items():
         with tempfile.TemporaryDirectory(prefix="driftgate-rule-cost-") as tmp:
             server = Server(flavour, Path(tmp))
-            server.add(counters(spec, base, pods, np.random.default_rng(pods)))
+            server.add(counters(spec, base, pods, np.random.default_rng(pods), span))
             with server.server:
                 materialise(server, rules)
                 out[label] = evaluate(server, rules)
     return out
-
-
-def slow_rules(rules: list[dict[str, Any]], slow: str) -> int:
-    return sum(1 for r in rules if "record" in r and r["record"].endswith(slow))
 
 
 def main() -> int:
@@ -263,9 +245,7 @@ def main() -> int:
     long_signals = tuple(dataclasses.replace(s, windows=Windows(s.windows.fast, dataclasses.replace(
         s.windows.slow, text="4h", seconds=4 * 3600))) if s.windows.slow.text == "1h" else s for s in spec.signals)
     longer = rules_of(build(dataclasses.replace(spec, signals=long_signals), base).groups)
-    global SPAN
-    SPAN = 10 * 3600
-    cost = measure(flavour, 30, {"1h": after, "4h": longer}, spec, base)
+    cost = measure(flavour, 30, {"1h": after, "4h": longer}, spec, base, span=10 * 3600)
     per_step = {}
     for label, steps in (("1h", 60), ("4h", 240)):
         touched = sum(n for k, n in cost[label].by_rule.items() if k.split(":", 1)[1].endswith(label))

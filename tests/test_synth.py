@@ -18,7 +18,6 @@ import pytest
 from driftgate import synth
 from driftgate.exports.promjson import read_query_range
 from driftgate.exports.series import FloatArray, Series
-from driftgate.fit.windows import repaired
 
 START = int(datetime(2026, 10, 20, tzinfo=UTC).timestamp())  # a Tuesday
 STEP = 300
@@ -44,6 +43,16 @@ SMALL = synth.ServiceModel(
 )
 
 Generate = Callable[..., dict[str, list[Series]]]
+
+
+def repaired(v: np.ndarray) -> np.ndarray:
+    """Cumulative values with counter resets undone: ``R[i] = V[i] + sum of V[j-1] at resets j <= i``."""
+    if v.size < 2:
+        return v.copy()
+    drops = np.zeros_like(v)
+    d = np.diff(v)
+    drops[1:] = np.where(d < 0, v[:-1], 0.0)
+    return v + np.cumsum(drops)
 
 
 @pytest.fixture()

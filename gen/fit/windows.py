@@ -48,16 +48,6 @@ def steps_in(window: float, step: float) -> int:
     return int(np.floor(range_seconds(window) / step + 1e-9)) + 1
 
 
-def repaired(v: FloatArray) -> FloatArray:
-    """Cumulative values with counter resets undone: ``R[i] = V[i] + sum of V[j-1] at resets j <= i``."""
-    if v.size < 2:
-        return v.copy()
-    drops = np.zeros_like(v)
-    d = np.diff(v)
-    drops[1:] = np.where(d < 0, v[:-1], 0.0)
-    return v + np.cumsum(drops)
-
-
 def lookback(t: FloatArray) -> float:
     """How old a sample an instant lookup of this series may return: Prometheus' lookback, or two of
     the series' own steps when the export is coarser than that (a downsampled history of a series the
@@ -67,32 +57,26 @@ def lookback(t: FloatArray) -> float:
     return max(LOOKBACK, 2.0 * float(np.median(np.diff(t))))
 
 
-def _instant(t: FloatArray, u: FloatArray, back: float) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the sample an instant vector selector returns at each ``u`` (the last at or before
-    ``u``, no older than ``back``: left-open, as in Prometheus 3.x), and whether there is one."""
-    idx = np.searchsorted(t, u, side="right") - 1
-    ok = idx >= 0
-    idx = np.clip(idx, 0, t.size - 1)
-    return idx, ok & (t[idx] > u - back)
+def step_increments(s: Series, grid: FloatArray, step: float) -> tuple[FloatArray, FloatArray]:
+    """What ``s`` counted in the rule evaluation step ending at each instant of ``grid`` (evenly ``step``
+    apart, as a rule group evaluates; module docstring, stage 1); returns ``(value, present)`` (0/1).
 
-
-def step_increments(s: Series, u: FloatArray, step: float) -> tuple[FloatArray, FloatArray]:
-    """What ``s`` counted in the rule evaluation step ending at each ``u`` (module docstring, stage 1);
-    returns ``(value, present)`` (present is 0/1)."""
+    The instant values are looked up once, at the grid and one step before its start: the value one
+    step ago at each instant is the previous instant's (left-open lookback, as in Prometheus 3.x)."""
     t, v = s.t, s.v
     if t.size == 0:
-        return np.zeros(u.size), np.zeros(u.size)
-    back = lookback(t)
-    now, ok_now = _instant(t, u, back)
-    then, ok_then = _instant(t, u - step, back)
-    cur, prev = v[now], v[then]
+        return np.zeros(grid.size), np.zeros(grid.size)
+    at = np.concatenate([[grid[0] - step], grid]) if grid.size else grid
+    last = np.searchsorted(t, at, side="right") - 1  # the last sample at or before each instant
+    idx = np.clip(last, 0, t.size - 1)
+    have = (last >= 0) & (t[idx] > at - lookback(t))
+    cur, prev = v[idx[1:]], v[idx[:-1]]
     # resets(x[step - 1ms]): drops between consecutive samples both inside [u - step + 1ms, u].
     drops = np.concatenate([[0], np.cumsum(np.diff(v) < 0)])
-    first = np.searchsorted(t, u - range_seconds(step), side="left")
-    last = np.searchsorted(t, u, side="right") - 1
-    inside = np.where(last > first, drops[np.clip(last, 0, t.size - 1)] - drops[np.clip(first, 0, t.size - 1)], 0)
+    first = np.searchsorted(t, grid - range_seconds(step), side="left")
+    inside = np.where(last[1:] > first, drops[idx[1:]] - drops[np.clip(first, 0, t.size - 1)], 0)
     reset = (cur < prev) | (inside > 0)
-    ok = ok_now & ok_then
+    ok = have[1:] & have[:-1]
     value = np.where(ok, np.where(reset, cur, cur - prev), 0.0)
     return value, ok.astype(np.float64)
 
@@ -115,6 +99,31 @@ def _window_sum(per_step: FloatArray, ends: np.ndarray, n: int) -> FloatArray:
     return out
 
 
+# The per-step sums of the last few series lists fitted (a signal's windows, and signals reading one
+# histogram, share one evaluation grid): computed once, not once per window. Keys hold the series
+# themselves, so an id is never reused while its entry lives.
+_STEP_SUMS: dict[tuple[tuple[int, ...], float, int, float], tuple[tuple[Series, ...], FloatArray, FloatArray]] = {}
+_STEP_SUMS_KEPT = 64
+
+
+def _step_sums(series: list[Series], grid: FloatArray, step: float) -> tuple[FloatArray, FloatArray]:
+    """Per evaluation of ``grid``: what ``series`` counted together, and whether any of them counted."""
+    key = (tuple(id(s) for s in series), float(grid[0]), int(grid.size), float(step))
+    hit = _STEP_SUMS.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], series, strict=True)):
+        return hit[1], hit[2]
+    total = np.zeros(grid.size)
+    present = np.zeros(grid.size)
+    for s in series:
+        value, ok = step_increments(s, grid, step)
+        total += value
+        present = np.maximum(present, ok)
+    if len(_STEP_SUMS) >= _STEP_SUMS_KEPT:
+        del _STEP_SUMS[next(iter(_STEP_SUMS))]
+    _STEP_SUMS[key] = (tuple(series), total, present)
+    return total, present
+
+
 def summed_window(series: list[Series], eval_t: FloatArray, window: float,
                   step: float) -> tuple[FloatArray, FloatArray]:
     """``sum_over_time(sum(<step increments>)[window])`` over ``series`` at each ``eval_t`` (module
@@ -123,12 +132,7 @@ def summed_window(series: list[Series], eval_t: FloatArray, window: float,
     if eval_t.size == 0:
         return np.zeros(0), np.zeros(0)
     grid, ends, n = _lattice(eval_t, window, step)
-    total = np.zeros(grid.size)
-    present = np.zeros(grid.size)
-    for s in series:
-        value, ok = step_increments(s, grid, step)
-        total += value
-        present = np.maximum(present, ok)
+    total, present = _step_sums(series, grid, step)
     return _window_sum(total, ends, n), _window_sum(present, ends, n)
 
 

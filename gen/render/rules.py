@@ -153,7 +153,7 @@ class RuleBuilder:
             steps_name = f"model_version:{signal.metric}_steps:count{w}"
             steps_expr = f"sum without (le) (count_over_time({range_selector(counter, w)}))"
         else:
-            names = []
+            names, bases = [], []
             for side, metric, more in (("numerator", signal.metric, signal.numerator_matchers),
                                        ("denominator", signal.denominator, signal.denominator_matchers)):
                 # With its own matchers a side is the signal's alone (http_requests_total{code=~"5.."} over
@@ -165,8 +165,9 @@ class RuleBuilder:
                 name = f"model_version:{base}:increase{w}"
                 self._add(_rec(name, f"sum_over_time({range_selector(selector(stepped, own_sel), w)})", own))
                 names.append(name)
+                bases.append(base)
             events_name = names[1]
-            steps_name = f"model_version:{base}_steps:count{w}"
+            steps_name = f"model_version:{bases[1]}_steps:count{w}"  # the denominator's evaluations
             steps_expr = f"count_over_time({range_selector(selector(stepped, own_sel), w)})"
         events = selector(events_name, own_sel)
         # Evaluations at which the version counted, in the window: its age in steps. A brand-new version

@@ -793,22 +793,7 @@ def _signal(r: Reader, value: Any, path: KeyPath, prom: m.PrometheusSource | Non
              for key in ("numerator_labels", "denominator_labels")]
     windows = _windows(r, d.get("windows", {"fast": "10m", "slow": "1h"}), (*path, "windows"))
     if windows is not None and prom is not None:
-        every = prom.evaluation_interval
-        for key, w in (("fast", windows.fast), ("slow", windows.slow)):
-            if w.seconds % every.seconds:
-                r.error((*path, "windows", key),
-                        f"expected a whole number of rule evaluations (prometheus.evaluation_interval "
-                        f"{every.text}), got {show(w.text)}: the rules count a window as the sum of its "
-                        f"evaluations' counts, so it would cover "
-                        f"{prom_duration(-(-w.seconds // every.seconds) * every.seconds)}")
-            elif w.seconds < 2 * every.seconds:
-                r.error((*path, "windows", key),
-                        f"expected a window of at least 2 rule evaluations (prometheus.evaluation_interval "
-                        f"{every.text}), got {show(w.text)}")
-            else:
-                continue
-            windows = None
-            break
+        windows = _whole_evaluations(r, windows, prom.evaluation_interval, (*path, "windows"))
     direction = m.Direction(r.choice(d, path, "direction", [x.value for x in m.Direction], default_dir.value))
     tier = m.Tier(r.choice(d, path, "tier", [x.value for x in m.Tier], m.Tier.AUTO.value))
     min_events = r.number(d, path, "min_events", 200, low=1, high=1e9, integer=True)
@@ -900,6 +885,24 @@ def _windows(r: Reader, value: Any, path: KeyPath) -> m.Windows | None:
             r.error((*path, key), f"expected a window of at most 7d, got {show(w.text)}")
             return None
     return m.Windows(fast, slow) if fast and slow else None
+
+
+def _whole_evaluations(r: Reader, windows: m.Windows, every: m.Duration, path: KeyPath) -> m.Windows | None:
+    """The windows, when each is a whole number (at least 2) of rule evaluations: the rules count a
+    window as the sum of its evaluations' counts (driftgate.render.rules)."""
+    for key, w in windows.items():
+        evaluations, rest = divmod(w.seconds, every.seconds)
+        if rest:
+            r.error((*path, key), f"expected a whole number of rule evaluations (prometheus.evaluation_interval "
+                                  f"{every.text}), got {show(w.text)}: the rules count a window as the sum of its "
+                                  f"evaluations' counts, so it would cover "
+                                  f"{prom_duration((evaluations + 1) * every.seconds)}")
+            return None
+        if evaluations < 2:
+            r.error((*path, key), f"expected a window of at least 2 rule evaluations (prometheus.evaluation_interval "
+                                  f"{every.text}), got {show(w.text)}")
+            return None
+    return windows
 
 
 def _pinned(r: Reader, value: Any, path: KeyPath, statistic: m.Statistic,
