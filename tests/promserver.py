@@ -8,7 +8,8 @@ Prometheus; the only convincing check is a Prometheus. This helper
   loaded when the server starts, so the backfill happens first);
 * starts ``prometheus`` on 127.0.0.1 with a free port, waits for ``/-/ready`` (at most 30 s), and
   always stops it (terminate, then kill);
-* inlines a chain of recording rules into one PromQL expression, so that a statistic can be
+* records the series a chain reads over a range (evaluated at past instants, backfilled) and inlines
+  the rest of the chain into one PromQL expression, so that a statistic can be
   evaluated at *past* instants of the backfilled range (a loaded rule file only ever evaluates at
   wall-clock time).
 
@@ -28,7 +29,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,7 +187,8 @@ def recording_rules(rule_file: dict[str, Any]) -> list[RecordingRule]:
             for g in rule_file["groups"] for r in g["rules"] if "record" in r]
 
 
-def inline(expr: str, rules: list[RecordingRule], depth: int = 0, step: str = "1m") -> str:
+def inline(expr: str, rules: list[RecordingRule], depth: int = 0, step: str = "1m",
+           materialised: frozenset[str] = frozenset()) -> str:
     """``expr`` with every selector of a recorded series replaced by the rules that record it.
 
     A rule's static labels are applied with ``label_replace`` (rule labels override, as in a rule
@@ -194,7 +196,11 @@ def inline(expr: str, rules: list[RecordingRule], depth: int = 0, step: str = "1
     result with ``and on (label) <one series carrying the value>``. Several rules recording the same
     name (one per ``le`` bin) are joined with ``or``. A recorded series read over a range
     (``sum_over_time(r[15m])``) becomes a subquery at the rules' evaluation interval ``step``
-    (``(...)[15m:1m]``): its points are the instants a rule group ``step`` apart would have recorded.
+    (``(...)[15m:1m]``): its points are the instants a rule group ``step`` apart would have recorded,
+    unless its name is in ``materialised`` (its recorded samples are in the TSDB: see
+    :func:`materialise`), when the range reads them as a rule does. An instant read is always inlined:
+    backfilled samples carry no staleness markers, so an instant read of them would see a series that
+    a rule group had marked stale.
     """
     if depth > 20:
         raise ValueError("recording rules nest too deep (a cycle?)")
@@ -202,7 +208,7 @@ def inline(expr: str, rules: list[RecordingRule], depth: int = 0, step: str = "1
 
     def replace(m: re.Match[str]) -> str:
         name = m.group(1)
-        if name not in recorded:
+        if name not in recorded or (m.group(3) and name in materialised):
             return m.group(0)
         wanted = _matchers(m.group(2))
         parts = []
@@ -210,7 +216,7 @@ def inline(expr: str, rules: list[RecordingRule], depth: int = 0, step: str = "1
             static = dict(rule.labels)
             if any(k in static and static[k] != v for k, v in wanted):
                 continue
-            out = f"({inline(rule.expr, rules, depth + 1, step)})"
+            out = f"({inline(rule.expr, rules, depth + 1, step, materialised)})"
             for k, v in rule.labels:
                 out = f'label_replace({out}, "{k}", {_quote(v)}, "", "")'
             for k, v in wanted:
@@ -225,6 +231,53 @@ def inline(expr: str, rules: list[RecordingRule], depth: int = 0, step: str = "1
         return joined
 
     return _SELECTOR.sub(replace, expr)
+
+
+def ranged(rules: list[RecordingRule]) -> list[str]:
+    """The recorded names some rule reads over a range, each after every such name its rules read."""
+    recorded = {r.record for r in rules}
+    reads: dict[str, set[str]] = {r.record: set() for r in rules}
+    for r in rules:
+        reads[r.record] |= {m.group(1) for m in _SELECTOR.finditer(r.expr) if m.group(1) in recorded}
+    wanted = {m.group(1) for r in rules for m in _SELECTOR.finditer(r.expr) if m.group(3) and m.group(1) in recorded}
+    order: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            raise ValueError(f"recording rules read each other in a cycle: {' -> '.join((*path, name))}")
+        for dep in sorted(reads[name]):
+            visit(dep, (*path, name))
+        if name in wanted and name not in order:
+            order.append(name)
+
+    for name in sorted(wanted):
+        visit(name, ())
+    return order
+
+
+def materialise(query_range: Callable[[str, float, float, float], list[dict[str, Any]]],
+                record: Callable[[dict[str, dict[str, Any]]], None], rules: list[RecordingRule],
+                start: float, end: float, step: float) -> list[str]:
+    """Record, from ``start`` to ``end`` every ``step`` seconds, every recorded name read over a range.
+
+    What a rule group evaluating every ``step`` would have written: each rule's expression
+    (everything it reads inlined, except ranges over names already recorded) evaluated by the server
+    with ``query_range`` at the group's instants, its static labels applied, handed to ``record``
+    (which backfills them, the server restarted) one name at a time, dependencies first. A chain is
+    then one cheap expression over raw and recorded series (:func:`inline` with the names returned)
+    instead of nested subqueries re-evaluating every step of every window at every instant.
+    """
+    done: frozenset[str] = frozenset()
+    for name in ranged(rules):
+        doc: dict[str, Any] = {"status": "success", "data": {"resultType": "matrix", "result": []}}
+        for rule in (r for r in rules if r.record == name):
+            expr = inline(rule.expr, rules, step=f"{step:g}s", materialised=done)
+            for item in query_range(expr, start, end, step):
+                labels = {**item["metric"], **dict(rule.labels), "__name__": name}
+                doc["data"]["result"].append({"metric": labels, "values": item["values"]})
+        record({name: doc})
+        done |= {name}
+    return sorted(done)
 
 
 @contextlib.contextmanager
