@@ -140,7 +140,7 @@ def _render_tree(root: Path, spec_dir: Path, only: str | None, warnings: list[Pr
 def render(root: Path, spec_dir: Path, only: str | None = None,
            warnings: list[Problem] | None = None, crds: Path | None = None, use_cache: bool = True) -> output.Diff:
     tree = _render_tree(root, spec_dir, only, warnings, crds, True, use_cache)
-    diff = output.write(root, tree.files, prune=only is None)
+    diff = output.write(root, tree.files, prune=only is None, known=tree.read)
     incremental.save(root, tree)  # only once the tree is written
     return diff
 
@@ -150,4 +150,4 @@ def check(root: Path, spec_dir: Path, warnings: list[Problem] | None = None,
     """What ``render`` would change, without drawing a picture: a picture whose inputs changed is stale
     (or missing), whatever matplotlib is installed. Reads the render cache, writes nothing."""
     tree = _render_tree(root, spec_dir, None, warnings, crds, False, use_cache)
-    return output.diff(root, tree.files, expected=tree.undrawn)
+    return output.diff(root, tree.files, expected=tree.undrawn, known=tree.read)

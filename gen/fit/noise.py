@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from driftgate.exports.series import FloatArray
 from driftgate.model import Signal, Statistic
@@ -51,7 +51,7 @@ def noise_for(signal: Signal, bins: int, p: float, baseline_ratio: float, quanti
     (``quantile_sd``: :func:`quantile_sd` of the baseline, for a quantile signal)."""
     p = min(max(p, 1e-12), 0.5)
     if signal.statistic in (Statistic.PSI, Statistic.JS, Statistic.TVD):
-        chi2 = float(stats.chi2.ppf(1.0 - p, max(bins - 1, 1)))
+        chi2 = float(2.0 * special.gammaincinv(max(bins - 1, 1) / 2.0, 1.0 - p))  # chi2.ppf(1 - p, bins - 1)
         if signal.statistic is Statistic.PSI:
             return Noise(chi2, 1.0)
         if signal.statistic is Statistic.JS:
@@ -59,10 +59,10 @@ def noise_for(signal: Signal, bins: int, p: float, baseline_ratio: float, quanti
         return Noise(0.5 * math.sqrt(chi2), 0.5)
     if signal.statistic is Statistic.RATIO:
         r0 = min(max(baseline_ratio, 1e-9), 1.0 - 1e-9)
-        z = float(stats.norm.isf(p))
+        z = float(-special.ndtri(p))  # norm.isf(p)
         return Noise(z * math.sqrt(r0 * (1.0 - r0)), 0.5)
     if signal.statistic is Statistic.QUANTILE and quantile_sd > 0.0:
-        return Noise(float(stats.norm.isf(p)) * quantile_sd, 0.5)
+        return Noise(float(-special.ndtri(p)) * quantile_sd, 0.5)
     return NONE
 
 

@@ -2,14 +2,15 @@
 
 The implied false-rollback rate is the backtest: would-have-fired automatic episodes over the fitted
 history, scaled to a quarter, with a one-sided 90% Poisson upper bound (``chi2.ppf(0.9, 2k+2) / 2``
-events), side by side with what the budget promised.
+events, computed as scipy.stats does it: ``gammaincinv(k + 1, 0.9)``), side by side with what the
+budget promised. ``scipy.special``, not ``scipy.stats`` (~1 s to import, for every ``render``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scipy import stats
+from scipy import special
 
 from driftgate.render.context import ModelContext
 from driftgate.render.promql import selector
@@ -35,7 +36,7 @@ def audit(ctx: ModelContext) -> Audit:
     k = sum(w.fit.auto.backtest_alerts for w in auto)
     manual = sum(w.fit.manual.backtest_alerts for row in ctx.rows for w in row.windows)
     days = max(ctx.baseline.history_days, 1e-9)
-    upper = float(stats.chi2.ppf(0.9, 2 * k + 2)) / 2.0
+    upper = float(special.gammaincinv(k + 1, 0.9))  # chi2.ppf(0.9, 2k + 2) / 2
     budget = ctx.spec.budget
     promised = budget.events / (budget.period_seconds / 86400.0) * QUARTER_DAYS
     name, ns, rollout = ctx.spec.name, ctx.spec.namespace, ctx.spec.rollout

@@ -9,6 +9,7 @@ writes a YAML double-quoted scalar, ``hcl_str`` an HCL string (with ``${`` and `
 
 from __future__ import annotations
 
+import json
 import re
 from importlib import resources
 from pathlib import Path
@@ -51,6 +52,8 @@ def _quoted(value: str) -> str:
     """
     if _PLAIN.fullmatch(value):  # the common case: printable ASCII with nothing to escape
         return f'"{value}"'
+    if value.isascii():  # PromQL with quoted matchers, multi-line text: JSON's escaping, in C, then HCL's fix-ups
+        return _JSON_FIXUP.sub(_json_fixup, json.dumps(value))
     out = ['"']
     for ch in value:
         code = ord(ch)
@@ -67,6 +70,14 @@ def _quoted(value: str) -> str:
 
 
 _PLAIN = re.compile(r'[ !#-\[\]-~]*')  # 0x20-0x7e without '"' (0x22) and '\\' (0x5c)
+# In json.dumps output: an escaped backslash (kept, so that the "b" of "\\b" is not taken for an escape),
+# the \b and \f short escapes, and DEL (0x7f), which JSON leaves raw.
+_JSON_FIXUP = re.compile(r'\\\\|\\b|\\f|\x7f')
+_FIXED = {"\\\\": "\\\\", "\\b": "\\u0008", "\\f": "\\u000c", "\x7f": "\\u007f"}
+
+
+def _json_fixup(m: re.Match[str]) -> str:
+    return _FIXED[m.group(0)]
 _SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 

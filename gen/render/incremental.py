@@ -31,6 +31,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,11 +90,35 @@ def crd_identity(source: crd.Source) -> str:
 
 
 _READ_LIMIT = 1 << 30
+Signature = tuple[int, int, int]  # (inode, mtime_ns, size) of a file as it was read
+
+
+def _read_signed(path: Path) -> tuple[bytes, Signature] | None:
+    """A generated file's bytes and signature, or None for anything but a regular file (missing, a
+    symlink, a FIFO, a device, a folder: never followed nor opened blocking); its model is then rendered
+    again and the write reports or refuses the path as it does without a cache."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _READ_LIMIT:
+            return None
+        chunks = []
+        while chunk := os.read(fd, max(st.st_size + 1, 1 << 16)):
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        return data, (st.st_ino, st.st_mtime_ns, len(data))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _read(path: Path) -> bytes | None:
-    """A regular file's bytes, or None for anything else (missing, a FIFO, a device, a folder: never
-    opened blocking); the render itself then reports it as it does without a cache."""
+    """An input's bytes (a spec, baseline or evidence file: symlinks inside the repository followed, as
+    the loaders do), or None when the loaders would refuse it."""
     from driftgate import fsio
 
     try:
@@ -213,12 +238,13 @@ def load_cache(root: Path, code: str, crds: str) -> dict[str, Any]:
     return data
 
 
-def save_cache(root: Path, code: str, crds: str, models: dict[str, Any], shared: dict[str, Any]) -> None:
+def save_cache(root: Path, code: str, crds: str, models: dict[str, Any], shared: dict[str, Any],
+               terraform_parsed: bool = False) -> None:
     from driftgate.render.output import atomic_write
 
     path = root / CACHE_REL
-    text = json.dumps({"format": CACHE_FORMAT, "code": code, "crds": crds, "models": models, "shared": shared},
-                      sort_keys=True, separators=(",", ":"))
+    text = json.dumps({"format": CACHE_FORMAT, "code": code, "crds": crds, "models": models, "shared": shared,
+                       "terraform_parsed": terraform_parsed}, sort_keys=True, separators=(",", ":"))
     with contextlib.suppress(OSError):  # a read-only checkout: no cache, no failure
         path.parent.mkdir(parents=True, exist_ok=True)
         gitignore = path.parent / ".gitignore"
@@ -242,12 +268,14 @@ class Tree:
     undrawn: list[str]
     rendered: list[str]  # models rendered this time (the others were reused)
     cache: dict[str, Any] | None = None  # for save_cache, after the tree is written
+    read: dict[str, Signature] = field(default_factory=dict)  # files as read from disk (output.write's known)
 
 
 def save(root: Path, tree: Tree) -> None:
     """Remember ``tree`` (rendered and written) for the next render or check on this machine."""
     if tree.cache is not None:
-        save_cache(root, tree.cache["code"], tree.cache["crds"], tree.cache["models"], tree.cache["shared"])
+        save_cache(root, tree.cache["code"], tree.cache["crds"], tree.cache["models"], tree.cache["shared"],
+                   tree.cache["terraform_parsed"])
 
 
 def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[Problem] | None, draw: bool,
@@ -266,16 +294,19 @@ def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[P
     cache: dict[str, Any] = data.get("models", {})
     reused: dict[str, dict[str, Any]] = {}
     files: dict[str, Any] = {}
+    read: dict[str, Signature] = {}  # files reused as read from disk: what they were when read
     todo: list[Path] = []
     for path in paths:
         rel = spec_display(root, path)
         entry = cache.get(rel)
         if entry and model_key(root, rel, entry["name"], code, crds) == entry["key"]:
-            on_disk = {f: _read(root / f) for f in entry["files"]}
-            if all(data is not None and sha(data) == digest for (f, digest), data in
+            on_disk = {f: _read_signed(root / f) for f in entry["files"]}
+            if all(signed is not None and sha(signed[0]) == digest for (f, digest), signed in
                    zip(entry["files"].items(), on_disk.values(), strict=True)):
                 reused[rel] = entry
-                files.update(on_disk)
+                for f, signed in on_disk.items():
+                    assert signed is not None
+                    files[f], read[f] = signed
                 continue
         todo.append(path)
     specs: list[ModelSpec] = []
@@ -318,9 +349,13 @@ def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[P
             spec_warnings.extend(r.load_warnings)
             model_warnings.extend(r.warnings)
             unvalidated.update(r.unvalidated)
-    if results:  # a broken template shows in any model's Terraform: parse the first rendered one for real
+    # A broken template shows in any model's Terraform: parse the first rendered one with python-hcl2,
+    # once per driftgate code (the cache remembers it: the same templates parsed before).
+    parsed = data.get("terraform_parsed") is True
+    if results and not parsed:
         first = min(results, key=lambda r: r.name)
         parse_terraform({rel: t for rel, t in first.files.items() if rel.endswith(".tf")})
+        parsed = True
     # The shared Alertmanager configuration, from every model's receivers (in spec file order).
     shared_models = []
     for path in paths:
@@ -333,9 +368,11 @@ def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[P
     cached_shared = data.get("shared") or {}
     shared: dict[str, Any] = {}
     if cached_shared.get("key") == shared_key and isinstance(cached_shared.get("files"), dict):
-        on_disk = {f: _read(root / f) for f in cached_shared["files"]}
-        if all(d is not None and sha(d) == cached_shared["files"][f] for f, d in on_disk.items()):
-            shared = on_disk  # the same receivers as last time, and the file untouched
+        signed_shared = {f: _read_signed(root / f) for f in cached_shared["files"]}
+        shared_disk = {f: None if v is None else v[0] for f, v in signed_shared.items()}
+        if all(d is not None and sha(d) == cached_shared["files"][f] for f, d in shared_disk.items()):
+            shared = shared_disk  # the same receivers as last time, and the file untouched
+            read.update({f: v[1] for f, v in signed_shared.items() if v is not None})
     if not shared:
         env = _environment(targets.environment)  # type: ignore[attr-defined]
         rendered_shared = alertmanager_shared(env, shared_models)
@@ -357,9 +394,9 @@ def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[P
                 "warnings": [_problem_json(w) for w in r.warnings],
                 "load_warnings": [_problem_json(w) for w in r.load_warnings], "unvalidated": r.unvalidated,
                 "receivers": r.receivers, "sources": r.sources}
-        cache_out = {"code": code, "crds": crds, "models": models,
+        cache_out = {"code": code, "crds": crds, "models": models, "terraform_parsed": parsed,
                      "shared": {"key": shared_key, "files": {rel: sha(content) for rel, content in shared.items()}}}
-    return Tree(dict(sorted(files.items())), sorted(undrawn), sorted(r.name for r in results), cache_out)
+    return Tree(dict(sorted(files.items())), sorted(undrawn), sorted(r.name for r in results), cache_out, read)
 
 
 def _dedupe(problems: Iterable[Problem]) -> list[Problem]:

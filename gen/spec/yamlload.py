@@ -11,6 +11,7 @@ clear message.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,40 @@ class _Loader(yaml.SafeLoader):
             self.depth -= 1
 
 
+try:  # libyaml scans and parses (in C); the composing, the bounds and the marks stay the Python code above
+    from yaml._yaml import CParser as _CParser
+
+    class _LibyamlReader(yaml.composer.Composer, _CParser, yaml.constructor.SafeConstructor,
+                      yaml.resolver.Resolver):
+        depth = 0
+
+        def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+            self.depth += 1
+            try:
+                if self.depth > MAX_DEPTH:
+                    raise _TooBig(f"the document nests deeper than {MAX_DEPTH} levels")
+                return yaml.composer.Composer.compose_node(self, parent, index)
+            finally:
+                self.depth -= 1
+
+        def __init__(self, stream: str) -> None:
+            _CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+except ImportError:  # PyYAML without libyaml: the pure-Python loader for everything
+    _LibyamlReader = None  # type: ignore[assignment,misc]
+
+# Text libyaml and PyYAML read alike: printable ASCII, newlines and nothing else (no tab, no control
+# character, no BOM, no line separator), and no "?" (libyaml takes "{a: b?c}" for a plain scalar,
+# PyYAML refuses it). Anything else, and any document libyaml refuses, is read by the pure-Python
+# loader, whose messages are the ones users see (tests/test_yamlload_fast.py holds them to it).
+_FAST_TEXT = re.compile(r"[\n\x20->@-\x7e]*")
+
+
 class _Builder:
-    def __init__(self, loader: _Loader, marks: Marks, problems: list[Problem]) -> None:
+    def __init__(self, loader: yaml.constructor.SafeConstructor, marks: Marks, problems: list[Problem]) -> None:
         self.loader = loader
         self.marks = marks
         self.problems = problems
@@ -194,6 +227,10 @@ def load_yaml(path: Path, display: str, problems: list[Problem], root: Path | No
 
 
 def loads_yaml(text: str, display: str, problems: list[Problem]) -> tuple[Any, Marks]:
+    if _LibyamlReader is not None and _FAST_TEXT.fullmatch(text):
+        fast = _fast(text, display)
+        if fast is not None:
+            return fast
     marks = Marks(display)
     loader = None
     try:
@@ -230,3 +267,23 @@ def loads_yaml(text: str, display: str, problems: list[Problem]) -> tuple[Any, M
         if loader is not None:
             loader.dispose()
     return None, marks
+
+
+
+def _fast(text: str, display: str) -> tuple[Any, Marks] | None:
+    """``text`` read with libyaml's scanner and parser, or None when that needs the full loader: any
+    error, any problem (a duplicate key, a key that is not plain) or any bound exceeded, so that every
+    message comes from one place."""
+    marks = Marks(display)
+    found: list[Problem] = []
+    loader = _LibyamlReader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        data = _Builder(loader, marks, found).build(node, ())
+    except Exception:  # whatever it is, the full loader reports it
+        return None
+    finally:
+        loader.dispose()
+    return None if found else (data, marks)
