@@ -219,6 +219,15 @@ def main() -> int:
     ap.add_argument("--engine", default="both", choices=["prometheus-2", "prometheus-3", "both"])
     args = ap.parse_args()
     engines = ["prometheus-2", "prometheus-3"] if args.engine == "both" else [args.engine]
+    results = run([int(p) for p in args.pods.split(",")], engines)
+    print()
+    for what, ok in results:
+        print(f"{'PASS' if ok else 'FAIL'}  {what}")
+    return 0 if all(ok for _, ok in results) else 1
+
+
+def run(pod_counts: list[int], engines: list[str]) -> list[tuple[str, bool]]:
+    """Print the cost table (every engine x pod count, then the window growth); the targets' PASS/FAIL."""
     (spec,) = [s for s in load_specs(REPO, REPO / "specs") if s.name == MODEL]
     base = bl.load(REPO / "baselines" / f"{MODEL}.yaml", MODEL)
     after = rules_of(build(spec, base).groups)
@@ -229,7 +238,7 @@ def main() -> int:
     print(f"{'engine':14} {'pods':>5} {'samples before':>15} {'after':>8} {'ratio':>7} {'eval ms before':>15} "
           f"{'after':>7} {'recorded series before':>23} {'after':>6}")
     for flavour in engines:
-        for pods in (int(p) for p in args.pods.split(",")):
+        for pods in pod_counts:
             clock = time.monotonic()
             cost = measure(flavour, pods, {"before": before, "after": after}, spec, base)
             b, a = cost["before"], cost["after"]
@@ -254,10 +263,7 @@ def main() -> int:
               f"{per_step[label]:.1f} per recorded step of the window")
     results.append(("slow window 1h -> 4h: samples per recorded step unchanged (grows with the window's steps only)",
                     per_step["4h"] <= 1.05 * per_step["1h"]))
-    print()
-    for what, ok in results:
-        print(f"{'PASS' if ok else 'FAIL'}  {what}")
-    return 0 if all(ok for _, ok in results) else 1
+    return results
 
 
 if __name__ == "__main__":

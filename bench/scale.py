@@ -22,7 +22,11 @@ its own (``first render``, on a few models, per picture).
 ``--fit`` adds the fleet fit: serial vs ``--workers 2`` (a Dask LocalCluster) on copies that each have
 the example's exports (needs ``driftgate[fleet]``).
 
-Usage: ``python bench/scale.py [--models 1000] [--quick] [--fit]``; ``--quick`` is 100 models.
+``--rules`` adds the rules' cost inside a real Prometheus 2.x and 3.x (:mod:`bench.rule_cost`: samples
+per evaluation before/after at 3, 30 and 100 pods, evaluation time, recorded series, window growth).
+
+Usage: ``python bench/scale.py [--models 1000] [--quick] [--fit] [--rules] [--all]``; ``--quick`` is 100
+models, ``--all`` is ``--fit --rules``.
 """
 
 from __future__ import annotations
@@ -238,15 +242,23 @@ def main() -> int:
     parser.add_argument("--models", type=int, default=1000)
     parser.add_argument("--quick", action="store_true", help="100 models")
     parser.add_argument("--fit", action="store_true", help="also the fleet fit on Dask")
+    parser.add_argument("--rules", action="store_true",
+                        help="also the rules' cost in a real Prometheus 2.x and 3.x (bench/rule_cost.py)")
+    parser.add_argument("--all", action="store_true", help="--fit and --rules: every target of issue 15")
     args = parser.parse_args()
     n = 100 if args.quick else args.models
     results: list[tuple[str, bool]] = []
     render_and_check(n, results)
     first_render(results)
-    if args.fit:
+    if args.fit or args.all:
+        print()
         fleet_fit(results)
-    print("\nrules: samples per evaluation: not measured by this script (the rule redesign of issue 15 is not "
-          "done; see bench/README.md)")
+    if args.rules or args.all:
+        sys.path.insert(0, str(REPO / "bench"))
+        import rule_cost
+
+        print()
+        results += rule_cost.run([3, 30, 100], ["prometheus-2", "prometheus-3"])
     print()
     for name, ok in results:
         print(f"{_mark(ok)}  {name}")

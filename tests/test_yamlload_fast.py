@@ -1,11 +1,16 @@
-"""The libyaml fast path of :func:`driftgate.spec.yamlload.loads_yaml` changes nothing but the time.
+"""The libyaml fast paths change nothing but the time.
 
+**Reading.**
 ``loads_yaml`` reads printable-ASCII text with libyaml's scanner and parser (about 6x faster on a
 baseline; the cold render of a fleet loads one spec and one baseline per model) and falls back to the
 pure-Python loader on any error or problem. The property: whenever the fast path gives a result, the
 pure-Python loader gives the same data and the same marks and no problem; whenever it gives none, the
 result is the pure-Python loader's. Checked on every YAML file of the repository and the corpus, and
-on thousands of mutations of the examples (bytes deleted, duplicated, replaced by YAML's syntax).
+on hundreds of mutations of the examples (bytes deleted, duplicated, replaced by YAML's syntax).
+
+**Writing.** The promtool test documents are dumped with libyaml's emitter: byte-identical to the
+pure-Python emitter on the examples' documents and on random documents of the same shape whose
+strings are made of PromQL's and YAML's special characters.
 """
 
 from __future__ import annotations
@@ -79,3 +84,28 @@ def test_mutations_read_the_same(example: str) -> None:
                 chars[i:i + rng.randint(0, 2)] = list(rng.choice(SYNTAX))
         answered += agree("".join(chars))
     assert answered > 20  # the fast path is exercised, not only the fallback
+
+
+def test_promtool_test_documents_dump_the_same() -> None:
+    import yaml
+
+    from driftgate.render import promtests
+
+    assert promtests.DUMPER is yaml.CSafeDumper
+    args: dict[str, Any] = {"sort_keys": False, "width": 1_000_000, "default_flow_style": False}
+    shipped = sorted(REPO.glob("generated/prometheus/tests/*.yaml"))
+    docs = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in shipped]
+    assert docs
+    rng = random.Random(7)
+    alphabet = [*"abz09_:{}[]()\"'=~|!<>,.-+*/ #&%@`?\\\n", "true", "null", "1e-06", "0x1", ": ", " #", "- "]
+
+    def s() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 15)))
+
+    for _ in range(3000):
+        docs.append({"rule_files": [s()], "evaluation_interval": s(), "tests": [
+            {"name": s(), "interval": "1m", "input_series": [{"series": s(), "values": s()} for _ in range(2)],
+             "promql_expr_test": [{"expr": s(), "eval_time": "10m",
+                                   "exp_samples": [{"labels": s(), "value": rng.choice([1, 0.5, -3])}]}]}]})
+    for doc in docs:
+        assert yaml.dump(doc, Dumper=yaml.CSafeDumper, **args) == yaml.dump(doc, Dumper=yaml.SafeDumper, **args), doc

@@ -25,6 +25,7 @@ from driftgate.render.env import environment, header
 from driftgate.render.plots import Picture, picture_path, render_pictures
 from driftgate.render.promtests import render_test
 from driftgate.render.undo import undo as undo_of
+from driftgate.validate import crd
 
 OUT = "generated"
 Files = dict[str, "str | bytes | Picture"]  # pictures are drawn (or reused) by plots.resolve
@@ -127,7 +128,8 @@ def terraform(env: jinja2.Environment, ctx: ModelContext, rendered: Files | None
         if text is None:  # argo-events: only with release.auto_undo
             continue
         assert isinstance(text, str)
-        objects += _objects(text)
+        docs, problems = crd.parse_documents(text, rel)  # remembered: verify reads the same text next
+        objects += [doc for _, doc in docs if doc] if not problems else _objects(text)
     manifests = [{"id": f"{o['kind'].lower()}_{o['metadata']['name'].replace('-', '_')}", "object": pad_lists(o)}
                  for o in objects]
     return {

@@ -910,8 +910,16 @@ def parse_documents(text: str, source: str) -> tuple[list[tuple[int, Any]], list
     """``(index, document)`` for each non-empty YAML document in ``text``, and parse problems.
 
     Problems are prefixed with ``source``: invalid YAML, and duplicate keys (PyYAML keeps the last
-    value silently; kubectl rejects the file).
+    value silently; kubectl rejects the file). The last few texts' results are remembered (a render
+    reads its PrometheusRule for the kubernetes_manifest flavour, then validates it): treat the
+    documents as read-only.
     """
+    docs, problems = _parse_documents(text, source)
+    return list(docs), list(problems)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_documents(text: str, source: str) -> tuple[tuple[tuple[int, Any], ...], tuple[str, ...]]:
     loader = _Loader(text)
     docs: list[tuple[int, Any]] = []
     problems: list[str] = []
@@ -924,7 +932,7 @@ def parse_documents(text: str, source: str) -> tuple[list[tuple[int, Any]], list
     finally:
         loader.dispose()
     problems += [f"{source}:{line}: duplicate key {key!r}" for line, key in loader.duplicates]
-    return docs, problems
+    return tuple(docs), tuple(problems)
 
 
 def validate_documents(text: str, source: str, directory: Path | None = None) -> list[str]:
