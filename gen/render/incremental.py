@@ -213,6 +213,14 @@ def render_one(root: Path, source: crd.Source, draw: bool, spec: ModelSpec) -> M
     return out
 
 
+def _load_one(root: Path, path: Path) -> tuple[ModelSpec | None, list[Problem]]:
+    """One spec file, loaded (in a worker: a fleet's specs load on every core) with its problems."""
+    from driftgate.spec.load import load_spec
+
+    found: list[Problem] = []
+    return load_spec(root, path, found, check_exports=False), found
+
+
 _ENV: dict[Callable[[], Any], Any] = {}
 
 
@@ -284,7 +292,7 @@ def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[P
     from driftgate.render import targets
     from driftgate.render.targets import alertmanager_shared
     from driftgate.render.verify import parse_terraform, unvalidated_warning, verify
-    from driftgate.spec.load import claim_name, listed_spec_files, load_spec, spec_display
+    from driftgate.spec.load import claim_name, listed_spec_files, spec_display
 
     problems: list[Problem] = []
     paths = listed_spec_files(root, spec_dir, problems)
@@ -311,10 +319,10 @@ def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[P
         todo.append(path)
     specs: list[ModelSpec] = []
     load_warnings: dict[str, list[Problem]] = {}
-    for path in todo:
-        before = len(problems)
-        spec = load_spec(root, path, problems, check_exports=False)
-        load_warnings[spec_display(root, path)] = [p for p in problems[before:] if p.level != "error"]
+    for path, (spec, found) in zip(todo, parallel_map(functools.partial(_load_one, root), todo, workers),
+                                   strict=True):  # in spec file order, as serially
+        problems.extend(found)
+        load_warnings[spec_display(root, path)] = [p for p in found if p.level != "error"]
         if spec is not None:
             specs.append(spec)
     seen: dict[str, str] = {entry["name"]: rel for rel, entry in reused.items()}
