@@ -214,7 +214,7 @@ def _last(out: str) -> str:
     return lines[-1][:90] if lines else ""
 
 
-def fleet_fit(results: list[tuple[str, bool]], n: int = 8) -> None:
+def fleet_fit(results: list[tuple[str, bool]], n: int = 24) -> None:
     """Serial fit vs a Dask LocalCluster of 2 workers, byte-identical baselines."""
     exports = _example_exports()
     times: dict[str, float] = {}
