@@ -8,6 +8,7 @@ cache, and ``render`` writes exactly the tree a full render writes.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from bench.scale import make_fleet, placeholder_pictures
 from driftgate import pipeline
 from driftgate.errors import SpecError
-from driftgate.render import incremental
+from driftgate.render import incremental, output
 from driftgate.validate import crd
 
 
@@ -182,3 +183,31 @@ def test_fit_of_one_model_needs_only_its_own_exports(root: Path, example_exports
         pipeline.fit(root, root / "specs", "reco-ranker-0002", force=True)
     assert "specs/reco-ranker-0002.yaml" in str(info.value) and "file not found" in str(info.value)
     assert "reco-ranker-0000.yaml" not in str(info.value)
+
+
+def test_a_same_size_edit_with_its_mtime_restored_is_still_reported(root: Path) -> None:
+    """The cache check reads and hashes every reused file: a stat that looks untouched proves nothing."""
+    assert pipeline.render(root, root / "specs").clean
+    rel = "generated/prometheus/rules/fraud-scorer-0001.rules.yaml"
+    edited = root / rel
+    before = edited.stat()
+    text = edited.read_text()
+    edited.write_text(text.replace("for: ", "for:_", 1))
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert edited.stat().st_size == before.st_size and edited.stat().st_mtime_ns == before.st_mtime_ns
+    assert list(pipeline.check(root, root / "specs").stale) == [rel]
+    pipeline.render(root, root / "specs")
+    assert edited.read_text() == text
+
+
+def test_a_file_changed_after_the_render_read_it_is_compared_again(root: Path) -> None:
+    """``known`` signatures skip re-reading only a file that is still the one read: an edit between the
+    render and the write is seen (its signature changed), and the write restores the rendered bytes."""
+    assert pipeline.render(root, root / "specs").clean
+    tree = incremental.render_tree(root, root / "specs", crd.locate(root), [], draw=True)
+    victim = "generated/argo/reco-ranker-0002.yaml"
+    assert victim in tree.read
+    (root / victim).write_text((root / victim).read_text() + "# meanwhile\n")
+    assert list(output.diff(root, tree.files, known=tree.read).stale) == [victim]
+    assert list(output.write(root, tree.files, known=tree.read).stale) == [victim]
+    assert (root / victim).read_bytes() == tree.files[victim]
