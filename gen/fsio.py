@@ -114,3 +114,28 @@ def read_bytes(path: Path, display: str, limit: int, root: Path | None = None, w
         raise FileRefused(f"{display}: cannot read: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
+
+
+def read_regular(path: Path, limit: int) -> tuple[bytes, os.stat_result] | None:
+    """A regular file's bytes (at most ``limit + 1``) and its ``fstat``, or None for anything else: missing,
+    a symlink (never followed), a FIFO or device (never opened blocking), a folder, larger than ``limit``.
+    For driftgate's own output (generated files, pictures), where anything but a regular file is simply
+    not the file it wrote."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        chunks = []
+        total = 0
+        while total <= limit and (chunk := os.read(fd, max(st.st_size + 1 - total, 1 << 16))):
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks)[:limit + 1], st
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

@@ -31,7 +31,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,23 +96,13 @@ def _read_signed(path: Path) -> tuple[bytes, Signature] | None:
     """A generated file's bytes and signature, or None for anything but a regular file (missing, a
     symlink, a FIFO, a device, a folder: never followed nor opened blocking); its model is then rendered
     again and the write reports or refuses the path as it does without a cache."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
+    from driftgate import fsio
+
+    found = fsio.read_regular(path, _READ_LIMIT)
+    if found is None or len(found[0]) > _READ_LIMIT:
         return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > _READ_LIMIT:
-            return None
-        chunks = []
-        while chunk := os.read(fd, max(st.st_size + 1, 1 << 16)):
-            chunks.append(chunk)
-        data = b"".join(chunks)
-        return data, (st.st_ino, st.st_mtime_ns, len(data))
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    data, st = found
+    return data, (st.st_ino, st.st_mtime_ns, len(data))
 
 
 def _read(path: Path) -> bytes | None:
