@@ -70,6 +70,7 @@ def _quoted(value: str) -> str:
 
 
 _PLAIN = re.compile(r'[ !#-\[\]-~]*')  # 0x20-0x7e without '"' (0x22) and '\\' (0x5c)
+_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # In json.dumps output: an escaped backslash (kept, so that the "b" of "\\b" is not taken for an escape),
 # the \b and \f short escapes, and DEL (0x7f), which JSON leaves raw.
 _JSON_FIXUP = re.compile(r'\\\\|\\b|\\f|\x7f')
@@ -78,7 +79,6 @@ _FIXED = {"\\\\": "\\\\", "\\b": "\\u0008", "\\f": "\\u000c", "\x7f": "\\u007f"}
 
 def _json_fixup(m: re.Match[str]) -> str:
     return _FIXED[m.group(0)]
-_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def hcl_str(value: str) -> str:

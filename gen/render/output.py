@@ -244,18 +244,18 @@ def diff(root: Path, files: dict[str, Content], expected: Iterable[str] = (),
 
 def _diff(root: Path, files: dict[str, Content], inventory: Inventory, expected: Iterable[str] = (),
           known: Mapping[str, Signature] | None = None) -> Diff:
-    """``inventory``: :func:`_managed` of the tops the files live in (other files are looked up)."""
+    """``inventory``: :func:`_managed` of the top-level directories the files live in, as both callers
+    scan them (a file directly under ``root`` is looked up)."""
     known = known or {}
     missing: list[str] = []
     stale: list[str] = []
     expected = sorted(expected)
 
     def kind(rel: str) -> str | None:
-        if _top(rel) in MANAGED_DIRS:
+        if _top(rel):
             e = inventory.get(rel)
             return None if e is None else e.kind
-        path = root / rel
-        return "file" if path.is_file() else None
+        return "file" if (root / rel).is_file() else None
 
     for rel in expected:
         (stale if kind(rel) == "file" else missing).append(rel)

@@ -60,38 +60,31 @@ class Marks:
 _PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
-class _Loader(yaml.SafeLoader):
+class _Bounded(yaml.composer.Composer):
+    """PyYAML's composer with the nesting bounded *before* it recurses: 2000 nested '[' would otherwise
+    raise RecursionError (not a YAMLError) from the recursive composer, and the user would see a traceback."""
+
     depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        # Bound the nesting *before* recursing: 2000 nested '[' would otherwise raise RecursionError
-        # (not a YAMLError) from PyYAML's recursive composer, and the user would see a traceback.
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                mark = self.peek_event().start_mark  # type: ignore[attr-defined]
                 raise _TooBig(f"the document nests deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
 
 
+class _Loader(_Bounded, yaml.SafeLoader):
+    pass
+
+
 try:  # libyaml scans and parses (in C); the composing, the bounds and the marks stay the Python code above
     from yaml._yaml import CParser as _CParser
 
-    class _LibyamlReader(yaml.composer.Composer, _CParser, yaml.constructor.SafeConstructor,
-                      yaml.resolver.Resolver):
-        depth = 0
-
-        def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-            self.depth += 1
-            try:
-                if self.depth > MAX_DEPTH:
-                    raise _TooBig(f"the document nests deeper than {MAX_DEPTH} levels")
-                return yaml.composer.Composer.compose_node(self, parent, index)
-            finally:
-                self.depth -= 1
-
+    class _LibyamlReader(_Bounded, _CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
         def __init__(self, stream: str) -> None:
             _CParser.__init__(self, stream)
             yaml.composer.Composer.__init__(self)
