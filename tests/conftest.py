@@ -33,6 +33,9 @@ def _crd_dir() -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ["DRIFTGATE_CRDS"] = str(_crd_dir())
+    # Every render the tests run (in process and through the CLI) parses the objects driftgate validates as
+    # built (driftgate.validate.crd.built_documents) with the real loader and fails on any difference.
+    os.environ["DRIFTGATE_CHECK_BUILT"] = "1"
 
 
 @pytest.fixture

@@ -141,16 +141,22 @@ def jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def parallel_map(fn: Callable[[T], R], items: Sequence[T], workers: int | None = None) -> list[R]:
-    """``[fn(i) for i in items]``, over worker processes when there are enough items; order kept."""
+def parallel_map(fn: Callable[[T], R], items: Sequence[T], workers: int | None = None,
+                 least: int = PARALLEL_FROM) -> list[R]:
+    """``[fn(i) for i in items]``, over worker processes when there are at least ``least`` items; order kept."""
     workers = jobs() if workers is None else workers
-    if workers <= 1 or len(items) < PARALLEL_FROM:
+    if workers <= 1 or len(items) < max(2, least):
         return [fn(i) for i in items]
     methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    chunk = max(1, len(items) // (workers * 8))
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=context) as pool:
-        return list(pool.map(fn, items, chunksize=chunk))
+    fork = "fork" in methods
+    # Forked workers share what the parent has loaded (modules, compiled templates, CRD schemas and their
+    # validators, ~2 s of start-up each): the parent does the first item itself before the pool forks.
+    first = [fn(items[0])] if fork else []
+    rest = items[len(first):]
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    chunk = max(1, len(rest) // (workers * 8))
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(rest)), mp_context=context) as pool:
+        return first + list(pool.map(fn, rest, chunksize=chunk))
 
 
 @dataclass
@@ -193,7 +199,7 @@ def render_one(root: Path, source: crd.Source, draw: bool, spec: ModelSpec) -> M
         env = _environment(targets.environment)  # type: ignore[attr-defined]  # (looked up here: tests patch it)
         files, out.undrawn = plots.resolve(root, render_model(env, ctx), draw=draw)
         kinds: set[str] = set()
-        verify(files, source, out.warnings, parse_hcl=False, unvalidated_out=kinds)
+        verify(files, source, out.warnings, parse_hcl=False, unvalidated_out=kinds, emitted=targets.emitted)
         out.unvalidated = sorted(kinds)
     except RenderError as exc:
         out.render_error = (str(exc), exc.hint)
@@ -278,8 +284,6 @@ def save(root: Path, tree: Tree) -> None:
 def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[Problem] | None, draw: bool,
                 use_cache: bool = True, workers: int | None = None) -> Tree:
     """The whole generated tree, validated (see the module docstring)."""
-    from driftgate.render import targets
-    from driftgate.render.targets import alertmanager_shared
     from driftgate.render.verify import parse_terraform, unvalidated_warning, verify
     from driftgate.spec.load import claim_name, listed_spec_files, spec_display
 
@@ -293,19 +297,33 @@ def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[P
     files: dict[str, Any] = {}
     read: dict[str, Signature] = {}  # files reused as read from disk: what they were when read
     todo: list[Path] = []
-    for path in paths:
+
+    def current(path: Path) -> tuple[dict[str, Any], dict[str, tuple[bytes, Signature]]] | None:
+        """The cache entry of ``path``'s model and its files as read, when its inputs and every file it
+        wrote are what the entry says (the file's bytes hashed, not its size or mtime), else None."""
         rel = spec_display(root, path)
         entry = cache.get(rel)
-        if entry and model_key(root, rel, entry["name"], code, crds) == entry["key"]:
-            on_disk = {f: _read_signed(root / f) for f in entry["files"]}
-            if all(signed is not None and sha(signed[0]) == digest for (f, digest), signed in
-                   zip(entry["files"].items(), on_disk.values(), strict=True)):
-                reused[rel] = entry
-                for f, signed in on_disk.items():
-                    assert signed is not None
-                    files[f], read[f] = signed
-                continue
-        todo.append(path)
+        if not entry or model_key(root, rel, entry["name"], code, crds) != entry["key"]:
+            return None
+        on_disk: dict[str, tuple[bytes, Signature]] = {}
+        for f, digest in entry["files"].items():
+            signed = _read_signed(root / f)
+            if signed is None or sha(signed[0]) != digest:
+                return None
+            on_disk[f] = signed
+        return entry, on_disk
+
+    # Reading and hashing release the GIL: the files of a large tree are checked on every core.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs())) as pool:
+        checked = list(pool.map(current, paths, chunksize=16)) if cache else [None] * len(paths)
+    for path, hit in zip(paths, checked, strict=True):
+        if hit is None:
+            todo.append(path)
+            continue
+        entry, on_disk = hit
+        reused[spec_display(root, path)] = entry
+        for f, (content, signature) in on_disk.items():
+            files[f], read[f] = content, signature
     specs: list[ModelSpec] = []
     load_warnings: dict[str, list[Problem]] = {}
     for path, (spec, found) in zip(todo, parallel_map(functools.partial(_load_one, root), todo, workers),
@@ -371,8 +389,10 @@ def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[P
             shared = shared_disk  # the same receivers as last time, and the file untouched
             read.update({f: v[1] for f, v in signed_shared.items() if v is not None})
     if not shared:
+        from driftgate.render import targets  # (scipy, Jinja: imported only when something is rendered)
+
         env = _environment(targets.environment)  # type: ignore[attr-defined]
-        rendered_shared = alertmanager_shared(env, shared_models)
+        rendered_shared = targets.alertmanager_shared(env, shared_models)
         shared = {rel: text for rel, text in rendered_shared.items() if isinstance(text, (str, bytes))}
         verify(shared, source, None, parse_hcl=False, unvalidated_out=unvalidated)
     files.update(shared)

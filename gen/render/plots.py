@@ -11,8 +11,8 @@ byte comparison made ``driftgate check`` red on every clone whose pip resolved a
 Each picture therefore carries, in PNG ``tEXt`` chunks:
 
 * ``driftgate-inputs``: the SHA-256 of everything drawn (the numbers, labels and titles extracted by
-  :func:`figure_data`, as canonical JSON) and of this module's source (a change to how pictures
-  are drawn redraws them all);
+  :func:`figure_data`, as canonical JSON) and of the drawing code's source
+  (:mod:`driftgate.render.drawing`: a change to how pictures are drawn redraws them all);
 * ``driftgate-pixels``: the SHA-256 of the image data (the ``IDAT`` chunks), so a picture edited by
   hand is still caught.
 
@@ -24,7 +24,6 @@ drawing needs matplotlib (``pip install 'driftgate[plots]'``).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import stat
@@ -37,18 +36,17 @@ from typing import Any
 
 import numpy as np
 
-from driftgate.errors import RenderError
 from driftgate.fit.evidence import HOUR, Evidence, SignalEvidence
 from driftgate.render.context import ModelContext, SignalRow
 from driftgate.render.env import HEADER_MARK
 
-STYLE = {"font.family": "DejaVu Sans", "font.size": 8, "axes.titlesize": 9, "figure.dpi": 80,
-         "savefig.dpi": 80, "path.simplify": False, "svg.hashsalt": "driftgate"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 INPUTS_KEY = "driftgate-inputs"
 PIXELS_KEY = "driftgate-pixels"
 _MAX_PICTURE_BYTES = 16 * 1024 * 1024
-_CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+# The pictures' key covers the code that draws them (drawing.py, not this module: a change to how
+# pictures are keyed, read or checked does not redraw every committed picture).
+_CODE_DIGEST = hashlib.sha256((Path(__file__).parent / "drawing.py").read_bytes()).hexdigest()
 
 
 def picture_path(model: str, signal: str) -> str:
@@ -63,7 +61,9 @@ class Picture:
     data: Mapping[str, Any]
 
     def draw(self) -> bytes:
-        return _draw(self.data, self.key)
+        from driftgate.render.drawing import draw
+
+        return with_pixel_digest(draw(self.data, self.key, INPUTS_KEY))
 
 
 # ------------------------------------------------------------------------------------ what is drawn
@@ -119,69 +119,6 @@ def render_pictures(ctx: ModelContext, evidence: Evidence | None) -> dict[str, P
         data = figure_data(ctx, row, ev)
         out[picture_path(ctx.spec.name, row.signal.name)] = Picture(picture_key(data), data)
     return out
-
-
-# ------------------------------------------------------------------------------------------ drawing
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise RenderError("drawing the plan's pictures needs matplotlib, which is not installed: "
-                          "pip install 'driftgate[plots]'",
-                          hint="pictures whose inputs did not change are reused without it") from exc
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _history(ax: Any, d: Mapping[str, Any]) -> None:
-    values = np.array([np.nan if v is None else v for v in d["values"]], dtype=float)
-    days = d["start_days"] + d["step_days"] * np.arange(values.size)
-    ax.plot(days, values, color="#4a6fa5", linewidth=0.7, label="decision statistic (hourly extreme)")
-    ax.axhline(d["manual"], color="#e0a100", linewidth=1.0, linestyle="--", label=f"manual {d['manual']:.4g}")
-    if d["auto"] is not None:
-        ax.axhline(d["auto"], color="#c0392b", linewidth=1.2, label=f"automatic {d['auto']:.4g}")
-        hot = values < d["auto"] if d["below"] else values > d["auto"]
-        hot &= np.isfinite(values)
-        if hot.any():
-            ax.plot(days[hot], values[hot], "o", color="#c0392b", markersize=3, label="would have fired")
-    ax.set_title(d["title"])
-    ax.set_xlabel("days before the end of the fitted history")
-    ax.legend(loc="upper left", fontsize=7, frameon=False)
-    ax.grid(True, linewidth=0.3, color="#dddddd")
-
-
-def _distribution(ax: Any, d: Mapping[str, Any]) -> None:
-    q = np.array(d["baseline"])
-    recent = np.array(d["recent"]) + 0.5
-    recent = recent / recent.sum()
-    x = np.arange(q.size)
-    ax.bar(x - 0.2, q, width=0.4, color="#95a5a6", label="baseline")
-    ax.bar(x + 0.2, recent, width=0.4, color="#4a6fa5", label=d["recent_label"])
-    ax.set_xticks(x, [f"≤{le}" for le in d["les"]], rotation=45)
-    ax.set_ylabel("share of events")
-    ax.set_title("baseline distribution vs the most recent window")
-    ax.legend(loc="upper right", fontsize=7, frameon=False)
-
-
-def _draw(data: Mapping[str, Any], key: str) -> bytes:
-    plt = _pyplot()
-    drift = data["distribution"] is not None
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(3 if drift else 2, 1, figsize=(8, 7.5 if drift else 5))
-        _history(axes[0], data["fast"])
-        _history(axes[1], data["slow"])
-        if drift:
-            _distribution(axes[2], data["distribution"])
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png",
-                    metadata={"Software": None, "Description": data["marker"], INPUTS_KEY: key})
-        plt.close(fig)
-    return with_pixel_digest(buf.getvalue())
 
 
 # -------------------------------------------------------------------------------------- PNG chunks
@@ -269,6 +206,7 @@ def resolve(root: Path | None, files: Mapping[str, Any], draw: bool = True,
     second value (their files are stale or missing)."""
     out: dict[str, Any] = {}
     undrawn: list[str] = []
+    to_draw: dict[str, Picture] = {}
     for rel, content in files.items():
         if not isinstance(content, Picture):
             out[rel] = content
@@ -277,7 +215,29 @@ def resolve(root: Path | None, files: Mapping[str, Any], draw: bool = True,
         if existing is not None and matches(existing, content.key):
             out[rel] = existing
         elif draw:
-            out[rel] = content.draw()
+            to_draw[rel] = content
+            out[rel] = None  # (drawn below: the order of ``files`` is kept)
         else:
             undrawn.append(rel)
+    for rel, png in zip(to_draw, _draw_all(list(to_draw.values())), strict=True):
+        out[rel] = png
     return out, undrawn
+
+
+def _draw_one(picture: Picture) -> bytes:
+    return picture.draw()
+
+
+def _draw_all(pictures: list[Picture]) -> list[bytes]:
+    """Each picture drawn; a few at once on every core when this is the main process (one model's
+    pictures after an edit: a fleet render already renders its models on every core)."""
+    import multiprocessing
+
+    from driftgate.render import incremental
+
+    if len(pictures) < 2 or multiprocessing.parent_process() is not None:
+        return [p.draw() for p in pictures]
+    from driftgate.render.drawing import pyplot
+
+    pyplot()  # imported once here, before the workers fork
+    return incremental.parallel_map(_draw_one, pictures, least=2)

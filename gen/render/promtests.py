@@ -23,6 +23,7 @@ case is left out and the file says so.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -133,6 +134,35 @@ def _decision(signal: Signal, w: WindowRow, bins: np.ndarray, q: np.ndarray) -> 
     return _stat(signal, bins, q) - term
 
 
+def _increments_rows(shares: np.ndarray, per_min: int) -> np.ndarray:
+    """:func:`_increments` of every row of ``shares`` at once (the same arithmetic, row by row)."""
+    raw = shares / shares.sum(axis=-1, keepdims=True) * per_min
+    out = np.floor(raw)
+    short = np.round(per_min - out.sum(axis=-1))
+    order = np.argsort(-(raw - out), axis=-1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(shares.shape[-1]), order.shape), axis=-1)
+    result: np.ndarray = out + (rank < short[:, None])
+    return result
+
+
+def _decisions(signal: Signal, w: WindowRow, bins: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """:func:`_decision` of every row of ``bins`` at once."""
+    stats = st.drift(signal.statistic, bins, q)
+    coef, power = w.fit.noise_coefficient, w.fit.noise_power
+    terms = [coef / n**power if coef and n > 0 else 0.0 for n in bins.sum(axis=-1).tolist()]
+    out: np.ndarray = stats - np.array(terms)
+    return out
+
+
+def _mixtures(src: Source, k: int, lams: np.ndarray, per_min: int) -> np.ndarray:
+    """The integer increments of ``(1-l) q + l e_k`` for each ``l`` in ``lams`` (one row each)."""
+    target = np.zeros(len(src.q))
+    target[k] = 1.0
+    return _increments_rows((1 - lams[:, None]) * (src.q / src.q.sum())[None, :] + lams[:, None] * target[None, :],
+                            per_min)
+
+
 def _silent(src: Source, normal: np.ndarray, manual: bool) -> bool:
     """Whether the baseline traffic at these integer increments decides below every automatic threshold
     (``manual``: and below every manual band) on every window: what the test asserts of ``stable``."""
@@ -174,6 +204,7 @@ def _normal_traffic(ctx: ModelContext, src: Source, per_min: int) -> tuple[int, 
                       f"(baselines/{ctx.spec.name}.yaml) cannot be right: refit with 'driftgate fit --force'")
 
 
+@functools.lru_cache(maxsize=256)
 def _minutes(window: str) -> int:
     from driftgate.validate.durations import parse_prom_duration
 
@@ -188,36 +219,35 @@ def _counted(window: str) -> int:
 
 
 def _ambiguous(src: Source, per_min: int) -> tuple[np.ndarray, float] | None:
-    """A mixture ``(1-l) q + l * e_k`` whose statistics sit between every manual band and auto threshold."""
+    """A mixture ``(1-l) q + l * e_k`` whose statistics sit between every manual band and auto threshold:
+    the first ``l`` of 300 from 0.002 to 0.6 toward the least-used bin that does, then the next bin."""
+    lams = np.linspace(0.002, 0.6, 300)
     for k in np.argsort(src.q):
-        target = np.zeros(len(src.q))
-        target[k] = 1.0
-        for lam in np.linspace(0.002, 0.6, 300):
-            inc = _increments((1 - lam) * src.q / src.q.sum() + lam * target, per_min)
-            ok_all, any_manual = True, False
-            for signal, windows, tier in src.signals:
-                for w in windows:
-                    value = _decision(signal, w, inc * _counted(w.window), src.q)
-                    limit = w.eff.auto if tier == "auto" else math.inf
-                    if value > limit or abs(value - w.eff.manual) < 1e-4 * w.eff.manual:
-                        ok_all = False
-                    any_manual |= value > w.eff.manual
-            if ok_all and any_manual:
-                return inc, float(lam)
+        inc = _mixtures(src, int(k), lams, per_min)
+        ok_all, any_manual = np.ones(len(lams), bool), np.zeros(len(lams), bool)
+        for signal, windows, tier in src.signals:
+            for w in windows:
+                value = _decisions(signal, w, inc * _counted(w.window), src.q)
+                limit = w.eff.auto if tier == "auto" else math.inf
+                ok_all &= ~((value > limit) | (np.abs(value - w.eff.manual) < 1e-4 * w.eff.manual))
+                any_manual |= value > w.eff.manual
+        hits = np.flatnonzero(ok_all & any_manual)
+        if len(hits):
+            return inc[hits[0]], float(lams[hits[0]])
     return None
 
 
 def _moderate(src: Source, signal: Signal, windows: tuple[WindowRow, ...], tier: str,
               per_min: int) -> np.ndarray | None:
     """The smallest shift toward the most-used bin that clears ``signal``'s thresholds by 5%."""
-    target = np.zeros(len(src.q))
-    target[int(np.argmax(src.q))] = 1.0
-    for lam in np.linspace(0.002, 1.0, 500):
-        inc = _increments((1 - lam) * src.q / src.q.sum() + lam * target, per_min)
-        if all(_decision(signal, w, inc * _counted(w.window), src.q)
-               > 1.05 * (w.eff.auto if tier == "auto" else w.eff.manual) for w in windows):
-            return inc
-    return None
+    lams = np.linspace(0.002, 1.0, 500)
+    inc = _mixtures(src, int(np.argmax(src.q)), lams, per_min)
+    clears = np.ones(len(lams), bool)
+    for w in windows:
+        clears &= _decisions(signal, w, inc * _counted(w.window), src.q) > 1.05 * (
+            w.eff.auto if tier == "auto" else w.eff.manual)
+    hits = np.flatnonzero(clears)
+    return inc[hits[0]] if len(hits) else None
 
 
 # libyaml's emitter writes these documents (strings, numbers, lists, mappings) byte for byte as the

@@ -24,6 +24,7 @@ from driftgate.render.context import ModelContext
 from driftgate.render.env import environment, header
 from driftgate.render.plots import Picture, picture_path, render_pictures
 from driftgate.render.promtests import render_test
+from driftgate.render.rules import Group
 from driftgate.render.undo import undo as undo_of
 from driftgate.validate import crd
 
@@ -40,6 +41,15 @@ def _render(env: jinja2.Environment, name: str, **values: Any) -> str:
     try:
         return env.get_template(name).render(**values)
     except jinja2.TemplateError as exc:  # an edited or broken template: say which, write nothing
+        line = f":{exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+        raise RenderError(f"templates/{name}{line}: {type(exc).__name__}: {exc}; nothing was written") from exc
+
+
+def _render_macro(env: jinja2.Environment, name: str, macro: str, *args: Any) -> str:
+    """A template's macro called with ``args`` (the same errors as :func:`_render`)."""
+    try:
+        return str(getattr(env.get_template(name).module, macro)(*args))
+    except jinja2.TemplateError as exc:
         line = f":{exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
         raise RenderError(f"templates/{name}{line}: {type(exc).__name__}: {exc}; nothing was written") from exc
 
@@ -146,12 +156,71 @@ def prometheus(env: jinja2.Environment, ctx: ModelContext) -> Files:
     if test is not None:
         files[f"{OUT}/prometheus/tests/{ctx.spec.name}.test.yaml"] = (
             f"{hdr}\n# Run: promtool test rules generated/prometheus/tests/{ctx.spec.name}.test.yaml\n{test}")
+    # The rule groups are rendered once: the PrometheusRule carries them under spec:, the plain rule file
+    # is the same text (so that verify parses and validates them once: see emitted()).
+    groups = _render_macro(env, "prometheus/_groups.yaml.j2", "groups", ctx.groups)
+    rel = f"{OUT}/prometheus/{ctx.spec.name}.yaml"
+    text = _render(env, "prometheus/prometheusrule.yaml.j2", ctx=ctx, header=hdr, groups=groups)
+    try:  # validated as built (see crd.built_documents)
+        crd.built_documents(text, rel, [(0, prometheus_rule(ctx))], family="prometheus/prometheusrule.yaml.j2")
+    except crd.BuiltMismatch as exc:
+        raise RenderError(f"the rendered output failed validation; nothing was written:\n  {exc}",
+                          hint="this is a driftgate bug unless a template was edited") from None
     return files | {
-        f"{OUT}/prometheus/{ctx.spec.name}.yaml": _render(env, "prometheus/prometheusrule.yaml.j2", ctx=ctx,
-                                                          header=hdr),
+        rel: text,
         f"{OUT}/prometheus/rules/{ctx.spec.name}.rules.yaml": _render(env, "prometheus/rules.yaml.j2", ctx=ctx,
-                                                                      header=hdr),
+                                                                      header=hdr, groups=groups),
     }
+
+
+def rule_groups(groups: tuple[Group, ...]) -> list[dict[str, Any]]:
+    """The rule groups as the data ``prometheus/_groups.yaml.j2`` writes (keys in the template's order)."""
+    out = []
+    for g in groups:
+        rules = []
+        for r in g.rules:
+            rule: dict[str, Any] = {"record": r.record} if r.record else {"alert": r.alert}
+            rule["expr"] = r.expr
+            if r.for_:
+                rule["for"] = r.for_
+            for key, pairs in (("labels", r.labels), ("annotations", r.annotations)):
+                if pairs:
+                    rule[key] = dict(pairs)
+                    if len(rule[key]) != len(pairs):
+                        raise RenderError(f"rule {r.record or r.alert}: a {key[:-1]} is given twice: {pairs}")
+            rules.append(rule)
+        out.append({"name": g.name, "interval": g.interval, "rules": rules})
+    return out
+
+
+def prometheus_rule(ctx: ModelContext) -> dict[str, Any]:
+    """The PrometheusRule ``prometheus/prometheusrule.yaml.j2`` renders, as data (keys in its order)."""
+    labels = {"app.kubernetes.io/managed-by": "driftgate", "driftgate.io/model": ctx.spec.name,
+              **dict(ctx.spec.object_labels)}
+    metadata: dict[str, Any] = {"name": f"driftgate-{ctx.spec.name}", "namespace": ctx.spec.namespace,
+                                "labels": labels}
+    if ctx.spec.object_annotations:
+        metadata["annotations"] = dict(ctx.spec.object_annotations)
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": metadata,
+            "spec": {"groups": rule_groups(ctx.groups)}}
+
+
+def emitted(rel: str) -> bool:
+    """A rendered YAML file that verify does not parse again, because it was built from data already checked:
+
+    * the promtool test (``prometheus/tests/*.test.yaml``): PyYAML's emitter (:data:`promtests.DUMPER`)
+      writing Python data, which it always writes as YAML that reads back as the same data (notes aside:
+      comment lines of identifiers and numbers);
+    * the plain rule file (``prometheus/rules/*.rules.yaml``): a comment header and the very text of the
+      rule groups that the model's PrometheusRule carries under ``spec:``, which is parsed and validated
+      against the PrometheusRule CRD.
+
+    The tests keep the real parser on both: tests/test_generated.py reads the rule file back and compares
+    it with the PrometheusRule's groups, and promtool checks and runs both files."""
+    parts = rel.split("/")
+    return len(parts) == 4 and parts[:2] == [OUT, "prometheus"] and (
+        (parts[2] == "tests" and parts[3].endswith(".test.yaml"))
+        or (parts[2] == "rules" and parts[3].endswith(".rules.yaml")))
 
 
 def receivers(ctx: ModelContext | ModelSpec) -> dict[str, Any]:

@@ -10,11 +10,10 @@ was rendered, a warning says what was not validated (``--strict`` turns it into 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import hcl2
-import yaml
 
 from driftgate.errors import Problem, RenderError
 from driftgate.render.plots import PNG_SIGNATURE
@@ -46,7 +45,10 @@ def patched_stubs(component: dict[str, Any]) -> list[dict[str, Any]]:
     """Each JSON 6902 patch of a kustomize Component applied to a stub of its target, for schema checks."""
     out = []
     for entry in component.get("patches") or []:
-        ops = yaml.safe_load(entry.get("patch") or "[]")
+        docs, problems = crd.parse_documents(entry.get("patch") or "[]", "a patch")  # the C loader, duplicates
+        if problems:
+            raise RenderError(f"a generated Component's patch is not valid YAML: {'; '.join(problems)}")
+        ops = docs[0][1] if docs else []
         obj = _stub(entry.get("target") or {})
         for op in ops:
             if op.get("op") != "add":
@@ -75,12 +77,15 @@ def parse_terraform(files: Mapping[str, str | bytes]) -> None:
 
 def verify(files: Mapping[str, str | bytes], source: crd.Source | None = None,
            warnings: list[Problem] | None = None, parse_hcl: bool = True,
-           unvalidated_out: set[str] | None = None) -> None:
+           unvalidated_out: set[str] | None = None, emitted: Callable[[str], bool] | None = None) -> None:
     """Raise :class:`RenderError` listing every problem; append what could not be checked to ``warnings``.
 
     ``parse_hcl=False``: the Terraform files are not parsed here (python-hcl2 takes ~1 s a file); a fleet
     render parses one model's (:func:`parse_terraform`): the templates are the same for every model, and
-    every value reaches HCL through the ``hcl``/``hcl_str`` filters, whose escaping the tests fuzz."""
+    every value reaches HCL through the ``hcl``/``hcl_str`` filters, whose escaping the tests fuzz.
+
+    ``emitted(rel)`` true: a YAML file built from data already checked (:func:`driftgate.render.targets.emitted`:
+    the promtool test, dumped by PyYAML; the plain rule file, the PrometheusRule's own groups), not parsed again."""
     problems: list[str] = []
     directory = source.directory if source is not None else None
     known = {e.kind for e in crd.known_versions(directory)} if directory is not None else set()
@@ -92,7 +97,7 @@ def verify(files: Mapping[str, str | bytes], source: crd.Source | None = None,
             continue
         if not text.endswith("\n"):
             problems.append(f"{rel}: does not end with a newline")
-        if rel.endswith((".yaml", ".yml")):
+        if rel.endswith((".yaml", ".yml")) and not (emitted is not None and emitted(rel)):
             parsed, invalid = crd.parse_documents(text, rel)  # the C loader; duplicate keys reported
             if invalid:
                 problems.extend(invalid)

@@ -912,10 +912,78 @@ def parse_documents(text: str, source: str) -> tuple[list[tuple[int, Any]], list
     Problems are prefixed with ``source``: invalid YAML, and duplicate keys (PyYAML keeps the last
     value silently; kubectl rejects the file). The last few texts' results are remembered (a render
     reads its PrometheusRule for the kubernetes_manifest flavour, then validates it): treat the
-    documents as read-only.
+    documents as read-only. A text the renderer built from its typed model (:func:`built_documents`)
+    is not parsed: its documents are the objects it was rendered from.
     """
+    built = _BUILT.get((text, source))
+    if built is not None:
+        return list(built), []
     docs, problems = _parse_documents(text, source)
     return list(docs), list(problems)
+
+
+ENV_CHECK_BUILT = "DRIFTGATE_CHECK_BUILT"
+_BUILT: dict[tuple[str, str], tuple[tuple[int, Any], ...]] = {}
+_BUILT_KEEP = 16
+
+
+_CHECKED: set[str] = set()  # template families whose first text this process parsed
+
+
+class BuiltMismatch(ValueError):
+    """A text rendered from a typed model does not read back as that model (a template bug)."""
+
+
+def built_documents(text: str, source: str, docs: Sequence[tuple[int, Any]], family: str) -> None:
+    """Remember that ``text``, rendered from a typed model, holds exactly ``docs`` (``(index, document)``):
+    :func:`parse_documents` then returns them instead of parsing the text again (validation checks the
+    objects the text was rendered from; a large PrometheusRule costs ~10 ms to parse back).
+
+    That the text reads back as those objects is the template's promise, and it is checked with the real
+    loader (a difference raises :class:`BuiltMismatch` naming the first differing key path): for the first
+    text of each ``family`` (one template) in each process, which shows a broken or edited template in
+    any render, and for every text when ``$DRIFTGATE_CHECK_BUILT`` is set (the test suite sets it for
+    every render it runs). Values reach the text through the ``yq`` filter, whose escaping the tests fuzz."""
+    docs = tuple(docs)
+    if family not in _CHECKED or os.environ.get(ENV_CHECK_BUILT):
+        parsed, problems = _parse_documents(text, source)
+        if problems:
+            raise BuiltMismatch(f"{source}: {'; '.join(problems)}")
+        if [i for i, _ in parsed] != [i for i, _ in docs]:
+            raise BuiltMismatch(f"{source}: the rendered text holds documents {[i for i, _ in parsed]}, the objects "
+                                f"it was rendered from are documents {[i for i, _ in docs]}")
+        for (index, got), (_, want) in zip(parsed, docs, strict=True):
+            where = _first_difference(got, want, ())
+            if where is not None:
+                raise BuiltMismatch(f"{source}: document {index}: the rendered text does not read back as the "
+                                    f"object it was rendered from, at {format_path(where) or '(top)'}")
+        _CHECKED.add(family)
+    _BUILT[(text, source)] = docs
+    while len(_BUILT) > _BUILT_KEEP:
+        del _BUILT[next(iter(_BUILT))]
+
+
+def _first_difference(a: Any, b: Any, path: tuple[PathPart, ...]) -> tuple[PathPart, ...] | None:
+    """The first key path where ``a`` and ``b`` differ (types, keys, key order, values), or None."""
+    if type(a) is not type(b) and not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))):
+        return path
+    if isinstance(a, dict):
+        if list(a) != list(b):
+            return path
+        for k in a:
+            found = _first_difference(a[k], b[k], (*path, k))
+            if found is not None:
+                return found
+        return None
+    if isinstance(a, (list, tuple)):
+        if len(a) != len(b):
+            return path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            found = _first_difference(x, y, (*path, i))
+            if found is not None:
+                return found
+        return None
+    return None if a == b else path
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,0 +1,88 @@
+"""How a plan's picture is drawn (matplotlib, imported only here and only when a picture is drawn).
+
+The SHA-256 of this file is part of every picture's key (:mod:`driftgate.render.plots`): editing it
+redraws every picture, editing anything else does not.
+
+Layout: fixed margins for the fixed figure size (``tight_layout`` measured every tick label again and
+took ~40% of a picture's time); legends sit outside the data, under each panel's title.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from driftgate.errors import RenderError
+
+STYLE = {"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10, "figure.dpi": 90,
+         "savefig.dpi": 90, "path.simplify": False, "svg.hashsalt": "driftgate"}
+_BLUE, _AMBER, _RED, _GREY = "#4a6fa5", "#d08c00", "#c0392b", "#95a5a6"
+
+
+def pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise RenderError("drawing the plan's pictures needs matplotlib, which is not installed: "
+                          "pip install 'driftgate[plots]'",
+                          hint="pictures whose inputs did not change are reused without it") from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _history(ax: Any, d: Mapping[str, Any]) -> None:
+    values = np.array([np.nan if v is None else v for v in d["values"]], dtype=float)
+    days = d["start_days"] + d["step_days"] * np.arange(values.size)
+    ax.plot(days, values, color=_BLUE, linewidth=0.7, label="decision statistic (hourly extreme)")
+    ax.axhline(d["manual"], color=_AMBER, linewidth=1.0, linestyle="--", label=f"manual band {d['manual']:.3g}")
+    if d["auto"] is not None:
+        ax.axhline(d["auto"], color=_RED, linewidth=1.2, label=f"automatic threshold {d['auto']:.3g}")
+        hot = values < d["auto"] if d["below"] else values > d["auto"]
+        hot &= np.isfinite(values)
+        if hot.any():
+            ax.plot(days[hot], values[hot], "o", color=_RED, markersize=3, label="would have fired")
+    ax.set_title(d["title"], loc="left", pad=18)
+    ax.set_xlabel("days before the end of the fitted history")
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=4, fontsize=8, frameon=False,
+              borderaxespad=0.2, handlelength=1.8)
+    ax.grid(True, linewidth=0.3, color="#dddddd")
+
+
+def _distribution(ax: Any, d: Mapping[str, Any]) -> None:
+    q = np.array(d["baseline"])
+    recent = np.array(d["recent"]) + 0.5
+    recent = recent / recent.sum()
+    x = np.arange(q.size)
+    ax.bar(x - 0.2, q, width=0.4, color=_GREY, label="baseline")
+    ax.bar(x + 0.2, recent, width=0.4, color=_BLUE, label=d["recent_label"])
+    ax.set_xticks(x, [f"≤{le}" for le in d["les"]], rotation=45)
+    ax.set_ylabel("share of events")
+    ax.set_title("baseline distribution vs the most recent window", loc="left", pad=18)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False, borderaxespad=0.2)
+
+
+def draw(data: Mapping[str, Any], key: str, key_name: str) -> bytes:
+    """The PNG of one picture (without the pixel digest), with ``key`` in its ``key_name`` text chunk."""
+    plt = pyplot()
+    drift = data["distribution"] is not None
+    panels = 3 if drift else 2
+    height = 2.8 * panels
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(panels, 1, figsize=(9, height))
+        # Fixed margins (inches converted to figure fractions): room for each panel's title and legend
+        # above it and the tick labels below it.
+        fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.75 / height, bottom=(0.95 if drift else 0.55) / height,
+                            hspace=0.7)
+        _history(axes[0], data["fast"])
+        _history(axes[1], data["slow"])
+        if drift:
+            _distribution(axes[2], data["distribution"])
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", metadata={"Software": None, "Description": data["marker"], key_name: key})
+        plt.close(fig)
+    return buf.getvalue()
