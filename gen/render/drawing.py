@@ -36,21 +36,40 @@ def pyplot() -> Any:
 
 
 def _history(ax: Any, d: Mapping[str, Any]) -> None:
+    from matplotlib import dates, ticker
+
     values = np.array([np.nan if v is None else v for v in d["values"]], dtype=float)
-    days = d["start_days"] + d["step_days"] * np.arange(values.size)
-    ax.plot(days, values, color=_BLUE, linewidth=0.7, label="decision statistic (hourly extreme)")
-    ax.axhline(d["manual"], color=_AMBER, linewidth=1.0, linestyle="--", label=f"manual band {d['manual']:.3g}")
+    seconds = d["start"] + d["step"] * np.arange(values.size)
+    when = (seconds * 1000).astype("int64").astype("datetime64[ms]")
+    u = d["unit"]
+    ax.plot(when, values, color=_BLUE, linewidth=0.7, label="decision statistic (hourly extreme)")
+    ax.axhline(d["manual"], color=_AMBER, linewidth=1.0, linestyle="--",
+               label=f"manual band {human(d['manual'], u)}")
     if d["auto"] is not None:
-        ax.axhline(d["auto"], color=_RED, linewidth=1.2, label=f"automatic threshold {d['auto']:.3g}")
+        ax.axhline(d["auto"], color=_RED, linewidth=1.2, label=f"automatic threshold {human(d['auto'], u)}")
         hot = values < d["auto"] if d["below"] else values > d["auto"]
         hot &= np.isfinite(values)
         if hot.any():
-            ax.plot(days[hot], values[hot], "o", color=_RED, markersize=3, label="would have fired")
+            ax.plot(when[hot], values[hot], "o", color=_RED, markersize=3, label="would have fired")
     ax.set_title(d["title"], loc="left", pad=18)
-    ax.set_xlabel("days before the end of the fitted history")
+    ax.xaxis.set_major_locator(dates.DayLocator(interval=max(1, round(values.size / 24 / 10))))
+    ax.xaxis.set_major_formatter(dates.DateFormatter("%b %d"))
+    ax.set_xlabel("date (UTC) of the fitted history")
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: human(y, u)))
+    if u:
+        ax.set_ylabel("latency" if u == "seconds" else "share of events")
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=4, fontsize=8, frameon=False,
               borderaxespad=0.2, handlelength=1.8)
     ax.grid(True, linewidth=0.3, color="#dddddd")
+
+
+def human(value: float, unit: str) -> str:
+    """``value`` with 3 significant figures in the unit a person reads: ``263 ms``, ``1.2 s``, ``0.5%``."""
+    if unit == "seconds":
+        return f"{value * 1000:.3g} ms" if abs(value) < 1 else f"{value:.3g} s"
+    if unit == "ratio":
+        return f"{value * 100:.3g}%"
+    return f"{value:.3g}"
 
 
 def _distribution(ax: Any, d: Mapping[str, Any]) -> None:

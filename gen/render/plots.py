@@ -69,13 +69,22 @@ class Picture:
 # ------------------------------------------------------------------------------------ what is drawn
 
 
+def unit(row: SignalRow) -> str:
+    """What the signal's statistic is measured in: ``seconds`` (a latency quantile, Prometheus' base
+    unit), ``ratio`` (a share, shown as a percentage) or ``""`` (a drift statistic, a pure number)."""
+    kind = row.signal.kind.value
+    return "seconds" if kind == "latency_quantile" else "ratio" if kind in ("error_ratio", "kpi_ratio") else ""
+
+
 def _window_data(row: SignalRow, ev: SignalEvidence, which: str, end: float) -> dict[str, Any]:
     w = next(x for x in row.windows if x.which == which)
     trace = ev.window(which)
     return {
         "title": f"{row.signal.name}: {row.signal.statistic.value} over {w.window} ({which} window, tier {row.tier})",
-        "start_days": (trace.start - end) / 86400.0,
-        "step_days": HOUR / 86400.0,
+        "start": trace.start,  # UTC seconds of the first hour
+        "step": HOUR,
+        "end": end,
+        "unit": unit(row),
         "values": [None if v is None else float(v) for v in trace.values],
         "manual": float(w.eff.manual),
         "auto": float(w.eff.auto) if row.tier == "auto" else None,

@@ -1,0 +1,53 @@
+"""The plan's pictures: keyed on what they show and on the drawing code only; values in units a person reads."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from driftgate import pipeline
+from driftgate.render import drawing, plots
+from driftgate.spec.load import load_specs
+from tests.conftest import REPO
+
+
+@pytest.mark.parametrize(("value", "unit", "text"), [
+    (0.262767, "seconds", "263 ms"), (1.53, "seconds", "1.53 s"), (0.0, "seconds", "0 ms"),
+    (0.00432, "ratio", "0.432%"), (0.05, "ratio", "5%"), (0.0185432, "", "0.0185"), (-0.00012, "", "-0.00012"),
+])
+def test_values_are_shown_in_units_with_three_significant_figures(value: float, unit: str, text: str) -> None:
+    assert drawing.human(value, unit) == text
+
+
+def test_the_key_covers_the_drawing_code_not_the_keying_code() -> None:
+    drawing_py = Path(drawing.__file__).read_bytes()
+    assert plots._CODE_DIGEST == hashlib.sha256(drawing_py).hexdigest()
+    assert plots._CODE_DIGEST != hashlib.sha256(Path(plots.__file__).read_bytes()).hexdigest()
+
+
+def test_figure_data_carries_dates_and_units() -> None:
+    (spec,) = load_specs(REPO, REPO / "specs", only="reco-ranker", check_exports=False)
+    ctx = pipeline.model_context(REPO, spec, [])
+    assert ctx.evidence is not None
+    units = {}
+    for row in ctx.rows:
+        data = plots.figure_data(ctx, row, ctx.evidence.signals[row.signal.name])
+        fast = data["fast"]
+        assert fast["start"] < fast["end"] and fast["step"] == 3600
+        # the trace ends within the last hour of the fitted history
+        assert fast["end"] - 3600 <= fast["start"] + fast["step"] * (len(fast["values"]) - 1) <= fast["end"]
+        units[row.signal.kind.value] = fast["unit"]
+    assert units == {"distribution_drift": "", "latency_quantile": "seconds", "error_ratio": "ratio",
+                     "kpi_ratio": "ratio"}
+
+
+def test_pictures_drawn_at_once_equal_pictures_drawn_one_by_one() -> None:
+    (spec,) = load_specs(REPO, REPO / "specs", only="fraud-scorer", check_exports=False)
+    ctx = pipeline.model_context(REPO, spec, [])
+    pictures = list(plots.render_pictures(ctx, ctx.evidence).values())
+    assert len(pictures) >= 2
+    together = plots._draw_all(pictures)
+    assert [plots.matches(png, p.key) for png, p in zip(together, pictures, strict=True)] == [True] * len(pictures)
+    assert together == [p.draw() for p in pictures]
