@@ -52,8 +52,8 @@ def _history(ax: Any, d: Mapping[str, Any]) -> None:
         if hot.any():
             ax.plot(when[hot], values[hot], "o", color=_RED, markersize=3, label="would have fired")
     ax.set_title(d["title"], loc="left", pad=18)
-    ax.xaxis.set_major_locator(dates.DayLocator(interval=max(1, round(values.size / 24 / 10))))
-    ax.xaxis.set_major_formatter(dates.DateFormatter("%b %d"))
+    ax.xaxis.set_major_locator(dates.DayLocator(interval=max(1, round(values.size / 24 / 10))))  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(dates.DateFormatter("%b %d"))  # type: ignore[no-untyped-call]
     ax.set_xlabel("date (UTC) of the fitted history")
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: human(y, u)))
     if u:
