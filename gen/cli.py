@@ -340,12 +340,14 @@ def validate(root: Path, spec_dir: Path | None, strict: bool, fmt: str, spec_onl
 @_common
 @click.argument("base")
 @click.option("--fail-on-loosen", is_flag=True, help="Exit 1 when a change loosens enforcement.")
-def review(root: Path, spec_dir: Path | None, base: str, fail_on_loosen: bool) -> None:
-    """Markdown summary of enforcement changes since git ref BASE (for a PR comment)."""
+@click.option("--strict", is_flag=True,
+              help="Flag a looser number moved by refit noise (inside the previous fit's 90% band) too.")
+def review(root: Path, spec_dir: Path | None, base: str, fail_on_loosen: bool, strict: bool) -> None:
+    """Markdown summary of enforcement changes since git ref BASE (for a PR comment), each with its cause."""
     from driftgate.review import review as run_review
 
     def action() -> int:
-        text, changes = run_review(root, _spec_dir(root, spec_dir), base)
+        text, changes = run_review(root, _spec_dir(root, spec_dir), base, strict=strict)
         click.echo(text, nl=False)
         return 1 if fail_on_loosen and any(c.loosens for c in changes) else 0
 

@@ -6,11 +6,31 @@ automatic threshold, manual band, tier, implied false-rollback rate and detectio
 that *loosen* enforcement are flagged first and loudly: a higher automatic threshold (lower for
 ``direction: below``), a signal moved from automatic to manual, a signal, window, alert or model
 removed, a no-data policy relaxed to ``pass``, a change of the series, matchers or direction a signal
-watches, more ``min_events``. Every other change of a fit input (quantile, budget, ...) is listed too.
+watches, more ``min_events``, a smaller false-rollback budget. Every other change of a fit input
+(quantile, ...) is listed too.
+
+Every moved number says **why** it moved (the ``cause`` column), in this order:
+
+* ``pinned in the spec``: a threshold the spec pins;
+* ``spec: signals.X.key a → b``: a change of what the signal is fitted for;
+* ``budget.auto a → b`` / ``budget.manual a → b``: the budget itself (the budget row says whether that
+  loosens: a smaller budget allows fewer false rollbacks, so thresholds rise and shifts are caught later);
+  the thresholds it moved are not flagged again;
+* ``budget split: N → M configurations``: a signal or window added or removed re-divides the model's
+  budget over its configurations, so every other threshold moves to keep the model's false-rollback
+  rate the same; not a loosening of the model (the added or removed signal is its own row);
+* ``refit noise``: a refit on new history moved the number inside the previous fit's 90% bootstrap
+  band, which is how far it moves between equally good histories; not flagged unless
+  ``strict=True`` (``driftgate review --strict``);
+* ``refit``: new history moved it outside that band: flagged when it loosens.
+
+An added model gets its whole enforcement table (thresholds in their units, tiers, alert delays for the
+reference shifts, provisional status), and every changed window its alert delays before and after.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import subprocess
 import tarfile
@@ -22,6 +42,7 @@ from driftgate import pipeline
 from driftgate.errors import DriftgateError, UsageError, visible
 from driftgate.fit.inputs import fit_inputs
 from driftgate.render.context import ModelContext, SignalRow, WindowRow, fit_input_changes
+from driftgate.render.env import delay_list
 from driftgate.render.promql import num
 
 
@@ -32,6 +53,7 @@ class Change:
     before: str
     after: str
     loosens: bool
+    cause: str = ""
 
 
 def _git(root: Path, *args: str) -> bytes:
@@ -74,14 +96,6 @@ def _rate(w: WindowRow, days: float) -> float:
     return w.fit.auto.expected_alerts / max(days, 1e-9) * 90.0
 
 
-def _delay(w: WindowRow) -> str:
-    det = list(w.fit.detection)
-    if not det:
-        return "—"
-    d = det[1] if len(det) > 1 else det[-1]
-    return f"{'never' if d.delay_minutes is None else f'{d.delay_minutes:.0f} min'} ({d.shift})"
-
-
 def _looser(row: SignalRow, old: float, new: float) -> bool:
     return new > old if row.signal.direction.value == "above" else new < old
 
@@ -92,7 +106,10 @@ _OWN_ROW = (".tier", ".windows")
 
 def _input_loosens(key: str, before: str, after: str) -> bool:
     """A change of what is watched (series, matchers, direction) can leave a model watching nothing or
-    the wrong thing; more min_events decide later; a longer history minimum is not looser."""
+    the wrong thing; more min_events decide later; a smaller budget raises the thresholds; a longer
+    history minimum is not looser."""
+    from driftgate.spec.load import parse_budget
+
     field = key.rsplit(".", 1)[-1]
     if field in {"metric", "numerator", "denominator", "matchers", "direction", "selector"}:
         return True
@@ -101,7 +118,61 @@ def _input_loosens(key: str, before: str, after: str) -> bool:
             return int(after) > int(before)
         except ValueError:
             return True
+    if key in ("budget.auto", "budget.manual"):
+        try:
+            return parse_budget(after).rate_per_second < parse_budget(before).rate_per_second
+        except ValueError:
+            return True
     return False
+
+
+@dataclass(frozen=True)
+class _Causes:
+    """What moved a model's fitted numbers between BASE and HEAD (see the module docstring)."""
+
+    inputs: dict[str, tuple[str, str]]  # fit input key -> (before, after)
+    split: str  # "" or "budget split: N → M configurations"
+    history: str  # how the fitted history changed ("" when it did not)
+
+    def of(self, sig: str, tier: str, wb: WindowRow, wa: WindowRow, old: float, new: float,
+           band: tuple[float, float]) -> tuple[str, str]:
+        """``(cause, kind)`` of a move of ``sig``'s ``tier`` number; kind: pinned, spec, budget, split,
+        noise or refit."""
+        if (wb.pinned_auto, wb.pinned_manual) != (wa.pinned_auto, wa.pinned_manual) or (
+                wa.pinned_auto if tier == "auto" else wa.pinned_manual):
+            return "pinned in the spec", "pinned"
+        own = [k for k in self.inputs if k.startswith(f"signals.{sig}.") and not k.endswith(".tier")]
+        if own:
+            return "spec: " + "; ".join(f"{k} {self.inputs[k][0]} → {self.inputs[k][1]}" for k in own), "spec"
+        budgets = [k for k in (f"budget.{tier}", "budget.auto", "budget.manual") if k in self.inputs]
+        if budgets:
+            k = budgets[0]
+            return f"{k} {self.inputs[k][0]} → {self.inputs[k][1]}", "budget"
+        general = [k for k in self.inputs if not k.startswith(("signals.", "budget."))]
+        if general:  # e.g. history.exclude, alerts.for: the whole model was fitted for something else
+            return "spec: " + "; ".join(f"{k} {self.inputs[k][0]} → {self.inputs[k][1]}" for k in general), "spec"
+        if self.split:
+            return self.split, "split"
+        lo, hi = band
+        if lo <= new <= hi:
+            return f"refit noise: inside the previous fit's 90% band {num(lo)}–{num(hi)}", "noise"
+        where = f" ({self.history})" if self.history else ""
+        return f"refit{where}: outside the previous fit's 90% band {num(lo)}–{num(hi)}", "refit"
+
+
+def _causes(b: ModelContext, a: ModelContext) -> _Causes:
+    inputs = {k: (x, y) for k, x, y in fit_input_changes(fit_inputs(b.spec), fit_inputs(a.spec))}
+    split = ""
+    counts = ((b.baseline.auto_configurations, a.baseline.auto_configurations),
+              (b.baseline.manual_configurations, a.baseline.manual_configurations))
+    if any(x != y for x, y in counts):
+        split = (f"budget split: {counts[0][0]} → {counts[0][1]} automatic, {counts[1][0]} → {counts[1][1]} "
+                 f"manual configurations share the budgets")
+    history = ""
+    if (b.baseline.history_start, b.baseline.history_end) != (a.baseline.history_start, a.baseline.history_end):
+        history = (f"history {b.baseline.history_start}..{b.baseline.history_end} → "
+                   f"{a.baseline.history_start}..{a.baseline.history_end}")
+    return _Causes(inputs, split, history)
 
 
 def _input_changes(model: str, b: ModelContext, a: ModelContext, both: set[str]) -> list[Change]:
@@ -112,11 +183,56 @@ def _input_changes(model: str, b: ModelContext, a: ModelContext, both: set[str])
     for key, before, after in fit_input_changes(fit_inputs(b.spec), fit_inputs(a.spec)):
         if key.endswith(_OWN_ROW) or (key.startswith("signals.") and key.split(".")[1] not in both):
             continue
-        out.append(Change(model, f"spec {key}", before, after, _input_loosens(key, before, after)))
+        out.append(Change(model, f"spec {key}", before, after, _input_loosens(key, before, after), "spec change"))
     return out
 
 
-def compare(before: dict[str, ModelContext], after: dict[str, ModelContext]) -> list[Change]:
+def _unit(row: SignalRow) -> str:
+    from driftgate.render.plots import unit
+
+    return unit(row)
+
+
+def _shown(value: float, row: SignalRow) -> str:
+    """A threshold as the plan's table writes it: the value in its unit, 3 significant figures."""
+    from driftgate.render.env import human
+
+    return human(value, _unit(row))
+
+
+def enforcement_table(ctx: ModelContext) -> list[str]:
+    """The whole enforcement of one model, as Markdown rows: what a reviewer approves for an added model."""
+    status = (f"**provisional** ({ctx.baseline.history_days:.1f} days of history, the spec asks for "
+              f"{ctx.baseline.minimum_days:g}): every signal routes to manual rollback until a refit"
+              if ctx.baseline.provisional else f"fitted on {ctx.baseline.history_days:.1f} days of history")
+    lines = [f"#### {ctx.spec.name} (added): {status}; budgets {ctx.baseline.budget_auto} automatic, "
+             f"{ctx.baseline.budget_manual} manual", "",
+             "| signal | window | tier | automatic rollback | manual review | implied false rollbacks / quarter "
+             "| alert delay (reference shifts) |", "|---|---|---|---|---|---|---|"]
+    from driftgate.render.env import delay_list
+
+    for row in ctx.rows:
+        for w in row.windows:
+            side = "above" if row.signal.direction.value == "above" else "below"
+            auto = f"{side} {_shown(w.eff.auto, row)}" if row.tier == "auto" else "never (manual tier)"
+            cells = [row.signal.name, f"{w.which} {w.window}", row.tier, auto, f"{side} {_shown(w.eff.manual, row)}",
+                     f"{_rate(w, ctx.baseline.history_days):.3g}", delay_list(w.fit.detection) or "—"]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return lines
+
+
+def _moved(model: str, causes: _Causes, strict: bool, what: str, old: float, new: float, tier: str,
+           rb: WindowRow, ra: WindowRow, band: tuple[float, float], row: SignalRow, looser: bool) -> Change:
+    """A moved threshold or band, with its cause; flagged when it loosens for a reason of its own (a pin,
+    a spec change of the signal, new history outside the band; refit noise only when ``strict``)."""
+    cause, kind = causes.of(row.signal.name, tier, rb, ra, old, new, band)
+    flagged = looser and (kind in ("pinned", "spec", "refit") or (kind == "noise" and strict))
+    return Change(model, what, _shown(old, row), _shown(new, row), flagged, cause)
+
+
+def compare(before: dict[str, ModelContext], after: dict[str, ModelContext], strict: bool = False) -> list[Change]:
+    """Every enforcement change, each with its cause; ``strict``: a move inside the previous bootstrap
+    band (refit noise) is flagged as loosening like any other."""
     out: list[Change] = []
     for name in sorted(set(before) | set(after)):
         b, a = before.get(name), after.get(name)
@@ -124,18 +240,20 @@ def compare(before: dict[str, ModelContext], after: dict[str, ModelContext]) -> 
             out.append(Change(name, "model", "enforced", "removed", True))
             continue
         if b is None:
-            out.append(Change(name, "model", "—", "added", False))
+            out.append(Change(name, "model", "—", "added", False, "new spec (its enforcement table below)"))
             continue
+        moved = functools.partial(_moved, name, _causes(b, a), strict)
+
         rows_b = {r.signal.name: r for r in b.rows}
         rows_a = {r.signal.name: r for r in a.rows}
         out.extend(_input_changes(name, b, a, set(rows_b) & set(rows_a)))
         for sig in sorted(set(rows_b) | set(rows_a)):
             rb, ra = rows_b.get(sig), rows_a.get(sig)
             if ra is None:
-                out.append(Change(name, f"signal {sig}", "enforced", "removed", True))
+                out.append(Change(name, f"signal {sig}", "enforced", "removed", True, "removed from the spec"))
                 continue
             if rb is None:
-                out.append(Change(name, f"signal {sig}", "—", "added", False))
+                out.append(Change(name, f"signal {sig}", "—", f"added ({ra.tier})", False, "added to the spec"))
                 continue
             if rb.tier != ra.tier:
                 out.append(Change(name, f"{sig}: tier", rb.tier, ra.tier, rb.tier == "auto"))
@@ -151,17 +269,21 @@ def compare(before: dict[str, ModelContext], after: dict[str, ModelContext]) -> 
                 if wb.window != wa.window:
                     out.append(Change(name, f"{sig}: {wa.which} window", wb.window, wa.window, False))
                 if num(wb.eff.auto) != num(wa.eff.auto):
-                    out.append(Change(name, f"{label}: automatic threshold", num(wb.eff.auto), num(wa.eff.auto),
-                                      ra.tier == "auto" and _looser(ra, wb.eff.auto, wa.eff.auto)))
+                    out.append(moved(f"{label}: automatic threshold", wb.eff.auto, wa.eff.auto, "auto", wb, wa,
+                                     (wb.fit.auto.band_low, wb.fit.auto.band_high), ra,
+                                     ra.tier == "auto" and _looser(ra, wb.eff.auto, wa.eff.auto)))
                 if num(wb.eff.manual) != num(wa.eff.manual):
-                    out.append(Change(name, f"{label}: manual band", num(wb.eff.manual), num(wa.eff.manual),
-                                      _looser(ra, wb.eff.manual, wa.eff.manual)))
+                    out.append(moved(f"{label}: manual band", wb.eff.manual, wa.eff.manual, "manual", wb, wa,
+                                     (wb.fit.manual.band_low, wb.fit.manual.band_high), ra,
+                                     _looser(ra, wb.eff.manual, wa.eff.manual)))
                 rate_b, rate_a = _rate(wb, b.baseline.history_days), _rate(wa, a.baseline.history_days)
                 if f"{rate_b:.3g}" != f"{rate_a:.3g}":
                     out.append(Change(name, f"{label}: implied false rollbacks per quarter", f"{rate_b:.3g}",
-                                      f"{rate_a:.3g}", False))
-                if _delay(wb) != _delay(wa):
-                    out.append(Change(name, f"{label}: alert delay", _delay(wb), _delay(wa), False))
+                                      f"{rate_a:.3g}", False, "the backtest at the new thresholds"))
+                delays_b, delays_a = delay_list(wb.fit.detection), delay_list(wa.fit.detection)
+                if delays_b != delays_a:
+                    out.append(Change(name, f"{label}: alert delays", delays_b or "—", delays_a or "—", False,
+                                      "the reference shifts at the new thresholds"))
         alerts_b = {(r.alert, dict(r.labels).get("signal"), dict(r.labels).get("window"))
                     for g in b.groups for r in g.rules if r.alert}
         alerts_a = {(r.alert, dict(r.labels).get("signal"), dict(r.labels).get("window"))
@@ -172,7 +294,7 @@ def compare(before: dict[str, ModelContext], after: dict[str, ModelContext]) -> 
     return out
 
 
-def markdown(changes: list[Change], base: str) -> str:
+def markdown(changes: list[Change], base: str, added: list[ModelContext] | None = None) -> str:
     loose = [c for c in changes if c.loosens]
     lines = [f"## driftgate review against `{base}`", ""]
     if not changes:
@@ -183,17 +305,24 @@ def markdown(changes: list[Change], base: str) -> str:
                   f"or not at all. The rollback authority should approve them explicitly.", ""]
     else:
         lines += ["No change loosens enforcement.", ""]
-    lines += ["| model | what | before | after | |", "|---|---|---|---|---|"]
+    noise = sum(1 for c in changes if c.cause.startswith("refit noise"))
+    if noise:
+        lines += [f"{noise} number(s) moved by refit noise only (inside the previous fit's 90% bootstrap band: how "
+                  f"far a refit moves them between equally good histories); not flagged (`--strict` flags them).", ""]
+    lines += ["| model | what | before | after | cause | |", "|---|---|---|---|---|---|"]
     for c in sorted(changes, key=lambda c: (not c.loosens, c.model, c.what)):
         flag = "**LOOSENS**" if c.loosens else ""
-        cells = [c.model, c.what, c.before, c.after, flag]
+        cells = [c.model, c.what, c.before, c.after, c.cause, flag]
         lines.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
+    for ctx in added or []:
+        lines += ["", *enforcement_table(ctx)]
     return "\n".join(lines) + "\n"
 
 
-def review(root: Path, spec_dir: Path, base: str) -> tuple[str, list[Change]]:
+def review(root: Path, spec_dir: Path, base: str, strict: bool = False) -> tuple[str, list[Change]]:
     with tempfile.TemporaryDirectory(prefix="driftgate-review-") as tmp:
         before = _base_contexts(root, spec_dir, base, Path(tmp))
         after = {c.spec.name: c for c in pipeline.contexts(root, spec_dir)}
-        changes = compare(before, after)
-    return markdown(changes, base), changes
+        changes = compare(before, after, strict=strict)
+    added = [after[name] for name in sorted(set(after) - set(before))]
+    return markdown(changes, base, added), changes

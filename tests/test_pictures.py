@@ -9,6 +9,7 @@ import pytest
 
 from driftgate import pipeline
 from driftgate.render import drawing, plots
+from driftgate.render.env import human
 from driftgate.spec.load import load_specs
 from tests.conftest import REPO
 
@@ -18,7 +19,7 @@ from tests.conftest import REPO
     (0.00432, "ratio", "0.432%"), (0.05, "ratio", "5%"), (0.0185432, "", "0.0185"), (-0.00012, "", "-0.00012"),
 ])
 def test_values_are_shown_in_units_with_three_significant_figures(value: float, unit: str, text: str) -> None:
-    assert drawing.human(value, unit) == text
+    assert human(value, unit) == text
 
 
 def test_the_key_covers_the_drawing_code_not_the_keying_code() -> None:

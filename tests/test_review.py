@@ -138,5 +138,5 @@ def test_a_change_of_what_a_signal_is_fitted_for_is_an_enforcement_change(infra:
     got = {c.what: (c.before, c.after, c.loosens) for c in changes if c.what.startswith("spec ")}
     assert got == {"spec signals.latency_p99.quantile": ("0.99", "0.95", False),
                    "spec signals.error_ratio.min_events": ("1000", "3000", True)}
-    assert "| reco-ranker | spec signals.error_ratio.min_events | 1000 | 3000 | **LOOSENS** |" in md
+    assert "| reco-ranker | spec signals.error_ratio.min_events | 1000 | 3000 | spec change | **LOOSENS** |" in md
     assert "No change to rollback enforcement." not in md

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from driftgate.errors import RenderError
+from driftgate.render.env import human
 
 STYLE = {"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10, "figure.dpi": 90,
          "savefig.dpi": 90, "path.simplify": False, "svg.hashsalt": "driftgate"}
@@ -61,15 +62,6 @@ def _history(ax: Any, d: Mapping[str, Any]) -> None:
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=4, fontsize=8, frameon=False,
               borderaxespad=0.2, handlelength=1.8)
     ax.grid(True, linewidth=0.3, color="#dddddd")
-
-
-def human(value: float, unit: str) -> str:
-    """``value`` with 3 significant figures in the unit a person reads: ``263 ms``, ``1.2 s``, ``0.5%``."""
-    if unit == "seconds":
-        return f"{value * 1000:.3g} ms" if abs(value) < 1 else f"{value:.3g} s"
-    if unit == "ratio":
-        return f"{value * 100:.3g}%"
-    return f"{value:.3g}"
 
 
 def _distribution(ax: Any, d: Mapping[str, Any]) -> None:

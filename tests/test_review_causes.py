@@ -1,0 +1,109 @@
+"""``driftgate review`` explains every change by its cause (issue 16): a budget split or a budget change
+is not a loosening of each threshold it moves, a refit inside the previous bootstrap band is noise, an
+added model gets its whole enforcement table."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from driftgate import pipeline
+from driftgate.cli import main
+from driftgate.review import compare, review
+from tests.test_review import infra  # noqa: F401  (the fixture: a git repository of the examples)
+
+_COMMIT = ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam"]
+
+
+def _fail_on_loosen(root: Path) -> int:
+    return CliRunner().invoke(main, ["review", "main", "--root", str(root), "--fail-on-loosen"]).exit_code
+
+
+def test_adding_a_stricter_signal_is_one_added_row_and_a_budget_split(infra: Path) -> None:  # noqa: F811
+    spec = infra / "specs/reco-ranker.yaml"
+    text = spec.read_text()
+    added = ("  - name: score_drift_js\n    kind: distribution_drift\n    metric: reco_score\n    statistic: js\n"
+             "    windows: {fast: 15m, slow: 1h}\n    min_events: 500\n")
+    spec.write_text(text.replace("  - name: score_shift\n", added + "  - name: score_shift\n", 1))
+    pipeline.fit(infra, infra / "specs", "reco-ranker")
+    md, changes = review(infra, infra / "specs", "main")
+    assert ("signal score_drift_js", "added (auto)") in {(c.what, c.after) for c in changes}
+    moved = [c for c in changes if c.what.endswith(("automatic threshold", "manual band"))]
+    assert moved and all(c.cause.startswith("budget split: 8 → 10 automatic") for c in moved)
+    assert not [c for c in changes if c.loosens]
+    assert "No change loosens enforcement." in md and "budget split" in md
+    assert _fail_on_loosen(infra) == 0
+
+
+def test_a_budget_change_is_flagged_once_on_the_budget_row(infra: Path) -> None:  # noqa: F811
+    spec = infra / "specs/reco-ranker.yaml"
+    spec.write_text(spec.read_text().replace("auto: 1/quarter", "auto: 4/quarter", 1))
+    pipeline.fit(infra, infra / "specs", "reco-ranker")
+    _, raised = review(infra, infra / "specs", "main")
+    assert [c for c in raised if c.loosens] == []  # more false rollbacks allowed: thresholds fall
+    moved = [c for c in raised if c.what.endswith(("automatic threshold", "manual band"))]
+    assert moved and all(c.cause == "budget.auto 1/quarter → 4/quarter" for c in moved)
+    # The other way round: a smaller budget raises every threshold; one flag, on the budget itself.
+    subprocess.run(["git", "-C", str(infra), *_COMMIT, "four per quarter"], check=True, capture_output=True)
+    spec.write_text(spec.read_text().replace("auto: 4/quarter", "auto: 1/quarter", 1))
+    pipeline.fit(infra, infra / "specs", "reco-ranker")
+    _, lowered = review(infra, infra / "specs", "main")
+    assert [(c.what, c.before, c.after) for c in lowered if c.loosens] == [
+        ("spec budget.auto", "4/quarter", "1/quarter")]
+    assert _fail_on_loosen(infra) == 1
+
+
+def _shifted(ctx: object, factor: float, new_end: str) -> object:
+    """``ctx`` with every automatic threshold of its first signal moved by ``factor`` and a later history end."""
+    c = ctx
+    row = c.rows[0]  # type: ignore[attr-defined]
+    windows = tuple(dataclasses.replace(w, eff=dataclasses.replace(w.eff, auto=w.eff.auto * factor))
+                    for w in row.windows)
+    rows = (dataclasses.replace(row, windows=windows), *c.rows[1:])  # type: ignore[attr-defined]
+    baseline = dataclasses.replace(c.baseline, history_end=new_end)  # type: ignore[attr-defined]
+    return dataclasses.replace(c, rows=rows, baseline=baseline)  # type: ignore[type-var]
+
+
+def test_a_refit_inside_the_previous_band_is_noise_outside_it_a_loosening(infra: Path) -> None:  # noqa: F811
+    (ctx,) = pipeline.contexts(infra, infra / "specs", "reco-ranker")
+    w = ctx.rows[0].windows[0]
+    band = (w.fit.auto.band_low, w.fit.auto.band_high)
+    assert band[0] < w.eff.auto < band[1]
+    inside = (w.eff.auto + (band[1] - w.eff.auto) / 2) / w.eff.auto
+    later = "2026-11-07T00:00:00Z"
+    noisy = compare({"reco-ranker": ctx}, {"reco-ranker": _shifted(ctx, inside, later)})  # type: ignore[dict-item]
+    moved = [c for c in noisy if c.what.startswith(f"{ctx.rows[0].signal.name} (fast")]
+    assert moved and moved[0].cause.startswith("refit noise: inside the previous fit's 90% band")
+    assert not moved[0].loosens
+    strict = compare({"reco-ranker": ctx}, {"reco-ranker": _shifted(ctx, inside, later)}, strict=True)  # type: ignore[dict-item]
+    assert any(c.loosens and c.cause.startswith("refit noise") for c in strict)
+    outside = band[1] * 1.5 / w.eff.auto
+    far = compare({"reco-ranker": ctx}, {"reco-ranker": _shifted(ctx, outside, later)})  # type: ignore[dict-item]
+    flagged = [c for c in far if c.loosens and c.what.startswith(f"{ctx.rows[0].signal.name} (fast")]
+    assert flagged and flagged[0].cause.startswith("refit (history ")
+
+
+def test_an_added_model_shows_its_enforcement_table(infra: Path) -> None:  # noqa: F811
+    import shutil
+
+    kept = infra.parent / "kept"
+    kept.mkdir()
+    for rel in ("specs/fraud-scorer.yaml", "baselines/fraud-scorer.yaml", "baselines/fraud-scorer.evidence.json"):
+        shutil.move(str(infra / rel), str(kept / rel.replace("/", "_")))
+    subprocess.run(["git", "-C", str(infra), "add", "-A"], check=True, capture_output=True)
+    subprocess.run(["git", "-C", str(infra), *_COMMIT, "without fraud-scorer"], check=True, capture_output=True)
+    for rel in ("specs/fraud-scorer.yaml", "baselines/fraud-scorer.yaml", "baselines/fraud-scorer.evidence.json"):
+        shutil.move(str(kept / rel.replace("/", "_")), str(infra / rel))
+    md, changes = review(infra, infra / "specs", "main")
+    assert [(c.model, c.what, c.after) for c in changes] == [("fraud-scorer", "model", "added")]
+    table = md[md.index("#### fraud-scorer (added)"):]
+    assert "**provisional**" in table  # the example's history is shorter than its minimum
+    lines = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert {line.split(" | ")[0].lstrip("| ") for line in lines} == {"error_ratio", "latency_p99", "score_drift"}
+    latency = next(line for line in lines if line.startswith("| latency_p99 | fast"))
+    assert " ms | " in latency and "never (manual tier)" in latency  # provisional: every signal manual
+    error = next(line for line in lines if line.startswith("| error_ratio | fast"))
+    assert "% | " in error and " min" in error  # the alert delays of the reference shifts
