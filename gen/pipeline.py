@@ -96,7 +96,9 @@ def model_context(root: Path, spec: ModelSpec, warnings: list[Problem] | None = 
     base = bl.load(root / rel, rel, any_fit_version, root)
     check_baseline(spec, base, rel)
     if base.provisional and warnings is not None:
-        warnings.append(Problem(rel, 0, 0, "", f"provisional: {base.history_days:.1f} days of history, the spec "
+        days = base.history_days - base.excluded_days
+        less = f" ({base.excluded_days:.1f} excluded by history.exclude)" if base.excluded_days else ""
+        warnings.append(Problem(rel, 0, 0, "", f"provisional: {days:.1f} days of history{less}, the spec "
                                                f"asks for {base.minimum_days:g}; every signal routes to manual "
                                                f"rollback until a refit on enough history", "warning"))
     evidence = ev.load(root / evidence_path(spec), evidence_path(spec), root, base)
