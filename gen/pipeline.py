@@ -69,7 +69,22 @@ def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False
         texts[evidence_path(spec)] = done.evidence_text
         outcomes[spec.name] = FitOutcome(spec.name, baseline_path(spec), True, done.provisional)
     output.write(root, texts, prune=False)
+    if warnings is not None:
+        warnings.extend(overruns(root, specs))
     return [outcomes[spec.name] for spec in specs]
+
+
+def overruns(root: Path, specs: list[ModelSpec]) -> list[Problem]:
+    """A warning per signal whose backtest saw more than its budget allows (:mod:`driftgate.fit.overrun`),
+    with the spans to look at: read from the baselines and evidence just written (or found unchanged)."""
+    from driftgate.fit.overrun import overruns as signal_overruns
+
+    found = []
+    for spec in specs:
+        rel = baseline_path(spec)
+        base = bl.load(root / rel, rel, root=root)
+        found.extend(signal_overruns(base, ev.load(root / evidence_path(spec), evidence_path(spec), root, base), rel))
+    return found
 
 
 def contexts(root: Path, spec_dir: Path, only: str | None = None,
