@@ -7,6 +7,7 @@ format is documented in ``docs/spec.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path, PurePosixPath
@@ -709,15 +710,17 @@ def _exclude_file(r: Reader, root: Path, value: Any, path: KeyPath) -> tuple[str
         return "", []
     found: list[Problem] = []
     data, marks = load_yaml(root / rel, value, found, root)
-    r.problems.extend(found)
+    what = f"a list of spans {{from, to, reason}} (this file is history.exclude_file of {r.marks.file})"
+    # An empty file is reported by the loader as a spec would be ("expected a mapping"): say what is expected here.
+    r.problems.extend(dataclasses.replace(p, message=p.message.removesuffix("a mapping") + what)
+                      if p.message.endswith("; expected a mapping") else p for p in found)
     if data is None:
         if not found:
-            r.error(path, f"{value}: expected a list of spans {{from, to, reason}}, got an empty file")
+            r.error(path, f"{value}: expected {what}, got nothing")
         return "", []
     inner = Reader(marks)
     if not isinstance(data, list):
-        inner.error((), f"expected a list of spans {{from, to, reason}} (this file is history.exclude_file of "
-                        f"{r.marks.file}), got {show(data)}")
+        inner.error((), f"expected {what}, got {show(data)}")
         data = []
     spans = _exclude_list(inner, data, ())
     r.problems.extend(inner.problems)
