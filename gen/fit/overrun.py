@@ -36,19 +36,31 @@ class Hot:
         return abs(self.peak - self.threshold) / max(abs(self.threshold), 1e-12)
 
 
+def _over(baseline: Baseline, s: SignalFit) -> tuple[int, float] | None:
+    """``(seen, allowed)`` when the signal's backtest exceeds its automatic budget, else None."""
+    if baseline.fit_inputs.get(f"signals.{s.name}.tier") == "manual":
+        return None  # never rolls back: its automatic threshold is not enforced
+    seen = sum(w.auto.backtest_alerts for w in (s.fast, s.slow))
+    allowed = sum(w.auto.expected_alerts for w in (s.fast, s.slow))
+    return (seen, allowed) if seen > allowed else None
+
+
+def exceeds(baseline: Baseline) -> bool:
+    """Whether :func:`overruns` has something to say (cheap: the evidence is read only then)."""
+    return any(_over(baseline, s) is not None for s in baseline.signals)
+
+
 def overruns(baseline: Baseline, evidence: Evidence | None, display: str) -> list[Problem]:
     """One warning per auto-tier signal whose backtest at the automatic thresholds exceeds what the promised
     budget (``budget.auto``) allows over the history. (The manual band's budget is many times larger and its
     backtest is not a promise to the deploy pipeline: not warned about.)"""
     out = []
     for s in baseline.signals:
-        if baseline.fit_inputs.get(f"signals.{s.name}.tier") == "manual":
-            continue  # never rolls back: its automatic threshold is not enforced
-        below = baseline.fit_inputs.get(f"signals.{s.name}.direction") == "below"
-        seen = sum(w.auto.backtest_alerts for w in (s.fast, s.slow))
-        allowed = sum(w.auto.expected_alerts for w in (s.fast, s.slow))
-        if seen <= allowed:
+        over = _over(baseline, s)
+        if over is None:
             continue
+        seen, allowed = over
+        below = baseline.fit_inputs.get(f"signals.{s.name}.direction") == "below"
         look = "; ".join(f"{rfc3339(start)} to {rfc3339(end)} ("
                          + ", ".join(f"{h.window} window {'down to' if below else 'up to'} {h.peak:.3g} against "
                                      f"{h.threshold:.3g}" for h in hots) + ")"
