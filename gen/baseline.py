@@ -114,6 +114,9 @@ class Baseline:
     # The spec's fit inputs as fitted (driftgate.fit.run.fit_inputs): key path -> JSON value. Empty in a
     # baseline of fit_version < 11 (read by 'driftgate review' at an older BASE).
     fit_inputs: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The days of the history inside history.exclude's spans (driftgate.fit.exclude): not history for
+    # history.minimum. Written only when > 0 (OMITTED_WHEN_ZERO), so a fit without spans is unchanged.
+    excluded_days: float = 0.0
 
     def signal(self, name: str) -> SignalFit:
         for s in self.signals:
@@ -140,8 +143,16 @@ def _clean(value: Any) -> Any:
     return value
 
 
+# Fields written only when they hold something; a file without them reads their default.
+OMITTED_WHEN_ZERO: dict[Any, frozenset[str]] = {Baseline: frozenset({"excluded_days"})}
+
+
 def dumps(baseline: Baseline, header: str) -> str:
-    body = yaml.safe_dump(_clean(asdict(baseline)), sort_keys=True, default_flow_style=False, width=1000,
+    doc = asdict(baseline)
+    for name in OMITTED_WHEN_ZERO[Baseline]:
+        if not doc[name]:
+            del doc[name]
+    body = yaml.safe_dump(_clean(doc), sort_keys=True, default_flow_style=False, width=1000,
                           allow_unicode=True)
     return header + body
 
@@ -224,8 +235,9 @@ def _convert(tp: Any, value: Any, path: tuple[str | int, ...], r: Any, lenient: 
         for name in names:
             if name in value:
                 out[name] = _convert(hints[name], value[name], (*path, name), r, lenient)
-            elif lenient and (fields[name].default is not dataclasses.MISSING
-                              or fields[name].default_factory is not dataclasses.MISSING):
+            elif (lenient and (fields[name].default is not dataclasses.MISSING
+                               or fields[name].default_factory is not dataclasses.MISSING)) \
+                    or name in OMITTED_WHEN_ZERO.get(tp, ()):
                 continue  # the dataclass default
             else:
                 r.error(path, f"missing required key '{name}'")
@@ -335,6 +347,8 @@ class _Facts:
     windows: dict[str, dict[str, str]]  # signal -> {"fast": "1h", "slow": "2h"}
     signals: dict[str, _SignalFacts]
     same_signals: bool  # the fit inputs are of the baseline's signals, no more, no fewer
+    # history.exclude as [start, end) unix seconds (() when not recorded); None when it has a problem.
+    excluded: tuple[tuple[float, float], ...] | None = ()
 
 
 def _text(value: str) -> str:
@@ -432,6 +446,34 @@ MODEL_INPUTS: dict[str, Callable[[str], Any]] = {
     "prometheus.version_label": _text,
     "prometheus.version_from": _version_from,
 }
+
+
+def _spans(value: str) -> tuple[tuple[float, float], ...]:
+    """history.exclude as the fit records it (driftgate.fit.inputs): a JSON list of {from, to, reason}, UTC."""
+    x = _json(value)
+    if not isinstance(x, list) or not x:
+        raise ValueError('expected a non-empty JSON list of {"from": <time>, "to": <time>, "reason": <text>}')
+    out = []
+    for item in x:
+        if not isinstance(item, dict) or set(item) != {"from", "to", "reason"} \
+                or not all(isinstance(item[k], str) and _RFC3339.fullmatch(item[k]) for k in ("from", "to")) \
+                or not isinstance(item["reason"], str) or not item["reason"].strip():
+            raise ValueError('expected spans {"from": <RFC 3339 UTC time>, "to": <RFC 3339 UTC time>, "reason": '
+                             '<non-empty text>}')
+        try:
+            a, b = _unix(item["from"]), _unix(item["to"])
+        except ValueError:
+            raise ValueError(f"expected real times, got {item['from']!r} -> {item['to']!r}") from None
+        if not a < b:
+            raise ValueError(f"expected each span to end after it starts, got {item['from']} -> {item['to']}")
+        out.append((a, b))
+    return tuple(out)
+
+
+# Fit inputs written only when the spec has them (absent: baselines fitted before the key existed stay current).
+OPTIONAL_MODEL_INPUTS: dict[str, Callable[[str], Any]] = {
+    "history.exclude": _spans,
+}
 SIGNAL_INPUTS: dict[str, tuple[Callable[[str], Any], tuple[str, ...], bool]] = {
     "kind": (_choice(*ALL_KINDS), ALL_KINDS, True),
     "statistic": (_choice("psi", "js", "tvd", "quantile", "ratio"), ALL_KINDS, True),
@@ -473,7 +515,7 @@ def _facts(b: Baseline, r: Any, failed: set[tuple[str | int, ...]]) -> _Facts | 
     parsed: dict[str, Any] = {}
     for key, text in b.fit_inputs.items():
         where = ("fit_inputs", key)
-        parser: Callable[[str], Any] | None = MODEL_INPUTS.get(key)
+        parser: Callable[[str], Any] | None = MODEL_INPUTS.get(key) or OPTIONAL_MODEL_INPUTS.get(key)
         if parser is None and key.startswith("signals."):
             name, _, field = key[len("signals."):].partition(".")
             by_signal.setdefault(name, []).append(key)
@@ -528,8 +570,9 @@ def _facts(b: Baseline, r: Any, failed: set[tuple[str | int, ...]]) -> _Facts | 
             signals[s.name] = _SignalFacts(parsed[p + "direction"], parsed[p + "tier"], int(parsed[p + "min_events"]))
     for_seconds = parsed.get("alerts.for")
     windows = {name: parsed[f"signals.{name}.windows"] for name in kinds if f"signals.{name}.windows" in parsed}
+    excluded = parsed.get("history.exclude", None if "history.exclude" in b.fit_inputs else ())
     return _Facts(None if for_seconds is None else for_seconds / 60.0, parsed.get("analysis.canary_weight"),
-                  parsed.get("history.minimum"), windows, signals, set(by_signal) == set(names))
+                  parsed.get("history.minimum"), windows, signals, set(by_signal) == set(names), excluded)
 
 
 # ---------------------------------------------------------------- where a rule looks
@@ -773,16 +816,43 @@ def _minimum_days(x: float, at: _At) -> str | None:
             f"({at.b.fit_inputs['history.minimum']}) in days")
 
 
-def _provisional(x: bool, at: _At) -> str | None:
-    if at.bad_top("history_days", "minimum_days"):
+def _excluded_inside(at: _At) -> float | None:
+    """The seconds of the history inside the recorded history.exclude spans (None: not known)."""
+    if at.facts is None or at.facts.excluded is None or at.bad_top("history_start", "history_end"):
         return None
-    days, minimum = at.b.history_days, at.b.minimum_days
+    start, end = _unix(at.b.history_start), _unix(at.b.history_end)
+    total, reach = 0.0, start
+    for a, b in sorted(at.facts.excluded):  # merged, clipped to the history
+        a, b = max(a, reach), min(b, end)
+        if b > a:
+            total += b - a
+            reach = b
+    return total
+
+
+def _excluded_days(x: float, at: _At) -> str | None:
+    span = _history_seconds(at)
+    if x < 0 or (span is not None and x * 86400.0 > span + 2.0 + _SLACK * span):
+        return f"{_n(x)}; expected the days of the history inside history.exclude, from 0 to history_days"
+    want = _excluded_inside(at)
+    if want is None or abs(x * 86400.0 - want) <= 2.0 + _SLACK * want:
+        return None
+    return (f"{_n(x)}; expected {_n(want / 86400.0)}, the days of the history ({at.b.history_start} -> "
+            f"{at.b.history_end}) inside the spans of the fit input history.exclude")
+
+
+def _provisional(x: bool, at: _At) -> str | None:
+    if at.bad_top("history_days", "minimum_days", "excluded_days"):
+        return None
+    days, minimum = at.b.history_days - at.b.excluded_days, at.b.minimum_days
     if _close(days, minimum):
         return None  # too close to tell after rounding
     if x == (days < minimum):
         return None
     want = "true" if days < minimum else "false"
-    return (f"{str(x).lower()}; expected {want}: {_n(days)} days of history against history.minimum of {_n(minimum)} "
+    less = f" (less {_n(at.b.excluded_days)} days excluded by history.exclude)" if at.b.excluded_days else ""
+    return (f"{str(x).lower()}; expected {want}: {_n(days)} days of history{less} against "
+            f"history.minimum of {_n(minimum)} "
             f"days (a provisional baseline routes every signal to manual rollback)")
 
 
@@ -1332,6 +1402,14 @@ def _expected_alerts(x: float, at: _At) -> str | None:
     if rate is None or span is None or at.bad_top("step_seconds"):
         return None
     lo, hi = rate * (span - 2 * (step + 1) - 2), rate * (span + step + 3)  # the grid's ends, to a step
+    if at.facts is not None and at.facts.excluded:
+        # Less the evaluations whose window overlaps an excluded span (driftgate.fit.run): at most each span's
+        # time inside the history plus a window and a step, twice for a drift signal compared with last week.
+        w = at.window_seconds or 0.0
+        spans = [(a, b) for a, b in at.facts.excluded if b > _unix(at.b.history_start) - w
+                 and a < _unix(at.b.history_end)]
+        lo = rate * (span - 2 * sum(b - a + w + step for a, b in spans) - 2 * (step + 1) - 2)
+        lo = max(lo, 0.0)
     if _le(lo, x, 1e-4) and _le(x, hi, 1e-4):
         return None
     return (f"{_n(x)}; expected {_n(rate * span)}: what the budget ({at.budget_text()}) allows over "
@@ -1388,6 +1466,7 @@ FIELD_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
         "history_days": _rules(_history_days),
         "step_seconds": _rules(_step_seconds),
         "minimum_days": _rules(_minimum_days),
+        "excluded_days": _rules(_excluded_days),
         "provisional": _rules(_provisional),
         "budget_auto": _rules(_budget_field("budget.auto")),
         "budget_manual": _rules(_budget_field("budget.manual")),

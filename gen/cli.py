@@ -117,7 +117,8 @@ def _crds(fn: F) -> F:
 
 def _strict(fn: F) -> F:
     return click.option("--strict", is_flag=True,
-                        help="Fail (exit 1) on warnings: thin or provisional history, spec naming.")(fn)
+                        help="Fail (exit 1) on warnings: thin or provisional history, spec naming, a "
+                             "backtest beyond its budget (fit, gen).")(fn)
 
 
 def _warned(warnings: list[Problem], strict: bool, github: bool = False) -> int:

@@ -148,6 +148,20 @@ class Freeze:
     lifted_until: int | None  # unix seconds; the rollback authority's reviewed lift
 
 
+@dataclass(frozen=True)
+class ExcludedSpan:
+    """A stretch of the history that is not normal (an incident): ``history.exclude``. The fit leaves every
+    window that overlaps ``[start, end)`` out of its statistics and its backtest."""
+
+    start: int  # unix seconds, inclusive
+    end: int  # unix seconds, exclusive; > start
+    reason: str
+
+    @property
+    def seconds(self) -> int:
+        return self.end - self.start
+
+
 # Images of the opt-in automatic undo (release.auto_undo): the Argo Rollouts kubectl plugin at the release
 # whose CRDs driftgate validates against, and upstream kubectl for the guards (``kubectl wait``).
 UNDO_IMAGE = "quay.io/argoproj/kubectl-argo-rollouts:v1.10.1"
@@ -290,6 +304,9 @@ class ModelSpec:
     release: Release = Release()
     object_labels: tuple[tuple[str, str], ...] = ()  # on every generated Kubernetes object, sorted
     object_annotations: tuple[tuple[str, str], ...] = ()
+    # history.exclude, then the spans of history.exclude_file, sorted by start; empty: nothing excluded.
+    exclude: tuple[ExcludedSpan, ...] = ()
+    exclude_file: str = ""  # history.exclude_file, repository-relative ("": none)
 
     @property
     def alert_for_seconds(self) -> int:

@@ -46,10 +46,12 @@ def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False
     (:mod:`driftgate.fit.fleet`). The files written are the same bytes either way, all at once at the end;
     ``progress(done, total)`` is called as models finish."""
     from driftgate.fit import fleet  # scipy, pandas: not for render and check
+    from driftgate.fit.overrun import exceeds
     from driftgate.fit.run import input_hash
 
     specs = load_specs(root, spec_dir, only, check_exports=True, warnings=warnings)
     outcomes: dict[str, FitOutcome] = {}
+    over: set[str] = set()  # models a signal of which fired beyond its budget in the backtest
     stale = []
     for spec in specs:
         rel = baseline_path(spec)
@@ -61,6 +63,8 @@ def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False
                 old = None
             if old is not None and old.input_hash == input_hash(root, spec):
                 outcomes[spec.name] = FitOutcome(spec.name, rel, False, old.provisional)
+                if exceeds(old):
+                    over.add(spec.name)
                 continue
         stale.append(spec)
     texts: dict[str, str | bytes] = {}
@@ -68,8 +72,26 @@ def fit(root: Path, spec_dir: Path, only: str | None = None, force: bool = False
         texts[baseline_path(spec)] = done.baseline_text
         texts[evidence_path(spec)] = done.evidence_text
         outcomes[spec.name] = FitOutcome(spec.name, baseline_path(spec), True, done.provisional)
+        if done.overrun:
+            over.add(spec.name)
     output.write(root, texts, prune=False)
+    if warnings is not None:
+        warnings.extend(overruns(root, [spec for spec in specs if spec.name in over]))
     return [outcomes[spec.name] for spec in specs]
+
+
+def overruns(root: Path, specs: list[ModelSpec]) -> list[Problem]:
+    """A warning per signal whose backtest saw more than its budget allows (:mod:`driftgate.fit.overrun`),
+    with the spans to look at: read from the baselines and evidence of ``specs`` just written (or found
+    unchanged). :func:`fit` passes only the models whose baseline :func:`~driftgate.fit.overrun.exceeds`."""
+    from driftgate.fit.overrun import overruns as signal_overruns
+
+    found = []
+    for spec in specs:
+        rel = baseline_path(spec)
+        base = bl.load(root / rel, rel, root=root)
+        found.extend(signal_overruns(base, ev.load(root / evidence_path(spec), evidence_path(spec), root, base), rel))
+    return found
 
 
 def contexts(root: Path, spec_dir: Path, only: str | None = None,
@@ -96,7 +118,9 @@ def model_context(root: Path, spec: ModelSpec, warnings: list[Problem] | None = 
     base = bl.load(root / rel, rel, any_fit_version, root)
     check_baseline(spec, base, rel)
     if base.provisional and warnings is not None:
-        warnings.append(Problem(rel, 0, 0, "", f"provisional: {base.history_days:.1f} days of history, the spec "
+        days = base.history_days - base.excluded_days
+        less = f" ({base.excluded_days:.1f} excluded by history.exclude)" if base.excluded_days else ""
+        warnings.append(Problem(rel, 0, 0, "", f"provisional: {days:.1f} days of history{less}, the spec "
                                                f"asks for {base.minimum_days:g}; every signal routes to manual "
                                                f"rollback until a refit on enough history", "warning"))
     evidence = ev.load(root / evidence_path(spec), evidence_path(spec), root, base)

@@ -147,6 +147,13 @@ VARIANTS: dict[str, tuple[list[tuple[str, str]], dict[str, Any]]] = {
     "all-mass-in-one-bin": ([], {"demo_score_bucket.json": _one_bin}),
     "sparse-windows": ([("    quantile: 0.99\n", "    quantile: 0.99\n    min_events: 34000\n")], {}),
     "provisional": ([("minimum: 2d", "minimum: 7d")], {}),
+    # history.exclude: overlapping spans, one outside the history; and enough excluded to be provisional.
+    "excluded": ([("  minimum: 2d\n", "  minimum: 2d\n  exclude:\n"
+                   "    - {from: 2026-10-30T10:00:00Z, to: 2026-10-30T10:25:00Z, reason: INC-1}\n"
+                   "    - {from: 2026-10-30T10:20:00Z, to: 2026-10-30T12:00:00Z, reason: INC-2}\n"
+                   "    - {from: 2025-01-01T00:00:00Z, to: 2025-01-02T00:00:00Z, reason: long before}\n")], {}),
+    "excluded-provisional": ([("  minimum: 2d\n", "  minimum: 2d\n  exclude:\n"
+                               "    - {from: 2026-10-29T12:00:00Z, to: 2026-10-30T12:00:00Z, reason: INC-3}\n")], {}),
     "js": ([("    metric: demo_score\n", "    metric: demo_score\n    statistic: js\n")], {}),
     "tvd-below": ([("    metric: demo_score\n",
                     "    metric: demo_score\n    statistic: tvd\n    direction: below\n")], {}),
@@ -213,6 +220,10 @@ MUTATIONS: list[tuple[str, str, str, dict[str, Any], str]] = [
     ("history-days", "demo", D, {"history_days": 30.0}, "history_days"),
     ("step-negative", "demo", D, {"step_seconds": -5}, "step_seconds"),
     ("minimum-days", "demo", D, {"minimum_days": 5.0}, "minimum_days"),
+    ("excluded-days-without-spans", "demo", D, {"excluded_days": 1.0}, "excluded_days"),
+    ("excluded-days-negative", "demo", D, {"excluded_days": -1.0}, "excluded_days"),
+    ("fit-input-exclude-unreadable", "demo", D, {"fit_inputs.history.exclude": '[{"from": "2026-10-30"}]'},
+     "fit_inputs.history.exclude"),
     ("provisional-flipped", "example", F, {"provisional": False}, "provisional"),
     ("budget-auto", "demo", D, {"budget_auto": "2/quarter"}, "budget_auto"),
     ("budget-manual-grammar", "demo", D, {"budget_manual": "often"}, "budget_manual"),

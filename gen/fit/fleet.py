@@ -27,6 +27,7 @@ from driftgate import baseline as bl
 from driftgate.errors import DriftgateError, UsageError
 from driftgate.fit import evidence as ev
 from driftgate.fit import run
+from driftgate.fit.overrun import exceeds
 from driftgate.model import ModelSpec
 from driftgate.render.env import header
 
@@ -44,13 +45,14 @@ class Fitted:
     baseline_text: str
     evidence_text: str
     provisional: bool
+    overrun: bool = False  # a signal's backtest exceeds its budget (driftgate.fit.overrun): warned about
 
 
 def fit_one(root: Path, spec: ModelSpec) -> Fitted:
     """Fit one model and serialise it (the same function runs in this process and in a Dask worker)."""
     fitted, evidence = run.fit_model_full(root, spec)
     head = header([spec.spec_path, *spec.exports]).replace("run 'make gen'", "run 'make gen' to refit")
-    return Fitted(spec.name, bl.dumps(fitted, head), ev.dumps(evidence), fitted.provisional)
+    return Fitted(spec.name, bl.dumps(fitted, head), ev.dumps(evidence), fitted.provisional, exceeds(fitted))
 
 
 def fit_many(root: Path, specs: Sequence[ModelSpec], workers: int | None = None, scheduler: str | None = None,

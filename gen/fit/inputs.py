@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from driftgate.baseline import rfc3339
 from driftgate.model import ModelSpec, SignalKind
 from driftgate.validate.durations import prom_duration
 
@@ -30,6 +31,9 @@ def fit_inputs(spec: ModelSpec) -> dict[str, str]:
         "history.minimum": prom_duration(int(spec.min_history.seconds)),
         "analysis.canary_weight": j(spec.analysis.canary_weight),
     }
+    if spec.exclude:  # (absent when empty: the baselines fitted before the key existed stay current)
+        out["history.exclude"] = j([{"from": rfc3339(x.start), "to": rfc3339(x.end), "reason": x.reason}
+                                    for x in spec.exclude])
     for s in spec.signals:
         p = f"signals.{s.name}."
         ratio = not s.is_histogram

@@ -21,7 +21,8 @@ from driftgate.exports.load import load_store
 from driftgate.exports.predictions import MAX_SIDECAR_BYTES, SIDECAR_SUFFIX, sidecar_path
 from driftgate.exports.series import MAX_EXPORT_BYTES, FloatArray, Series, SeriesStore
 from driftgate.fit.delay import canary, detection, seasonality
-from driftgate.fit.evidence import Evidence, SignalEvidence, hourly
+from driftgate.fit.evidence import Evidence, ExcludedEvidence, SignalEvidence, hourly
+from driftgate.fit.exclude import bins_outside, seconds_inside
 from driftgate.fit.histogram import bins_over
 from driftgate.fit.inputs import fit_inputs
 from driftgate.fit.noise import noise_for, quantile_sd
@@ -71,7 +72,8 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
     auto_rate = spec.budget.rate_per_second / n_auto
     manual_rate = spec.manual_budget.rate_per_second / n_manual
     fits = []
-    evidence = Evidence(spec.name)
+    evidence = Evidence(spec.name, excluded=tuple(
+        ExcludedEvidence(rfc3339(x.start), rfc3339(x.end), x.reason) for x in spec.exclude))
     for_minutes = spec.alert_for_seconds / 60
     for sig in spec.signals:
         data = resolve(spec, sig, store, start, end)
@@ -102,10 +104,12 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
             les=data.buckets.les if data.buckets is not None else (),
             probabilities=tuple(float(x) for x in data.baseline_q), fast=windows[0], slow=windows[1]))
     days = (end - start) / 86400.0
+    excluded = seconds_inside(spec.exclude, start, end)  # not history: history.minimum counts without it
     baseline = Baseline(
         model=spec.name, spec=spec.spec_path, input_hash=input_hash(root, spec), fit_version=FIT_VERSION,
         history_start=rfc3339(start), history_end=rfc3339(end), history_days=days, step_seconds=int(step),
-        minimum_days=spec.min_history.seconds / 86400.0, provisional=end - start < spec.min_history.seconds,
+        minimum_days=spec.min_history.seconds / 86400.0,
+        provisional=end - start - excluded < spec.min_history.seconds, excluded_days=excluded / 86400.0,
         budget_auto=spec.budget.text, budget_manual=spec.manual_budget.text,
         auto_configurations=n_auto, manual_configurations=n_manual, signals=tuple(fits),
         fit_inputs=fit_inputs(spec))
@@ -151,7 +155,8 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     values = hist.value
     decided = np.isfinite(values)
     if not decided.any():
-        most = float(np.max(hist.events)) if hist.events.size else 0.0  # how far off min_events is
+        counted = hist.events[np.isfinite(hist.events)]  # (an excluded window's events are NaN)
+        most = float(np.max(counted)) if counted.size else 0.0  # how far off min_events is
         raise FitError(f"{what}: no window in the history has {sig.min_events} events (min_events; the most in "
                        f"any window is {most:.0f}); "
                        f"lower min_events or use a longer window")
@@ -172,7 +177,8 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
         auto, manual = (dataclasses.replace(th, value=0.0, method="zero_floor") if th.value < 0 else th
                         for th in (auto, manual))
     manual_value = max(manual.value, auto.value) if below else min(manual.value, auto.value)
-    span = float(hist.t[-1] - hist.t[0] + window)
+    # The budget's time: the history's evaluations, less those whose window overlaps an excluded span.
+    span = float(hist.t[-1] - hist.t[0] + window) - hist.excluded_evaluations * step
     stride = max(1, round(window / step))
     n50 = _q(hist.events, 0.5)
     smallest, detected = detection(sig, data.baseline_q, r0, n50, noise, auto.value, for_minutes, window / 60)
@@ -242,7 +248,8 @@ def _quantile_sd(data: SignalData, hist: StatHistory, step: float) -> float:
     if sig.kind is not SignalKind.LATENCY_QUANTILE or data.buckets is None or sig.quantile is None:
         return 0.0
     span = float(hist.t[-1] - hist.t[0]) + 1.0
-    return quantile_sd(sig.quantile, bins_over(data.buckets, float(hist.t[-1]), span, step), data.buckets.bounds)
+    return quantile_sd(sig.quantile, bins_outside(data.buckets, float(hist.t[-1]), span, step, data.excluded),
+                       data.buckets.bounds)
 
 
 def _q(x: FloatArray, q: float) -> float:

@@ -25,7 +25,8 @@ from driftgate.baseline import rounded
 from driftgate.errors import ExportError, FitError
 from driftgate.exports.series import FloatArray, Series, SeriesStore, show_number
 from driftgate.fit import statistics as st
-from driftgate.fit.histogram import Buckets, bins_from_cumulative, bins_over, collect_buckets, windowed_cumulative
+from driftgate.fit.exclude import Spans, bins_outside, merged, overlapping
+from driftgate.fit.histogram import Buckets, bins_from_cumulative, collect_buckets, windowed_cumulative
 from driftgate.fit.windows import eval_grid, summed_window
 from driftgate.model import ModelSpec, Signal, SignalKind
 from driftgate.render.promql import selector
@@ -37,7 +38,12 @@ class StatHistory:
 
     t: FloatArray  # evaluation times
     value: FloatArray  # statistic; NaN where there was no decision
-    events: FloatArray  # events in each window
+    events: FloatArray  # events in each window; NaN where the window overlaps an excluded span
+
+    @property
+    def excluded_evaluations(self) -> int:
+        """How many evaluations were left out for history.exclude (:mod:`driftgate.fit.exclude`)."""
+        return int(np.isnan(self.events).sum())
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class SignalData:
     baseline_q: FloatArray  # drift: baseline bin probabilities; else empty
     numerator: list[Series]  # ratio kinds
     denominator: list[Series]
+    # history.exclude, merged and clipped to the history: every window overlapping one is no decision.
+    excluded: Spans = ()
 
 
 def matchers(spec: ModelSpec, signal: Signal) -> tuple[tuple[str, str], ...]:
@@ -126,6 +134,7 @@ def _side(series: list[Series], matchers: tuple[tuple[str, str, str], ...]) -> l
 
 def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, end: float) -> SignalData:
     sel = matchers(spec, signal)
+    excluded = merged(spec.exclude, start, end)
     where = f"signal '{signal.name}'"
     if signal.is_histogram:
         series = store.select(f"{signal.metric}_bucket", sel)
@@ -138,14 +147,16 @@ def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, e
         q = np.zeros(0)
         if signal.kind is SignalKind.DISTRIBUTION_DRIFT:
             whole = float(end - start)
-            totals = bins_over(buckets, end, whole + 1.0, float(spec.prometheus.evaluation_interval.seconds))
+            # The baseline distribution is what normal looks like: the excluded spans' samples left out.
+            totals = bins_outside(buckets, end, whole + 1.0, float(spec.prometheus.evaluation_interval.seconds),
+                                  excluded)
             if totals.sum() <= 0:
                 raise FitError(f"{spec.spec_path}: {where}: {signal.metric}_bucket never increased in the "
                                f"history; there is no distribution to learn")
             # Rounded exactly as the baseline file and the rendered constants carry them, so the fitted
             # history is the statistic Prometheus will compute, not a 1e-4-relative neighbour of it.
             q = np.array([rounded(float(x)) for x in st.baseline_probabilities(totals)])
-        return SignalData(signal, buckets, q, [], [])
+        return SignalData(signal, buckets, q, [], [], excluded)
     num = _side(store.select(signal.metric, sel), signal.numerator_matchers)
     den = _side(store.select(signal.denominator, sel), signal.denominator_matchers)
     for metric, found, more in ((signal.metric, num, signal.numerator_matchers),
@@ -156,7 +167,7 @@ def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, e
                            f"exported metrics: {', '.join(store.names) or 'none'}")
         check_contract(spec, signal, metric, found)
         check_counters(found)
-    return SignalData(signal, None, np.zeros(0), num, den)
+    return SignalData(signal, None, np.zeros(0), num, den, excluded)
 
 
 WEEK = 7 * 86400.0
@@ -189,6 +200,15 @@ def history(data: SignalData, window: float, start: float, end: float, step: flo
         events, _ = summed_window(data.denominator, t, window, step)
         value = st.ratio(num, events)
     value = np.where(events >= sig.min_events, value, np.nan)
+    if data.excluded:
+        # history.exclude (driftgate.fit.exclude): a window overlapping an excluded span is not normal, nor is
+        # one compared with such a window a week earlier. No decision, and its events are not counted either:
+        # every statistic, threshold and backtest of the fit is computed from these two arrays.
+        out = overlapping(t, window, data.excluded)
+        if sig.kind is SignalKind.DISTRIBUTION_DRIFT and sig.compare_with == "last_week":
+            out |= overlapping(t - WEEK, window, data.excluded)
+        value = np.where(out, np.nan, value)
+        events = np.where(out, np.nan, events)
     return StatHistory(t, value, events)
 
 

@@ -12,10 +12,22 @@ from dataclasses import dataclass
 
 from scipy import special
 
+from driftgate.baseline import rfc3339
 from driftgate.render.context import ModelContext
 from driftgate.render.promql import selector
+from driftgate.validate.durations import prom_duration
 
 QUARTER_DAYS = 90.0
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """One span of history.exclude, as the plan lists it."""
+
+    start: str  # RFC 3339, UTC
+    end: str
+    duration: str  # a Prometheus duration, e.g. 25m
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -29,13 +41,14 @@ class Audit:
     promised_per_quarter: float
     last_rollback_query: str
     last_abort_query: str
+    excluded: tuple[Excluded, ...] = ()  # history.exclude: left out of the fit and the backtest
 
 
 def audit(ctx: ModelContext) -> Audit:
     auto = [w for row in ctx.rows if row.tier == "auto" for w in row.windows]
     k = sum(w.fit.auto.backtest_alerts for w in auto)
     manual = sum(w.fit.manual.backtest_alerts for row in ctx.rows for w in row.windows)
-    days = max(ctx.baseline.history_days, 1e-9)
+    days = max(ctx.baseline.history_days - ctx.baseline.excluded_days, 1e-9)  # the backtest's time
     upper = float(special.gammaincinv(k + 1, 0.9))  # chi2.ppf(0.9, 2k + 2) / 2
     budget = ctx.spec.budget
     promised = budget.events / (budget.period_seconds / 86400.0) * QUARTER_DAYS
@@ -45,5 +58,7 @@ def audit(ctx: ModelContext) -> Audit:
     info = selector("rollout_info", [(ctx.spec.prometheus.rollout_info_namespace_label, ns), ("name", rollout),
                                      ("phase", "Degraded")])
     aborted = f"max_over_time(timestamp({info})[90d:1m])"
+    excluded = tuple(Excluded(rfc3339(x.start), rfc3339(x.end), prom_duration(x.seconds), x.reason)
+                     for x in ctx.spec.exclude)
     return Audit(len(auto), k, manual, days, k / days * QUARTER_DAYS, upper / days * QUARTER_DAYS, promised,
-                 last, aborted)
+                 last, aborted, excluded)

@@ -7,6 +7,7 @@ format is documented in ``docs/spec.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path, PurePosixPath
@@ -218,8 +219,8 @@ def _build(r: Reader, root: Path, display: str, data: Any, check_exports: bool) 
         if "rollback_authority" in top else None
     prom = _prometheus(r, top["prometheus"], ("prometheus",)) if "prometheus" in top else None
     budget, manual_budget = _budget(r, top["budget"], ("budget",)) if "budget" in top else (None, None)
-    min_history, exports = _history(r, root, top["history"], ("history",), check_exports) \
-        if "history" in top else (None, [])
+    min_history, exports, exclude, exclude_file = \
+        _history(r, root, top["history"], ("history",), check_exports) if "history" in top else (None, [], [], "")
     freeze = _freeze(r, top["freeze"], ("freeze",)) if "freeze" in top else None
     analysis = _analysis(r, top.get("analysis", {}), ("analysis",))
     release = _release(r, top["release"], ("release",)) if "release" in top else m.Release()
@@ -252,6 +253,7 @@ def _build(r: Reader, root: Path, display: str, data: Any, check_exports: bool) 
         min_history=min_history, exports=tuple(exports), freeze=freeze, analysis=analysis,
         runbook_base_url=runbook, signals=tuple(signals), release=release or m.Release(),
         object_labels=object_labels, object_annotations=object_annotations,
+        exclude=tuple(exclude), exclude_file=exclude_file,
     )
 
 
@@ -586,8 +588,8 @@ def _budget(r: Reader, value: Any, path: KeyPath) -> tuple[m.Budget | None, m.Bu
 
 
 def _history(r: Reader, root: Path, value: Any, path: KeyPath,
-             check_exports: bool) -> tuple[m.Duration | None, list[str]]:
-    d = r.mapping(value, path, {"minimum", "exports"}, {"exports"})
+             check_exports: bool) -> tuple[m.Duration | None, list[str], list[m.ExcludedSpan], str]:
+    d = r.mapping(value, path, {"minimum", "exports", "exclude", "exclude_file"}, {"exports"})
     minimum = _duration(r, d, path, "minimum", "14d", minimum=3600)
     exports: list[str] = []
     raw = d.get("exports")
@@ -631,7 +633,98 @@ def _history(r: Reader, root: Path, value: Any, path: KeyPath,
                 r.error(where, f"the sidecar {item}.meta.json: {side}")
                 continue
         exports.append(item)
-    return minimum, exports
+    spans = _exclude_list(r, d["exclude"], (*path, "exclude")) if "exclude" in d else []
+    exclude_file = ""
+    if "exclude_file" in d:
+        exclude_file, more = _exclude_file(r, root, d["exclude_file"], (*path, "exclude_file"))
+        spans += more
+    spans.sort(key=lambda x: (x.start, x.end, x.reason))
+    return minimum, exports, spans, exclude_file
+
+
+EXCLUDE_KEYS = {"from", "to", "reason"}
+
+
+def _exclude_list(r: Reader, value: Any, path: KeyPath) -> list[m.ExcludedSpan]:
+    """``history.exclude`` (or the list of an ``exclude_file``, read with its own :class:`Reader`): spans of
+    the history that are not normal, each ``{from, to, reason}``; every problem reported, at its item."""
+    if not isinstance(value, list):
+        r.error(path, f"expected a list of spans {{from: <RFC 3339 time>, to: <RFC 3339 time>, reason: <text>}}, "
+                      f"got {show(value)}")
+        return []
+    spans = []
+    for i, item in enumerate(value):
+        where = (*path, i)
+        if item is None:  # an empty list item (a spec's is reported by _nulls already)
+            if not path or path[0] != "history":
+                r.error(where, "expected a span {from, to, reason}, got null (an empty list item or '~')")
+            continue
+        d = r.mapping(item, where, EXCLUDE_KEYS, EXCLUDE_KEYS)
+        if not d:
+            continue
+        start, end = (r.convert(d, where, key, _parse_timestamp, "an RFC 3339 timestamp with a time zone")
+                      if d.get(key) is not None else None for key in ("from", "to"))
+        for key in ("from", "to"):  # (a spec's null values are reported and removed by _nulls)
+            if key in d and d[key] is None:
+                r.error((*where, key), "expected an RFC 3339 timestamp with a time zone, got null")
+        reason = d.get("reason")
+        if "reason" in d:
+            if not isinstance(reason, str) or not reason.strip():
+                r.error((*where, "reason"), f"expected a non-empty reason (why this span is not normal, e.g. "
+                                            f"the incident's ticket), got {show(reason)}")
+                reason = None
+            else:
+                bad = names.check_text(reason)
+                if bad:
+                    r.error((*where, "reason"), f"expected text: {bad}")
+                    reason = None
+        if start is not None and end is not None and end <= start:
+            r.error((*where, "to"), f"expected a time after from ({_utc(start)}), got {show(d['to'])}: a span "
+                                    f"ends after it starts")
+            continue
+        if start is not None and end is not None and isinstance(reason, str):
+            spans.append(m.ExcludedSpan(start, end, reason))
+    return spans
+
+
+def _utc(unix: int) -> str:
+    return dt.datetime.fromtimestamp(unix, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _exclude_file(r: Reader, root: Path, value: Any, path: KeyPath) -> tuple[str, list[m.ExcludedSpan]]:
+    """``history.exclude_file``: a YAML file in the repository holding a list like ``history.exclude``'s
+    (a file of incident windows); its problems name that file, line, column and the item's key path."""
+    if not isinstance(value, str) or not value:
+        r.error(path, f"expected a file path, got {show(value)}")
+        return "", []
+    rel = PurePosixPath(value)
+    if rel.is_absolute() or ".." in rel.parts or "\\" in value:
+        r.error(path, f"expected a path inside the repository, got {show(value)}")
+        return "", []
+    if not fsio.inside(root / rel, root):
+        r.error(path, f"the path escapes the repository through a symlink: {show(value)}")
+        return "", []
+    refused = fsio.refusal(root / rel, root)
+    if refused is not None:
+        r.error(path, f"{value}: {refused}")
+        return "", []
+    found: list[Problem] = []
+    data, marks = load_yaml(root / rel, value, found, root)
+    what = f"a list of spans {{from, to, reason}} (this file is history.exclude_file of {r.marks.file})"
+    # An empty file is reported by the loader as a spec would be ("expected a mapping"): say what is expected here.
+    r.problems.extend(dataclasses.replace(p, message=p.message.removesuffix("a mapping") + what)
+                      if p.message.endswith("; expected a mapping") else p for p in found)
+    if data is None:
+        if not found:
+            r.error(path, f"{value}: expected {what}, got nothing")
+        return "", []
+    inner = Reader(marks)
+    if not isinstance(data, list):
+        inner.error((), f"expected {what}, got {show(data)}")
+        data = []
+    spans = _exclude_list(inner, data, ())
+    r.problems.extend(inner.problems)
+    return value, spans
 
 
 def _parse_timestamp(value: Any) -> int:

@@ -22,6 +22,11 @@ SECRET = {"type": "object", "additionalProperties": False, "required": ["secret"
           "properties": {"secret": {"type": "string"}, "key": {"type": "string"}},
           "description": "a Kubernetes Secret reference; secrets are never written in a spec"}
 LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+EXCLUDE = {"type": "array", "description": "spans of the history that are not normal (incidents): left out of the fit",
+           "items": {"type": "object", "additionalProperties": False, "required": ["from", "reason", "to"],
+                     "properties": {"from": {"type": "string", "description": "RFC 3339 time with a time zone"},
+                                    "reason": {"type": "string", "minLength": 1},
+                                    "to": {"type": "string", "description": "RFC 3339 time with a time zone"}}}}
 
 
 def _obj(props: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
@@ -91,7 +96,8 @@ def schema() -> dict[str, Any]:
         }, ("address", "selector")),
         "budget": _obj({"auto": budget, "manual": budget}, ("auto",)),
         "history": _obj({"minimum": DURATION, "exports": {"type": "array", "minItems": 1,
-                                                          "items": {"type": "string"}}}, ("exports",)),
+                                                          "items": {"type": "string"}},
+                         "exclude": EXCLUDE, "exclude_file": {"type": "string", "minLength": 1}}, ("exports",)),
         "freeze": _obj({"window": DURATION, "lifted_until": {"type": "string"},
                         "webhook": _obj({"url": {"type": "string"}, "token": SECRET}, ("url", "token"))},
                        ("window", "webhook")),
