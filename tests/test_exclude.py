@@ -327,3 +327,22 @@ def test_committed_baselines_refit_byte_identically(example_exports: Path, tmp_p
     assert all(o.refitted for o in outcomes)
     for path in sorted((REPO / "baselines").iterdir()):
         assert (root / "baselines" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_a_changed_exclude_file_is_seen_with_a_warm_cache(plain: Path, tmp_path: Path) -> None:
+    """The render cache keys a model on its history.exclude_file too: editing the file after a render (the
+    spec, baseline and evidence unchanged) makes check report the baseline fitted for other spans."""
+    root = tmp_path / "repo"
+    shutil.copytree(plain, root)
+    spec = root / "specs/mini.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("  exports:\n", "  exclude_file: incidents.yaml\n"
+                                                             "  exports:\n", 1), encoding="utf-8")
+    (root / "incidents.yaml").write_text(f"- {{from: {FROM}, to: {TO}, reason: INC-4711}}\n", encoding="utf-8")
+    pipeline.fit(root, root / "specs", force=True)
+    assert CliRunner().invoke(main, ["render", "--root", str(root)]).exit_code == 0
+    assert CliRunner().invoke(main, ["check", "--root", str(root)]).exit_code == 0  # warm, unchanged
+    (root / "incidents.yaml").write_text(f"- {{from: {FROM}, to: 2026-10-29T03:40:00Z, reason: INC-4711}}\n",
+                                         encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", "--root", str(root)])
+    assert result.exit_code == 1, result.output
+    assert "history.exclude is [" in result.output and "run 'driftgate fit'" in result.output

@@ -52,3 +52,21 @@ def test_pictures_drawn_at_once_equal_pictures_drawn_one_by_one() -> None:
     together = plots._draw_all(pictures)
     assert [plots.matches(png, p.key) for png, p in zip(together, pictures, strict=True)] == [True] * len(pictures)
     assert together == [p.draw() for p in pictures]
+
+
+def test_excluded_spans_are_in_the_picture_data_only_when_there_are_any() -> None:
+    from driftgate.fit.evidence import ExcludedEvidence
+
+    (spec,) = load_specs(REPO, REPO / "specs", only="reco-ranker", check_exports=False)
+    ctx = pipeline.model_context(REPO, spec, [])
+    assert ctx.evidence is not None
+    row = ctx.rows[0]
+    ev = ctx.evidence.signals[row.signal.name]
+    plain = plots.figure_data(ctx, row, ev)
+    assert "excluded" not in plain  # (the committed pictures keep their keys)
+    span = ExcludedEvidence("2026-10-20T14:00:00Z", "2026-10-20T14:25:00Z", "INC-1")
+    marked = plots.figure_data(ctx, row, ev, (span,))
+    assert marked["excluded"] == [[1792504800.0, 1792506300.0, "INC-1"]]
+    assert plots.picture_key(marked) != plots.picture_key(plain)
+    png = plots.Picture(plots.picture_key(marked), marked).draw()
+    assert plots.matches(png, plots.picture_key(marked))

@@ -36,12 +36,20 @@ def pyplot() -> Any:
     return plt
 
 
-def _history(ax: Any, d: Mapping[str, Any]) -> None:
+def _ms(seconds: Any) -> Any:
+    return (np.asarray(seconds, dtype=float) * 1000).astype("int64").astype("datetime64[ms]")
+
+
+def _history(ax: Any, d: Mapping[str, Any], excluded: list[list[Any]]) -> None:
     from matplotlib import dates, ticker
+
+    for i, (start, end, _reason) in enumerate(excluded):  # the spans the fit left out, under the data
+        ax.axvspan(_ms(start), _ms(end), facecolor="#bbbbbb", edgecolor="#777777", alpha=0.5, linewidth=0.8,
+                   zorder=0, label="excluded (history.exclude)" if i == 0 else None)  # (the edge: a short span)
 
     values = np.array([np.nan if v is None else v for v in d["values"]], dtype=float)
     seconds = d["start"] + d["step"] * np.arange(values.size)
-    when = (seconds * 1000).astype("int64").astype("datetime64[ms]")
+    when = _ms(seconds)
     u = d["unit"]
     ax.plot(when, values, color=_BLUE, linewidth=0.7, label="decision statistic (hourly extreme)")
     ax.axhline(d["manual"], color=_AMBER, linewidth=1.0, linestyle="--",
@@ -89,8 +97,8 @@ def draw(data: Mapping[str, Any], key: str, key_name: str) -> bytes:
         # above it and the tick labels below it.
         fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.75 / height, bottom=(0.95 if drift else 0.55) / height,
                             hspace=0.7)
-        _history(axes[0], data["fast"])
-        _history(axes[1], data["slow"])
+        _history(axes[0], data["fast"], data.get("excluded", []))
+        _history(axes[1], data["slow"], data.get("excluded", []))
         if drift:
             _distribution(axes[2], data["distribution"])
         buf = io.BytesIO()

@@ -116,9 +116,11 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def model_key(root: Path, spec_rel: str, name: str, code: str, crds: str) -> str:
-    digest = hashlib.sha256(f"{code}\0{crds}\0{spec_rel}\0{name}\0".encode())
-    for rel in (spec_rel, f"baselines/{name}.yaml", f"baselines/{name}.evidence.json"):
+def model_key(root: Path, spec_rel: str, name: str, code: str, crds: str, inputs: Sequence[str] = ()) -> str:
+    """What a model's render depends on: the code, the schemas, its spec, baseline and evidence, and the
+    other files its spec reads (``inputs``: ``history.exclude_file``, whose spans the baseline must match)."""
+    digest = hashlib.sha256(f"{code}\0{crds}\0{spec_rel}\0{name}\0{len(inputs)}\0".encode())
+    for rel in (spec_rel, f"baselines/{name}.yaml", f"baselines/{name}.evidence.json", *inputs):
         data = _read(root / rel)
         digest.update(b"-" if data is None else b"+" + hashlib.sha256(data).digest())
     return digest.hexdigest()
@@ -173,6 +175,7 @@ class ModelResult:
     render_error: tuple[str, str] | None = None  # (message, hint) of a RenderError
     receivers: dict[str, Any] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)  # other files the spec reads (history.exclude_file)
     unvalidated: list[str] = field(default_factory=list)  # kinds no schema declared
     load_warnings: list[Problem] = field(default_factory=list)  # the spec's own (set by the caller)
 
@@ -188,7 +191,8 @@ def render_one(root: Path, source: crd.Source, draw: bool, spec: ModelSpec) -> M
     from driftgate.render.targets import receivers, render_model
     from driftgate.render.verify import verify
 
-    out = ModelResult(spec.name, spec.spec_path, sources=[spec.spec_path, f"baselines/{spec.name}.yaml"])
+    out = ModelResult(spec.name, spec.spec_path, sources=[spec.spec_path, f"baselines/{spec.name}.yaml"],
+                      inputs=[spec.exclude_file] if spec.exclude_file else [])
     out.receivers = {k: _plain(v) for k, v in receivers(spec).items()}
     try:
         ctx = pipeline.model_context(root, spec, out.warnings)
@@ -303,7 +307,7 @@ def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[P
         wrote are what the entry says (the file's bytes hashed, not its size or mtime), else None."""
         rel = spec_display(root, path)
         entry = cache.get(rel)
-        if not entry or model_key(root, rel, entry["name"], code, crds) != entry["key"]:
+        if not entry or model_key(root, rel, entry["name"], code, crds, entry.get("inputs", [])) != entry["key"]:
             return None
         on_disk: dict[str, tuple[bytes, Signature]] = {}
         for f, digest in entry["files"].items():
@@ -406,7 +410,7 @@ def render_tree(root: Path, spec_dir: Path, source: crd.Source, warnings: list[P
             if r.undrawn:  # a picture that could not be drawn: nothing to remember
                 continue
             models[r.spec_path] = {
-                "name": r.name, "key": model_key(root, r.spec_path, r.name, code, crds),
+                "name": r.name, "key": model_key(root, r.spec_path, r.name, code, crds, r.inputs), "inputs": r.inputs,
                 "files": {rel: sha(content) for rel, content in sorted(r.files.items())},
                 "warnings": [_problem_json(w) for w in r.warnings],
                 "load_warnings": [_problem_json(w) for w in r.load_warnings], "unvalidated": r.unvalidated,

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from driftgate.fit.evidence import HOUR, Evidence, SignalEvidence
+from driftgate.fit.evidence import HOUR, Evidence, ExcludedEvidence, SignalEvidence
 from driftgate.render.context import ModelContext, SignalRow
 from driftgate.render.env import HEADER_MARK
 
@@ -92,15 +92,22 @@ def _window_data(row: SignalRow, ev: SignalEvidence, which: str, end: float) -> 
     }
 
 
-def figure_data(ctx: ModelContext, row: SignalRow, ev: SignalEvidence) -> dict[str, Any]:
+def _seconds(rfc3339: str) -> float:
+    return float(np.datetime64(rfc3339.rstrip("Z"), "s").astype(np.int64))
+
+
+def figure_data(ctx: ModelContext, row: SignalRow, ev: SignalEvidence,
+                excluded: tuple[ExcludedEvidence, ...] = ()) -> dict[str, Any]:
     """Everything one picture shows, as plain JSON-able values (the key is computed from this)."""
-    end = float(np.datetime64(ctx.baseline.history_end.rstrip("Z"), "s").astype(np.int64))
+    end = _seconds(ctx.baseline.history_end)
     data: dict[str, Any] = {
         "marker": f"{HEADER_MARK} from {ctx.spec.spec_path} and baselines/{ctx.spec.name}.evidence.json",
         "fast": _window_data(row, ev, "fast", end),
         "slow": _window_data(row, ev, "slow", end),
         "distribution": None,
     }
+    if excluded:  # history.exclude: the spans the fit left out, shaded (only when there are any)
+        data["excluded"] = [[_seconds(x.start), _seconds(x.end), x.reason] for x in excluded]
     if ev.recent_bins:
         data["distribution"] = {
             "baseline": [float(p) for p in row.fit.probabilities],
@@ -125,7 +132,7 @@ def render_pictures(ctx: ModelContext, evidence: Evidence | None) -> dict[str, P
         ev = evidence.signals.get(row.signal.name)
         if ev is None:
             continue
-        data = figure_data(ctx, row, ev)
+        data = figure_data(ctx, row, ev, evidence.excluded)
         out[picture_path(ctx.spec.name, row.signal.name)] = Picture(picture_key(data), data)
     return out
 
