@@ -187,17 +187,11 @@ def _input_changes(model: str, b: ModelContext, a: ModelContext, both: set[str])
     return out
 
 
-def _unit(row: SignalRow) -> str:
-    from driftgate.render.plots import unit
-
-    return unit(row)
-
-
 def _shown(value: float, row: SignalRow) -> str:
     """A threshold as the plan's table writes it: the value in its unit, 3 significant figures."""
-    from driftgate.render.env import human
+    from driftgate.render.env import human, unit
 
-    return human(value, _unit(row))
+    return human(value, unit(row))
 
 
 def enforcement_table(ctx: ModelContext) -> list[str]:

@@ -58,10 +58,10 @@ def test_audit_questions_answered_with_real_numbers(contexts: dict[str, pipeline
     for verb in ("abort", "promote", "undo"):
         assert f"kubectl argo rollouts {verb}" in four
     assert "freeze.lifted_until" in four
-    five = _section(plan, 5)
-    rows = [x for x in five.splitlines() if x.startswith("| ") and not x.startswith("| signal")]
+    six = _section(plan, 6)
+    rows = [x for x in six.splitlines() if x.startswith("| ") and not x.startswith("| signal")]
     assert len(rows) == 2 * len(ctx.rows)
-    assert "## 6. NIST AI RMF: MANAGE 4.1" in plan
+    assert "## 10. NIST AI RMF: MANAGE 4.1" in plan
     for element in ("Appeal and override", "Decommissioning", "Incident response", "Recovery", "Change management",
                     "Input from users and other AI actors"):
         assert f"| {element} |" in plan
@@ -145,3 +145,49 @@ def test_no_evidence_means_no_pictures_and_a_warning(tmp_path: Path) -> None:
     files = pipeline.render_files(tmp_path, tmp_path / "specs", "reco-ranker", warnings)
     assert not any(k.endswith(".png") for k in files)
     assert any("no evidence file" in w.message for w in warnings)
+
+
+def _plans() -> dict[str, str]:
+    return {m: (REPO / f"generated/plans/{m}.md").read_text(encoding="utf-8") for m in ("reco-ranker", "fraud-scorer")}
+
+
+def test_sections_are_numbered_in_order_and_every_reference_exists() -> None:
+    import re
+
+    for model, text in _plans().items():
+        numbers = [int(n) for n in re.findall(r"^## (?:<a id=\"[^\"]+\"></a>)?(\d+)\. ", text, flags=re.M)]
+        assert numbers == list(range(1, len(numbers) + 1)), model
+        unnumbered = re.findall(r"^## (?!(?:<a id=\"[^\"]+\"></a>)?\d+\. )(.*)$", text, flags=re.M)
+        assert unnumbered == [], (model, unnumbered)
+        titles = dict(re.findall(r"^## (?:<a id=\"[^\"]+\"></a>)?(\d+)\. (.*)$", text, flags=re.M))
+        for ref in re.findall(r"section (\d+)", text):
+            assert ref in titles, (model, ref)
+        assert titles["6"] == "Signals" and titles["4"].startswith("Who may roll back")
+        assert "table in section 6" in text and "in Prometheus (section 6)" in text
+
+
+def test_thresholds_read_in_units_at_canary_and_fleet_traffic() -> None:
+    import re
+
+    reco = _plans()["reco-ranker"]
+    first = reco[reco.index("## 1."):reco.index("## 2.")]
+    latency = next(line for line in first.splitlines() if line.startswith("- **latency_p99**, 15m"))
+    assert re.search(r"quantile q0\.99 > \d{3} ms for a canary at its median traffic \([\d,]+ events in the window\); "
+                     r"\d{3} ms for the fleet at its median \([\d,]+ events\)", latency), latency
+    errors = next(line for line in first.splitlines() if line.startswith("- **error_ratio**, 15m"))
+    assert re.search(r"ratio > \d\.\d+% for a canary", errors), errors
+    for line in first.splitlines():
+        if line.startswith("- **"):
+            for value in re.findall(r"(?:> |< |; )(\d[\d.]*)(?: ms|%)? (?:for a canary|for the fleet)", line):
+                assert len(value.replace(".", "").lstrip("0")) <= 3, (value, line)  # 3 significant figures
+
+
+def test_the_nist_table_claims_only_what_the_spec_provides() -> None:
+    plans = _plans()
+    nist = {m: t[t.index("NIST AI RMF"):] for m, t in plans.items()}
+    fraud, reco = nist["fraud-scorer"], nist["reco-ranker"]
+    assert "No business KPI signal (`kind: kpi_ratio`)" in fraud  # fraud-scorer has none
+    assert "Business KPI signal(s) ctr measure user outcomes" in reco
+    assert "**No automatic rollback**: every signal is manual-tier while the baseline is provisional" in fraud
+    assert "Automatic rollback on score_drift, score_shift, latency_p99, error_ratio" in reco
+    assert "this model's 3 signal(s) (score_drift, latency_p99, error_ratio)" in fraud

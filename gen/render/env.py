@@ -126,12 +126,45 @@ def hcl(value: Any, indent: int = 0) -> str:
 
 def human(value: float, unit: str) -> str:
     """``value`` with 3 significant figures in the unit a person reads: ``263 ms``, ``1.2 s``, ``0.5%``
-    (``unit``: ``seconds``, ``ratio`` or ``""`` for a pure number; see :func:`driftgate.render.plots.unit`)."""
+    (``unit``: ``seconds``, ``ratio`` or ``""`` for a pure number; see :func:`unit`)."""
     if unit == "seconds":
         return f"{value * 1000:.3g} ms" if abs(value) < 1 else f"{value:.3g} s"
     if unit == "ratio":
         return f"{value * 100:.3g}%"
     return f"{value:.3g}"
+
+
+def unit(row: Any) -> str:
+    """What a signal's statistic is measured in: ``seconds`` (a latency quantile, Prometheus' base unit),
+    ``ratio`` (a share, shown as a percentage) or ``""`` (a drift statistic, a pure number)."""
+    kind = row.signal.kind.value
+    return "seconds" if kind == "latency_quantile" else "ratio" if kind in ("error_ratio", "kpi_ratio") else ""
+
+
+def raw_threshold(row: Any, w: Any, level: float, events: float) -> float:
+    """The statistic's own value at which ``level`` (a threshold on the statistic less its noise term)
+    is crossed with ``events`` events in the window: ``level + b·n^-k`` (``-`` for ``direction: below``)."""
+    term = w.fit.noise_coefficient / events ** w.fit.noise_power if w.fit.noise_coefficient and events > 0 else 0.0
+    return float(level + term if row.signal.direction.value == "above" else level - term)
+
+
+def readable(row: Any, w: Any, level: float) -> str:
+    """A threshold as a person reads it: the statistic's value, in its unit with 3 significant figures, for
+    a canary at its median traffic and for the whole fleet at its median (the noise term makes them differ)."""
+    side = ">" if row.signal.direction.value == "above" else "<"
+    u = unit(row)
+    canary, fleet = float(w.fit.canary_events), float(w.fit.events_p50)
+    name = row.signal.statistic.value + (f" q{num(row.signal.quantile)}" if row.signal.quantile else "")
+    if not w.fit.noise_coefficient:
+        return f"{name} {side} {human(level, u)} at any traffic"
+    parts = []
+    if canary > 0:
+        parts.append(f"{human(raw_threshold(row, w, level, canary), u)} for a canary at its median traffic "
+                     f"({canary:,.0f} events in the window)")
+    if fleet > 0:
+        parts.append(f"{human(raw_threshold(row, w, level, fleet), u)} for the fleet at its median "
+                     f"({fleet:,.0f} events)")
+    return f"{name} {side} " + "; ".join(parts) if parts else f"{name} {side} {human(level, u)} + noise term"
 
 
 def md(value: Any) -> str:
@@ -192,6 +225,9 @@ def environment() -> jinja2.Environment:
     env.globals["code"] = code
     env.globals["delays"] = delays
     env.globals["delay_list"] = delay_list
+    env.globals["readable"] = readable
+    env.globals["unit"] = unit
+    env.filters["human"] = human
     return env
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from driftgate.fit.evidence import HOUR, Evidence, ExcludedEvidence, SignalEvidence
 from driftgate.render.context import ModelContext, SignalRow
-from driftgate.render.env import HEADER_MARK
+from driftgate.render.env import HEADER_MARK, unit
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 INPUTS_KEY = "driftgate-inputs"
@@ -67,13 +67,6 @@ class Picture:
 
 
 # ------------------------------------------------------------------------------------ what is drawn
-
-
-def unit(row: SignalRow) -> str:
-    """What the signal's statistic is measured in: ``seconds`` (a latency quantile, Prometheus' base
-    unit), ``ratio`` (a share, shown as a percentage) or ``""`` (a drift statistic, a pure number)."""
-    kind = row.signal.kind.value
-    return "seconds" if kind == "latency_quantile" else "ratio" if kind in ("error_ratio", "kpi_ratio") else ""
 
 
 def _window_data(row: SignalRow, ev: SignalEvidence, which: str, end: float) -> dict[str, Any]:
