@@ -14,7 +14,8 @@ Under pure sampling noise a window of ``n`` events drawn from the baseline ``q``
   finite bound whatever ``n`` is: no term.
 
 So driftgate decides on the *excess* ``x = stat − b · n^−power`` (``+`` for ``direction: below``),
-with ``b`` the noise quantile at the configuration's per-window exceedance probability ``p``, and fits
+with ``b`` the noise quantile at ``min(rate × window, 0.5)`` (the automatic configuration's rate times
+the window length; :func:`driftgate.fit.run._window_fit` passes it; the manual band uses the same term), and fits
 the threshold ``a`` on the history of ``x``. The deployed rule is ``stat > a + b · n^−power``: a
 canary with a tenth of the traffic automatically gets the wider threshold its noise needs, and the
 fleet at peak keeps a tight one.
