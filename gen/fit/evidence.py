@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from driftgate.errors import BaselineError, Problem
-from driftgate.exports.series import FloatArray
+from driftgate.exports.series import FloatArray, Series
 from driftgate.fsio import FileRefused, read_bytes
 
 if TYPE_CHECKING:
@@ -54,10 +55,39 @@ class ExcludedEvidence:
 
 
 @dataclass(frozen=True)
+class VersionEvidence:
+    """One value of the version label in the history: from its first to its last sample (RFC 3339 UTC)."""
+
+    version: str
+    start: str
+    end: str
+
+
+@dataclass(frozen=True)
 class Evidence:
     model: str
     signals: dict[str, SignalEvidence] = field(default_factory=dict)
     excluded: tuple[ExcludedEvidence, ...] = ()  # written only when there are any
+    versions: tuple[VersionEvidence, ...] = ()  # written only when the history holds more than one
+
+
+def versions_in(series: Iterable[Series], label: str) -> tuple[VersionEvidence, ...]:
+    """The values of ``label`` in ``series``, each from its first to its last sample, in order of their
+    first sample (then by name); empty when the history holds one version or none: nothing changed."""
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    for s in series:
+        v = s.label(label)
+        if v is None or not s.t.size:
+            continue
+        first[v] = min(first.get(v, math.inf), float(s.t[0]))
+        last[v] = max(last.get(v, -math.inf), float(s.t[-1]))
+    if len(first) < 2:
+        return ()
+    from driftgate.baseline import rfc3339
+
+    order = sorted(first, key=lambda k: (first[k], k))
+    return tuple(VersionEvidence(v, rfc3339(first[v]), rfc3339(last[v])) for v in order)
 
 
 def hourly(t: FloatArray, x: FloatArray, below: bool) -> WindowEvidence:
@@ -89,6 +119,8 @@ def dumps(ev: Evidence) -> str:
         for name, s in sorted(ev.signals.items())}}
     if ev.excluded:  # (absent when empty: the evidence of a fit without history.exclude is unchanged)
         doc["excluded"] = [{"from": x.start, "to": x.end, "reason": x.reason} for x in ev.excluded]
+    if ev.versions:  # (absent for a history of one version)
+        doc["versions"] = [{"version": x.version, "from": x.start, "to": x.end} for x in ev.versions]
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n"
 
 
@@ -121,7 +153,9 @@ def load(path: Path, display: str, root: Path | None = None, baseline: Baseline 
             raise ValueError(f"model: expected a string, got {json.dumps(doc['model'])[:40]}")
         excluded = tuple(_excluded(x, f"excluded[{i}]") for i, x in enumerate(_list(doc["excluded"], "excluded"))) \
             if "excluded" in doc else ()
-        evidence = Evidence(doc["model"], signals, excluded)
+        versions = tuple(_version(x, f"versions[{i}]") for i, x in enumerate(_list(doc["versions"], "versions"))) \
+            if "versions" in doc else ()
+        evidence = Evidence(doc["model"], signals, excluded, versions)
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
@@ -251,6 +285,21 @@ def _list(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list) or not value:
         raise ValueError(f"{where}: expected a non-empty list, got {json.dumps(value)[:40]}")
     return value
+
+
+def _version(value: Any, where: str) -> VersionEvidence:
+    from driftgate.baseline import _RFC3339
+
+    if not isinstance(value, dict) or set(value) != {"version", "from", "to"}:
+        raise ValueError(f"{where}: expected an object with version, from and to, got {json.dumps(value)[:60]}")
+    if not isinstance(value["version"], str):
+        raise ValueError(f"{where}.version: expected a string, got {json.dumps(value['version'])[:40]}")
+    for key in ("from", "to"):
+        if not isinstance(value[key], str) or not _RFC3339.fullmatch(value[key]):
+            raise ValueError(f"{where}.{key}: expected an RFC 3339 UTC time, got {json.dumps(value[key])[:40]}")
+    if value["from"] > value["to"]:
+        raise ValueError(f"{where}: expected from no later than to, got {value['from']} -> {value['to']}")
+    return VersionEvidence(value["version"], value["from"], value["to"])
 
 
 def _excluded(value: Any, where: str) -> ExcludedEvidence:

@@ -21,7 +21,7 @@ from driftgate.exports.load import load_store
 from driftgate.exports.predictions import MAX_SIDECAR_BYTES, SIDECAR_SUFFIX, sidecar_path
 from driftgate.exports.series import MAX_EXPORT_BYTES, FloatArray, Series, SeriesStore
 from driftgate.fit.delay import canary, detection, seasonality
-from driftgate.fit.evidence import Evidence, ExcludedEvidence, SignalEvidence, hourly
+from driftgate.fit.evidence import Evidence, ExcludedEvidence, SignalEvidence, hourly, versions_in
 from driftgate.fit.exclude import bins_outside, seconds_inside
 from driftgate.fit.histogram import bins_over
 from driftgate.fit.inputs import fit_inputs
@@ -73,7 +73,9 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
     manual_rate = spec.manual_budget.rate_per_second / n_manual
     fits = []
     evidence = Evidence(spec.name, excluded=tuple(
-        ExcludedEvidence(rfc3339(x.start), rfc3339(x.end), x.reason) for x in spec.exclude))
+        ExcludedEvidence(rfc3339(x.start), rfc3339(x.end), x.reason) for x in spec.exclude),
+        versions=versions_in((s for name in store.names for s in store.select(name, ())),
+                             spec.prometheus.version_label))
     for_minutes = spec.alert_for_seconds / 60
     for sig in spec.signals:
         data = resolve(spec, sig, store, start, end)

@@ -40,8 +40,14 @@ def _ms(seconds: Any) -> Any:
     return (np.asarray(seconds, dtype=float) * 1000).astype("int64").astype("datetime64[ms]")
 
 
-def _history(ax: Any, d: Mapping[str, Any], excluded: list[list[Any]]) -> None:
+def _history(ax: Any, d: Mapping[str, Any], excluded: list[list[Any]], versions: list[list[Any]]) -> None:
     from matplotlib import dates, ticker
+
+    for i, (start, version) in enumerate(versions):  # where each new version first served
+        ax.axvline(_ms(start), color="#7d3c98", linewidth=0.9, linestyle=":", zorder=1,
+                   label="new version (version label)" if i == 0 else None)
+        ax.annotate(str(version)[:16], (_ms(start), 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10),
+                    textcoords="offset points", fontsize=7, color="#7d3c98")
 
     for i, (start, end, _reason) in enumerate(excluded):  # the spans the fit left out, under the data
         ax.axvspan(_ms(start), _ms(end), facecolor="#bbbbbb", edgecolor="#777777", alpha=0.5, linewidth=0.8,
@@ -97,8 +103,8 @@ def draw(data: Mapping[str, Any], key: str, key_name: str) -> bytes:
         # above it and the tick labels below it.
         fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.75 / height, bottom=(0.95 if drift else 0.55) / height,
                             hspace=0.7)
-        _history(axes[0], data["fast"], data.get("excluded", []))
-        _history(axes[1], data["slow"], data.get("excluded", []))
+        _history(axes[0], data["fast"], data.get("excluded", []), data.get("versions", []))
+        _history(axes[1], data["slow"], data.get("excluded", []), data.get("versions", []))
         if drift:
             _distribution(axes[2], data["distribution"])
         buf = io.BytesIO()

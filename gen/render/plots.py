@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from driftgate.fit.evidence import HOUR, Evidence, ExcludedEvidence, SignalEvidence
+from driftgate.fit.evidence import HOUR, Evidence, ExcludedEvidence, SignalEvidence, VersionEvidence
 from driftgate.render.context import ModelContext, SignalRow
 from driftgate.render.env import HEADER_MARK, unit
 
@@ -89,8 +89,8 @@ def _seconds(rfc3339: str) -> float:
     return float(np.datetime64(rfc3339.rstrip("Z"), "s").astype(np.int64))
 
 
-def figure_data(ctx: ModelContext, row: SignalRow, ev: SignalEvidence,
-                excluded: tuple[ExcludedEvidence, ...] = ()) -> dict[str, Any]:
+def figure_data(ctx: ModelContext, row: SignalRow, ev: SignalEvidence, excluded: tuple[ExcludedEvidence, ...] = (),
+                versions: tuple[VersionEvidence, ...] = ()) -> dict[str, Any]:
     """Everything one picture shows, as plain JSON-able values (the key is computed from this)."""
     end = _seconds(ctx.baseline.history_end)
     data: dict[str, Any] = {
@@ -101,6 +101,8 @@ def figure_data(ctx: ModelContext, row: SignalRow, ev: SignalEvidence,
     }
     if excluded:  # history.exclude: the spans the fit left out, shaded (only when there are any)
         data["excluded"] = [[_seconds(x.start), _seconds(x.end), x.reason] for x in excluded]
+    if versions:  # the version label's values: a line where each new one first served (only when several)
+        data["versions"] = [[_seconds(x.start), x.version] for x in versions[1:]]
     if ev.recent_bins:
         data["distribution"] = {
             "baseline": [float(p) for p in row.fit.probabilities],
@@ -125,7 +127,7 @@ def render_pictures(ctx: ModelContext, evidence: Evidence | None) -> dict[str, P
         ev = evidence.signals.get(row.signal.name)
         if ev is None:
             continue
-        data = figure_data(ctx, row, ev, evidence.excluded)
+        data = figure_data(ctx, row, ev, evidence.excluded, evidence.versions)
         out[picture_path(ctx.spec.name, row.signal.name)] = Picture(picture_key(data), data)
     return out
 
