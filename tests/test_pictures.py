@@ -70,3 +70,38 @@ def test_excluded_spans_are_in_the_picture_data_only_when_there_are_any() -> Non
     assert plots.picture_key(marked) != plots.picture_key(plain)
     png = plots.Picture(plots.picture_key(marked), marked).draw()
     assert plots.matches(png, plots.picture_key(marked))
+
+
+def test_the_evidence_keeps_the_statistic_and_events_at_each_hours_extreme() -> None:
+    import numpy as np
+
+    from driftgate.fit.evidence import hourly
+
+    t = np.arange(0, 3 * 3600, 600.0)  # three hours of 10-minute evaluations
+    x = np.array([1, 5, 2, 5, 0, 3, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, 4, -1, 9, 2, 9, 1.0])
+    stat = x + 100
+    n = np.arange(t.size, dtype=float) * 10
+    w = hourly(t, x, False, stat, n)
+    assert w.values == (5.0, None, 9.0)
+    assert w.statistic == (105.0, None, 109.0) and w.events == (10.0, None, 140.0)  # the first extreme of the hour
+    low = hourly(t, x, True, stat, n)
+    assert low.values == (0.0, None, -1.0) and low.statistic == (100.0, None, 99.0)
+    assert low.events == (40.0, None, 130.0)
+    assert hourly(t, x, False).statistic == ()  # (without them: only the decision statistic)
+
+
+def test_pictures_draw_the_statistic_against_its_threshold_at_the_hours_traffic() -> None:
+    (spec,) = load_specs(REPO, REPO / "specs", only="reco-ranker", check_exports=False)
+    ctx = pipeline.model_context(REPO, spec, [])
+    assert ctx.evidence is not None
+    for row in ctx.rows:
+        data = plots.figure_data(ctx, row, ctx.evidence.signals[row.signal.name])
+        for which in ("fast", "slow"):
+            d, w = data[which], next(x for x in row.windows if x.which == which)
+            assert len(d["statistic"]) == len(d["events"]) == len(d["values"])
+            assert d["noise"] == [w.fit.noise_coefficient, w.fit.noise_power]
+            sign = -1 if d["below"] else 1
+            for x, s, n in zip(d["values"], d["statistic"], d["events"], strict=True):
+                if x is not None and s is not None and n:  # the decision is the statistic less the noise term
+                    assert abs(s - sign * d["noise"][0] / n ** d["noise"][1] - x) <= 2e-3 * max(abs(s), abs(x), 1e-9) \
+                        + 5e-4 * abs(s), (row.signal.name, which, x, s, n)

@@ -96,7 +96,7 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
                     raise
                 raise FitError(f"{exc}; {note}", exc.hint) from None
             windows.append(wfit)
-            traces.append(hourly(hist.t, decision, sig.direction is Direction.BELOW))
+            traces.append(hourly(hist.t, decision, sig.direction is Direction.BELOW, hist.value, hist.events))
         recent: tuple[float, ...] = ()
         if data.buckets is not None and sig.kind is SignalKind.DISTRIBUTION_DRIFT:
             recent = tuple(float(b) for b in bins_over(data.buckets, end, float(sig.windows.slow.seconds), step))

@@ -57,23 +57,44 @@ def _history(ax: Any, d: Mapping[str, Any], excluded: list[list[Any]], versions:
     seconds = d["start"] + d["step"] * np.arange(values.size)
     when = _ms(seconds)
     u = d["unit"]
-    ax.plot(when, values, color=_BLUE, linewidth=0.7, label="decision statistic (hourly extreme)")
-    ax.axhline(d["manual"], color=_AMBER, linewidth=1.0, linestyle="--",
-               label=f"manual band {human(d['manual'], u)}")
+    sign = -1.0 if d["below"] else 1.0
+    if "statistic" in d:  # the statistic itself, against its threshold at each hour's traffic
+        stat = np.array([np.nan if v is None else v for v in d["statistic"]], dtype=float)
+        n = np.array([np.nan if v is None else v for v in d["events"]], dtype=float)
+        b, k = d["noise"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term = np.where(n > 0, b / n**k, np.nan) if b else np.zeros(n.size)
+        ax.plot(when, stat, color=_BLUE, linewidth=0.7, label="statistic (hourly)")
+        curves = [("manual", _AMBER, "--", 1.0, "manual band")]
+        if d["auto"] is not None:
+            curves.append(("auto", _RED, "-", 1.2, "automatic threshold"))
+        for key, color, style, width, name in curves:
+            line = d[key] + sign * term
+            at_median = float(np.nanmedian(line)) if np.isfinite(line).any() else d[key]
+            ax.plot(when, line, color=color, linewidth=width, linestyle=style, drawstyle="steps-mid",
+                    label=f"{name} (median {human(at_median, u)})")
+        shown = stat
+    else:  # an evidence file without the statistic: the decision statistic against the fitted levels
+        ax.plot(when, values, color=_BLUE, linewidth=0.7, label="decision statistic (hourly extreme)")
+        ax.axhline(d["manual"], color=_AMBER, linewidth=1.0, linestyle="--",
+                   label=f"manual band {human(d['manual'], u)}")
+        if d["auto"] is not None:
+            ax.axhline(d["auto"], color=_RED, linewidth=1.2, label=f"automatic threshold {human(d['auto'], u)}")
+        shown = values
     if d["auto"] is not None:
-        ax.axhline(d["auto"], color=_RED, linewidth=1.2, label=f"automatic threshold {human(d['auto'], u)}")
-        hot = values < d["auto"] if d["below"] else values > d["auto"]
-        hot &= np.isfinite(values)
+        hot = values < d["auto"] if d["below"] else values > d["auto"]  # the decision, exactly as fitted
+        hot &= np.isfinite(values) & np.isfinite(shown)
         if hot.any():
-            ax.plot(when[hot], values[hot], "o", color=_RED, markersize=3, label="would have fired")
+            ax.plot(when[hot], shown[hot], "o", color=_RED, markersize=3, label="would have fired")
     ax.set_title(d["title"], loc="left", pad=18)
     ax.xaxis.set_major_locator(dates.DayLocator(interval=max(1, round(values.size / 24 / 10))))  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_formatter(dates.DateFormatter("%b %d"))  # type: ignore[no-untyped-call]
-    ax.set_xlabel("date (UTC) of the fitted history")
+    ax.set_xlabel("date (UTC) of the fitted history" + ("; the thresholds follow each hour's traffic (noise term)"
+                                                          if "statistic" in d and d["noise"][0] else ""))
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: human(y, u)))
     if u:
         ax.set_ylabel("latency" if u == "seconds" else "share of events")
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=4, fontsize=8, frameon=False,
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, fontsize=8, frameon=False,
               borderaxespad=0.2, handlelength=1.8)
     ax.grid(True, linewidth=0.3, color="#dddddd")
 

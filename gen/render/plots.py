@@ -82,6 +82,12 @@ def _window_data(row: SignalRow, ev: SignalEvidence, which: str, end: float) -> 
         "manual": float(w.eff.manual),
         "auto": float(w.eff.auto) if row.tier == "auto" else None,
         "below": row.signal.direction.value == "below",
+        # The statistic itself and the window's events at each hour's most extreme evaluation, with the noise
+        # term b·n^-k: the picture draws the statistic against its threshold at that traffic (absent in an
+        # evidence file written before they were kept: the decision statistic is drawn instead).
+        **({"statistic": [None if v is None else float(v) for v in trace.statistic],
+            "events": [None if v is None else float(v) for v in trace.events],
+            "noise": [float(w.fit.noise_coefficient), float(w.fit.noise_power)]} if trace.statistic else {}),
     }
 
 
