@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,14 @@ def test_pictures_draw_the_statistic_against_its_threshold_at_the_hours_traffic(
                 if x is not None and s is not None and n:  # the decision is the statistic less the noise term
                     assert abs(s - sign * d["noise"][0] / n ** d["noise"][1] - x) <= 2e-3 * max(abs(s), abs(x), 1e-9) \
                         + 5e-4 * abs(s), (row.signal.name, which, x, s, n)
+
+
+def test_trace_values_are_checked_in_bulk_and_reported_by_index() -> None:
+    from driftgate.fit import evidence as ev
+
+    assert ev._values([1.5, None, 2, 0.0], "t") == (1.5, None, 2.0, 0.0)
+    assert all(type(v) is float for v in ev._values([1, 2], "t"))
+    for bad, at in (([1.0, float("nan")], "t[1]"), ([1.0, None, float("inf")], "t[2]"), ([True], "t[0]"),
+                    ([1.0, "2"], "t[1]")):
+        with pytest.raises(ValueError, match=rf"^{re.escape(at)}: expected a finite number"):
+            ev._values(bad, "t")

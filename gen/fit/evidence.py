@@ -350,7 +350,15 @@ def _excluded(value: Any, where: str) -> ExcludedEvidence:
     return ExcludedEvidence(value["from"], value["to"], value["reason"])
 
 
+_PLAIN = frozenset({float, int, type(None)})
+
+
 def _values(values: Any, where: str) -> tuple[float | None, ...]:
     if not isinstance(values, list):
         raise ValueError(f"{where}: expected a list, got {json.dumps(values)[:40]}")
+    # The common case, checked in bulk (a trace has thousands of hours): plain numbers and nulls, all finite.
+    kinds = {type(v) for v in values}
+    if kinds <= _PLAIN and all(map(math.isfinite, (v for v in values if v is not None))):
+        return tuple(values) if int not in kinds else tuple(v if v is None or type(v) is float else float(v)
+                                                            for v in values)
     return tuple(None if v is None else _number(v, f"{where}[{i}]") for i, v in enumerate(values))
