@@ -5,54 +5,74 @@
 * Files under ``generated/`` that carry the header but are no longer produced (a removed model)
   are deleted, so the tree always equals the render. Files without the header are never touched.
 
-How a write is made atomic
---------------------------
-``write(root, files)`` replaces each top-level directory the files live in (``generated/`` for
-``render``, ``baselines/`` for ``fit``) as a whole, so that a failure at any point, a killed process
-included, leaves either the complete previous tree or the complete new one, never a mixture:
+How a write is made atomic: a write-ahead journal
+-------------------------------------------------
+``write(root, files)`` touches only what changes: a one-model change in a fleet of a thousand models
+stages, renames and fsyncs that model's files and nothing else. Unchanged files are never rewritten
+(same inode, same modification time), and files that are not driftgate's are never touched.
 
-1. **Refuse** when a target path holds a file without the header (:class:`OutputError`).
+1. **Refuse** when a target path holds a file without the header (:class:`OutputError`), or when the
+   tree is not one driftgate can own (:func:`preflight`). Nothing has changed.
 2. **Recover** what a killed earlier run left behind (:func:`recover`, below).
-3. **Stage** the complete new directory as ``<root>/.driftgate-staging-<top>/``: beside its target,
-   hence on the same filesystem. Unchanged files, and files that are not driftgate's (hand-written
-   notes; orphans kept by ``prune=False``), are *hard links* of the live ones (same inode, same
-   modification time: an unchanged file is not rewritten); new and changed files are written to a
-   temporary name, fsynced and renamed (:func:`atomic_write`); orphans with the header are left out.
-4. **Validate** the staged tree: every file holds exactly its intended bytes, every file that is not
-   driftgate's was carried over, and the live tree did not change while staging (an editor saving a
-   file meanwhile aborts the write instead of losing the edit).
-5. **Swap** in one system call: ``renameat2(RENAME_EXCHANGE)`` on Linux (3.15+),
-   ``renamex_np(RENAME_SWAP)`` on macOS. At every instant ``<top>/`` is the complete old tree or the
-   complete new one; afterwards the old one sits under the staging name and is deleted. Where the
-   exchange is unsupported (another OS or filesystem) two renames are used instead:
-   ``<top>`` → ``.driftgate-previous-<top>``, then staging → ``<top>``.
-6. **fsync** the root directory, so the swap survives a power cut.
+3. **Stage** the new and changed files, and only those, in ``<root>/.driftgate-journal/`` (beside the
+   tree, hence on the same filesystem), each written to a temporary name, fsynced and renamed
+   (:func:`atomic_write`); then the directory is fsynced.
+4. **Check** that the live tree still holds what the comparison saw for every path about to be
+   replaced or deleted (same inode, modification time and size; a path that was absent still absent;
+   the folders on the way the same folders): an editor saving one of those files meanwhile aborts
+   the write instead of losing the edit. Nothing has changed yet.
+5. **Commit**: the journal (``journal.json``: put staged file X at Y, delete Z, remove these folders
+   when they are empty) is written to a temporary name, fsynced and renamed to its final name, and
+   the journal directory is fsynced. **That rename is the commit point.**
+6. **Apply**: each put is one ``os.replace`` of a staged file over its target (missing folders are
+   made as ``mkdir`` makes them), each delete an ``unlink`` (the orphans with the header); folders
+   that held only pruned files are removed (folders that were already empty stay); every touched
+   folder is fsynced. Then the journal is deleted (first the journal file, fsynced, then the
+   directory).
 
-What a killed process leaves, and what :func:`recover` (run first by every :func:`write` and
-:func:`diff`, i.e. by ``fit``, ``render``, ``gen`` and ``check``) does with it:
+What a killed process leaves, and what :func:`recover` (run first, under the lock, by every
+:func:`write` and :func:`diff`, i.e. by ``fit``, ``render``, ``gen`` and ``check``) does with it:
 
-* killed while staging or validating: the live tree untouched, plus a partial staging directory,
-  which is deleted;
-* killed after the exchange: the complete new tree, plus the old one under the staging name, which
-  is deleted;
-* (two-rename fallback only) killed between the renames: no ``<top>/``; the old tree under
-  ``.driftgate-previous-<top>`` is moved back (the write is rolled back, so the previous tree comes
-  back byte-identical). Killed after them: the stale copy is deleted.
+* killed before the commit point (staging, checking, writing the journal's temporary file): the live
+  tree untouched, plus a journal directory without ``journal.json``, which is deleted;
+* killed after it (before, during or after the apply): the journal is **rolled forward**, idempotently:
+  a put whose staged file is gone was applied, a delete whose target is gone was applied, a folder
+  that is gone or not empty is left. Should a person have replaced a target with a file without the
+  header in the meantime, that file is kept (not overwritten, not deleted): the next render reports
+  it as someone's work, as always.
 
-Writers in one repository are serialised with an advisory ``flock`` on the root directory. A file
-directly under ``root`` (no directory), or a top-level directory that is a symlink, is written file
-by file with :func:`atomic_write` instead (driftgate itself never does either).
+So after any kill, once the next driftgate command has run, the tree is either the complete old one
+or the complete new one, byte for byte. A reader that does not take the lock (an editor, ``git
+status``, a CI job reading ``generated/`` while driftgate writes it) can see a mixture of old and new
+files *during the apply phase only*: the time of one ``os.replace`` per changed file (a handful for a
+one-model change); each file on its own is always whole, old or new. Files are renamed in sorted path
+order, then orphans are deleted.
+
+An ``OSError`` (a full disk, a read-only mount, no permission) before the commit point discards the
+journal and is an :class:`OutputError` saying that nothing was changed, which is then true; one after
+it leaves the journal in place, and the error says that the next driftgate command completes the
+write.
+
+Older driftgate versions replaced the whole top-level directory through
+``<root>/.driftgate-staging-<top>/`` (and ``.driftgate-previous-<top>/`` where the atomic exchange
+was unsupported); :func:`recover` still cleans up what such a version left when it was killed: a
+staging directory is deleted (the live tree is whole), a previous tree is deleted when ``<top>/``
+exists and moved back when it does not (the interrupted write is rolled back).
+
+Writers in one repository are serialised with an advisory ``flock`` on the root directory. A
+top-level directory that is a symlink (driftgate refuses to write through one; only a change between
+:func:`preflight` and the write can make one) is written file by file with :func:`atomic_write`,
+outside the journal, after it: the symlink may lead to another filesystem.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
+import json
 import os
 import shutil
 import stat
-import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -63,8 +83,6 @@ from driftgate.errors import OutputError, visible
 from driftgate.render.env import HEADER_MARK
 
 MANAGED_DIRS = ("generated",)
-STAGING = ".driftgate-staging-"
-PREVIOUS = ".driftgate-previous-"
 
 
 @dataclass(frozen=True)
@@ -169,7 +187,7 @@ def preflight(root: Path, rels: Iterable[str], also_tops: Iterable[str] = ()) ->
 
     For every top-level directory written (``generated/``, ``baselines/``) and every path in it:
     the directory and each folder on the way to a file must be a real directory (not a plain file,
-    which a swap would silently move away; not a symlink, through which files would be written
+    which nothing can be written into; not a symlink, through which files would be written
     outside the repository); a path to be written must be absent or a regular file; and nothing in
     the directory may be a FIFO, socket or device (reading one blocks) or a symlink out of the
     repository. One :class:`OutputError` names the first offending path; nothing has changed.
@@ -295,16 +313,34 @@ def write(root: Path, files: dict[str, Content], prune: bool = True,
     ``known``: as for :func:`diff`.
 
     An ``OSError`` on the way (a full disk, a read-only mount, no permission) is an :class:`OutputError`
-    naming the path and the system's reason: the previous tree is intact (staging happens beside it)."""
+    naming the path and the system's reason, and saying truthfully what state the tree is in: before
+    the commit point nothing was changed; after it, the next driftgate command completes the write."""
     try:
         return _write(root, files, prune, known or {})
+    except _Incomplete as exc:
+        raise OutputError(f"cannot write {_where(exc.error, root)}: {exc.error.strerror or exc.error}; the new files "
+                          f"are committed (in {JOURNAL_DIR}/) but not all in place yet: the next driftgate command "
+                          f"completes the write",
+                          hint="free some disk space, or make the repository writable, and run it again") from None
     except OSError as exc:
-        where = exc.filename if isinstance(exc.filename, str) else str(root)
-        with contextlib.suppress(ValueError):
-            where = Path(where).relative_to(root).as_posix()
-        raise OutputError(f"cannot write {visible(where, ascii_only=True)}: {exc.strerror or exc}; nothing was "
+        raise OutputError(f"cannot write {_where(exc, root)}: {exc.strerror or exc}; nothing was "
                           f"changed (the previous files are intact)",
                           hint="free some disk space, or make the repository writable, and run it again") from None
+
+
+def _where(exc: OSError, root: Path) -> str:
+    where = exc.filename if isinstance(exc.filename, str) else str(root)
+    with contextlib.suppress(ValueError):
+        where = Path(where).relative_to(root).as_posix()
+    return visible(where, ascii_only=True)
+
+
+class _Incomplete(Exception):
+    """An ``OSError`` after the commit point: the journal stays, :func:`recover` completes the write."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _write(root: Path, files: dict[str, Content], prune: bool, known: Mapping[str, Signature]) -> Diff:
@@ -313,6 +349,12 @@ def _write(root: Path, files: dict[str, Content], prune: bool, known: Mapping[st
     with _locked(root):
         recover(root)
         inventory = _managed(root, {_top(rel) for rel in files} | set(MANAGED_DIRS))
+        for rel in files:  # a file directly under the root: what was there, for the check before the commit
+            if not _top(rel):
+                with contextlib.suppress(FileNotFoundError):
+                    st = os.lstat(root / rel)
+                    kind = "file" if stat.S_ISREG(st.st_mode) else "other"
+                    inventory[rel] = Entry(kind, st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
         changes = _diff(root, files, inventory, (), known)
         # Only a file about to be overwritten can be someone's work (one that is not is the rendered bytes).
         foreign = [rel for rel in changes.stale if not is_generated(root / rel)]
@@ -324,26 +366,25 @@ def _write(root: Path, files: dict[str, Content], prune: bool, known: Mapping[st
             changes = Diff(changes.missing, changes.stale, ())
         if changes.clean:
             return changes
-        changed = {_top(rel) for rel in (*changes.missing, *changes.stale, *changes.orphaned)}
-        tops: dict[str, dict[str, bytes]] = {top: {} for top in changed}
-        for rel, text in files.items():
-            if _top(rel) in changed:
-                tops[_top(rel)][rel] = _bytes(text)
-        for top, members in sorted(tops.items()):
-            if not top or (root / top).is_symlink():
-                for rel in (*changes.missing, *changes.stale):
-                    if rel in members:
-                        atomic_write(root / rel, members[rel])
-                for rel in changes.orphaned:
-                    if rel.startswith(f"{top}/"):
-                        (root / rel).unlink()
-                continue
-            within = {rel[len(top) + 1:]: data for rel, data in members.items()}
-            pruned = {rel[len(top) + 1:] for rel in changes.orphaned if rel.startswith(f"{top}/")}
-            written = {rel[len(top) + 1:] for rel in (*changes.missing, *changes.stale) if rel.startswith(f"{top}/")}
-            seen = {rel[len(top) + 1:]: e for rel, e in inventory.items() if rel.startswith(f"{top}/")}
-            _replace_directory(root, top, within, pruned, written, seen)
-        _fsync_dir(root)
+        written = sorted({*changes.missing, *changes.stale})
+        tops = {_top(rel) for rel in (*written, *changes.orphaned)}
+        linked = {top for top in tops if top and (root / top).is_symlink()}
+        puts = {rel: _bytes(files[rel]) for rel in written if _top(rel) not in linked}
+        deletes = [rel for rel in changes.orphaned if _top(rel) not in linked]
+        if puts or deletes:
+            _journaled(root, puts, deletes, inventory)
+        try:
+            for rel in written:  # a symlinked top-level directory: file by file (see the module docstring)
+                if _top(rel) in linked:
+                    atomic_write(root / rel, files[rel])
+            for rel in changes.orphaned:
+                if _top(rel) in linked:
+                    (root / rel).unlink()
+            _fsync_dir(root)
+        except OSError as exc:
+            if puts or deletes:  # the journal was applied: not "nothing was changed"
+                raise _Incomplete(exc) from exc
+            raise
     return changes
 
 
@@ -353,141 +394,217 @@ def _top(rel: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Staging and swapping one top-level directory
+# The journal: stage the changed files, check, commit, apply
+
+JOURNAL_DIR = ".driftgate-journal"
+JOURNAL = "journal.json"  # in JOURNAL_DIR; its presence means "committed"
+# What driftgate before the journal left behind when it was killed (recover() still cleans it up).
+LEGACY_STAGING = ".driftgate-staging-"
+LEGACY_PREVIOUS = ".driftgate-previous-"
 
 
-def _replace_directory(root: Path, top: str, files: dict[str, bytes], pruned: set[str], written: set[str],
-                       before: Inventory) -> None:
-    """Make ``root/top`` hold ``files`` (paths relative to it), keep everything else but ``pruned``.
+@dataclass(frozen=True)
+class Journal:
+    puts: tuple[tuple[str, str], ...]  # (staged file's name in JOURNAL_DIR, target relative to the root)
+    deletes: tuple[str, ...]  # relative to the root
+    rmdirs: tuple[str, ...]  # relative to the root, deepest first: removed when empty
 
-    ``before``: what ``root/top`` held when it was compared with ``files`` (:func:`_scan`); ``written``:
-    the files whose bytes differed or were absent. Every other file is carried over as a hard link
-    without being read again: the live tree must still be exactly ``before`` after staging (same
-    inodes, sizes and modification times), or nothing changes."""
-    live = root / top
-    stage = root / f"{STAGING}{top}"
+    def dumps(self) -> str:
+        return json.dumps({"driftgate-journal": 1, "put": [list(p) for p in self.puts], "delete": list(self.deletes),
+                           "rmdir": list(self.rmdirs)}, indent=1) + "\n"
+
+    @staticmethod
+    def loads(text: str) -> Journal:
+        """The journal as :meth:`dumps` wrote it; ``ValueError`` for anything else (every path relative and
+        inside the root, every staged name a plain name)."""
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("driftgate-journal") != 1:
+            raise ValueError("not a driftgate journal (version 1)")
+        puts = tuple((str(a), str(b)) for a, b in data["put"])
+        deletes = tuple(str(rel) for rel in data["delete"])
+        rmdirs = tuple(str(rel) for rel in data["rmdir"])
+        for name, _ in puts:
+            if not name or "/" in name or name in (".", ".."):
+                raise ValueError(f"staged name {name!r}")
+        for rel in (*(rel for _, rel in puts), *deletes, *rmdirs):
+            parts = rel.split("/")
+            if not rel or rel.startswith("/") or any(part in ("", ".", "..") for part in parts):
+                raise ValueError(f"path {rel!r}")
+        return Journal(puts, deletes, rmdirs)
+
+
+def _emptied(deletes: Iterable[str]) -> tuple[str, ...]:
+    """The folders that may hold only pruned files (every folder on the way to one, below its top-level
+    directory), deepest first: removed when the deletes leave them empty. A folder that was already
+    empty is not among them, and stays."""
+    dirs = {"/".join(rel.split("/")[:i]) for rel in deletes for i in range(2, rel.count("/") + 1)}
+    return tuple(sorted(dirs, reverse=True))  # a folder sorts after the folders inside it
+
+
+def _journaled(root: Path, puts: dict[str, bytes], deletes: list[str], seen: Inventory) -> None:
+    """Stage ``puts`` (target relative to the root -> bytes), check, commit, apply (module docstring).
+
+    ``seen``: what the tree held when it was compared (:func:`_managed`, plus the files directly under
+    the root). An exception before the commit point discards the journal (the live tree is untouched);
+    an ``OSError`` after it is :class:`_Incomplete` and the journal stays for :func:`recover`."""
+    jdir = root / JOURNAL_DIR
+    made = applying = False
     try:
-        _stage(live, stage, files, pruned, written, before)
-        _validate(live, stage, files, pruned, written, before)
-        if not live.exists():
-            os.rename(stage, live)  # nothing to swap with: one atomic rename
-            return
-        try:
-            _exchange(stage, live)
-        except OSError as exc:
-            if exc.errno not in _UNSUPPORTED:
-                raise
-            previous = root / f"{PREVIOUS}{top}"
-            os.rename(live, previous)  # killed right after this: recover() moves it back
-            os.rename(stage, live)
-            shutil.rmtree(previous)
-            return
+        jdir.mkdir()
+        made = True
+        staged = []
+        for i, (rel, data) in enumerate(sorted(puts.items())):
+            name = f"{i:06d}"
+            atomic_write(jdir / name, data)
+            staged.append((name, rel))
+        _fsync_dir(jdir)
+        _check_unchanged(root, sorted(puts), deletes, seen)
+        journal = Journal(tuple(staged), tuple(deletes), _emptied(deletes))
+        _commit(jdir, journal)
+        applying = True  # from here on the write is rolled forward, never back
+        _apply(root, journal)
+        _discard(jdir)
+    except OSError as exc:
+        if not applying:
+            if made:
+                _discard(jdir)
+            raise
+        raise _Incomplete(exc) from exc
     except BaseException:
-        # The live tree is untouched unless the swap happened, and then it is the complete new one.
-        shutil.rmtree(stage, ignore_errors=True)
+        if made and not applying:  # interrupted before the commit point: as if it never started
+            _discard(jdir)
         raise
-    shutil.rmtree(stage, ignore_errors=True)  # the old tree, now under the staging name
 
 
-def _stage(live: Path, stage: Path, files: dict[str, bytes], pruned: set[str], written: set[str],
-           before: Inventory) -> None:
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
-    if live.is_dir():
-        os.chmod(stage, live.stat().st_mode & 0o7777)
-    for rel, e in before.items():  # parents first
-        src, dst = live / rel, stage / rel
-        if e.kind == "dir":
-            dst.mkdir()
-            os.chmod(dst, e.mode & 0o7777)
-        elif e.kind == "link":
-            if rel not in files and rel not in pruned:
-                os.symlink(os.readlink(src), dst)
-        elif rel in pruned or rel in written:
-            continue  # pruned, or written below
-        else:
-            _link(src, dst)  # unchanged, or not driftgate's: the very same file
-    for rel, data in files.items():
-        if rel in written or rel not in before:
-            atomic_write(stage / rel, data)
-    # Directories that only held pruned files go with them; directories that were empty stay.
-    dirs = [rel for rel, e in before.items() if e.kind == "dir"]
-    parents = {rel.rsplit("/", 1)[0] for rel in before if "/" in rel}
-    for rel in reversed(dirs):
-        if rel in parents and not any((stage / rel).iterdir()):
-            (stage / rel).rmdir()
-    for dirpath, _, _ in os.walk(stage):
-        _fsync_dir(Path(dirpath))
+def _check_unchanged(root: Path, puts: Iterable[str], deletes: Iterable[str], seen: Inventory) -> None:
+    """The live tree still holds, at every path about to be replaced or deleted, the file the comparison
+    saw (same inode, modification time and size), a path that was absent is still absent, and the
+    folders on the way are the same folders: else :class:`OutputError`, before the commit point."""
+
+    def changed(rel: str) -> None:
+        raise OutputError(f"{visible(rel, ascii_only=True)} changed while driftgate was writing it (an editor or "
+                          f"another run?); nothing was changed", hint="run the command again")
+
+    folders = set()
+    for rel in (*puts, *deletes):
+        try:
+            st: os.stat_result | None = os.lstat(root / rel)
+        except FileNotFoundError:
+            st = None
+        was = seen.get(rel)
+        if was is None:
+            if st is not None:
+                changed(rel)
+        elif st is None or not stat.S_ISREG(st.st_mode) or (st.st_ino, st.st_mtime_ns, st.st_size) != (
+                was.ino, was.mtime_ns, was.size):
+            changed(rel)
+        parts = rel.split("/")
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    for rel in sorted(folders):
+        try:
+            st = os.lstat(root / rel)
+        except FileNotFoundError:
+            st = None
+        was = seen.get(rel)
+        if (was is None and st is not None and not stat.S_ISDIR(st.st_mode)) or (
+                was is not None and (st is None or not stat.S_ISDIR(st.st_mode) or st.st_ino != was.ino)):
+            changed(rel)
 
 
-def _link(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:  # a filesystem without hard links: a copy with the same bytes and times
-        shutil.copy2(src, dst)
+def _commit(jdir: Path, journal: Journal) -> None:
+    """Write the journal: a temporary file, fsynced, renamed to :data:`JOURNAL` (the commit point, inside
+    :func:`atomic_write`), then the directory fsynced so that the rename survives a power cut."""
+    atomic_write(jdir / JOURNAL, journal.dumps())
+    _fsync_dir(jdir)
 
 
-def _validate(live: Path, stage: Path, files: dict[str, bytes], pruned: set[str], written: set[str],
-              before: Inventory) -> None:
-    staged = _scan(stage)
-    for rel, data in files.items():
-        e, was = staged.get(rel), before.get(rel)
-        # A hard link of the live file (the same inode) holds what the diff compared; anything else is read.
-        linked = rel not in written and was is not None and e is not None and was.ino == e.ino
-        if e is None or e.kind != "file" or (not linked and (stage / rel).read_bytes() != data):
-            raise OutputError(f"{stage.name}/{rel}: the staged file does not hold what was rendered; "
-                              f"nothing was changed")
-    for rel, e in before.items():
-        if e.kind != "dir" and rel not in pruned and rel not in staged:
-            raise OutputError(f"{live.name}/{rel}: would be lost; nothing was changed")
-    if _scan(live) != before:
-        raise OutputError(f"{live.name}/ changed while driftgate was writing it (an editor or another run?); "
-                          f"nothing was changed", hint="run the command again")
+def _apply(root: Path, journal: Journal, recovering: bool = False) -> None:
+    """Carry out a committed journal; idempotent (a put whose staged file is gone, or a delete whose target
+    is gone, was done). ``recovering``: a target that has since become a file without the header (someone's
+    work, written after driftgate was killed) is kept, neither overwritten nor deleted."""
+    jdir = root / JOURNAL_DIR
+    touched: set[Path] = set()
+    for name, rel in journal.puts:
+        src, dst = jdir / name, root / rel
+        if not os.path.lexists(src):
+            continue  # applied before the kill
+        if recovering and os.path.lexists(dst) and not is_generated(dst):
+            continue
+        folder = dst.parent
+        while not folder.exists():
+            touched.add(folder.parent)  # made below: its parent's entry changes
+            folder = folder.parent
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+        touched.add(dst.parent)
+    for rel in journal.deletes:
+        dst = root / rel
+        if not os.path.lexists(dst) or (recovering and not is_generated(dst)):
+            continue
+        dst.unlink()
+        touched.add(dst.parent)
+    for rel in journal.rmdirs:
+        try:
+            os.rmdir(root / rel)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                continue  # gone already, or holds something that is not pruned: stays
+            raise
+        touched.add((root / rel).parent)
+    for folder in sorted(touched):
+        if folder.is_dir():
+            _fsync_dir(folder)
 
 
-# errno values meaning "this system or filesystem cannot exchange two paths": fall back to two renames.
-_UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.EXDEV, getattr(errno, "ENOTSUP", errno.EINVAL),
-                getattr(errno, "EOPNOTSUPP", errno.EINVAL)}
-_RENAME_EXCHANGE = 2  # linux/fs.h
-_RENAME_SWAP = 2  # macOS stdio.h
-_AT_FDCWD = -100
-
-
-def _exchange(a: Path, b: Path) -> None:
-    """Swap two directory entries atomically; OSError with an errno in ``_UNSUPPORTED`` when impossible."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = getattr(libc, "renameat2", None)  # glibc >= 2.28
-        if renameat2 is None:
-            raise OSError(errno.ENOSYS, "renameat2 is not available")
-        renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-        result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    elif sys.platform == "darwin":
-        libc = ctypes.CDLL(None, use_errno=True)
-        renamex_np = libc.renamex_np
-        renamex_np.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint]
-        result = renamex_np(os.fsencode(a), os.fsencode(b), _RENAME_SWAP)
-    else:
-        raise OSError(errno.ENOSYS, f"no atomic exchange on {sys.platform}")
-    if result != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code), str(a), None, str(b))
+def _discard(jdir: Path) -> None:
+    """Delete the journal directory: the journal file first (and that made durable), so that a kill on the
+    way never leaves a journal whose staged files are partly gone."""
+    (jdir / JOURNAL).unlink(missing_ok=True)
+    _fsync_dir(jdir)
+    shutil.rmtree(jdir, ignore_errors=True)
 
 
 def recover(root: Path) -> None:
-    """Finish what a killed write left behind (see the module docstring); a no-op normally."""
+    """Finish what a killed write left behind (see the module docstring); a no-op normally.
+
+    An ``OSError`` on the way is an :class:`OutputError` saying what state the tree is in."""
     if not root.is_dir():
         return
-    for entry in sorted(root.iterdir()):
-        if entry.name.startswith(PREVIOUS) and entry.is_dir() and not entry.is_symlink():
-            live = root / entry.name[len(PREVIOUS):]
-            if live.exists():
-                shutil.rmtree(entry)  # the swap completed; this is the stale old tree
-            else:
-                os.rename(entry, live)  # killed between the two renames: roll back to the old tree
-    for entry in sorted(root.iterdir()):
-        if entry.name.startswith(STAGING) and entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)  # a partial new tree, or the old one after an exchange: the live one is whole
+    jdir = root / JOURNAL_DIR
+    try:
+        for entry in sorted(root.iterdir()):
+            if entry.name.startswith(LEGACY_PREVIOUS) and entry.is_dir() and not entry.is_symlink():
+                live = root / entry.name[len(LEGACY_PREVIOUS):]
+                if live.exists():
+                    shutil.rmtree(entry)  # the swap completed; this is the stale old tree
+                else:
+                    os.rename(entry, live)  # killed between the two renames: roll back to the old tree
+        for entry in sorted(root.iterdir()):
+            if entry.name.startswith(LEGACY_STAGING) and entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)  # a partial new tree, or the old one after an exchange: the live one is whole
+        if not jdir.is_dir() or jdir.is_symlink():
+            return
+        if not (jdir / JOURNAL).is_file():
+            _discard(jdir)  # not committed: the live tree was never touched
+            return
+    except OSError as exc:
+        raise OutputError(f"cannot clean up after an interrupted write: {_where(exc, root)}: {exc.strerror or exc}; "
+                          f"this run changed no generated file",
+                          hint="make the repository writable and run it again") from None
+    try:
+        journal = Journal.loads((jdir / JOURNAL).read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OutputError(f"{JOURNAL_DIR}/{JOURNAL}: the journal of an interrupted write cannot be read ({exc}); "
+                          f"the generated files may be a mixture of the old and the new ones",
+                          hint=f"run 'driftgate render' after moving {JOURNAL_DIR}/ away") from None
+    try:
+        _apply(root, journal, recovering=True)
+        _discard(jdir)
+    except OSError as exc:
+        raise OutputError(f"cannot complete an interrupted write: {_where(exc, root)}: {exc.strerror or exc}; the "
+                          f"generated files are a mixture of the old and the new ones until it is completed",
+                          hint="make the repository writable (or free some space) and run any driftgate command "
+                               "again: it completes the write") from None
 
 
 def _fsync_dir(path: Path) -> None:
