@@ -1,12 +1,14 @@
 """The generated tree is replaced as a whole or not at all, even when the process is killed.
 
-:func:`driftgate.render.output.write` stages the complete new directory beside the live one and swaps
-the two in one system call (see its module docstring). These tests kill a writer at every step,
-with ``SIGKILL`` in a child process (nothing runs after it: no ``finally``, no cleanup), and check
-that the live tree is then byte-identical to the previous one (same bytes, modification times and
-inodes) or, once the swap happened, exactly the new one; and that the next run cleans up. They also
-check that hand-edited files are never overwritten and that pinned thresholds in specs are never
-changed by ``driftgate gen``.
+:func:`driftgate.render.output.write` stages only the changed files, commits a write-ahead journal and
+renames them in; :func:`~driftgate.render.output.recover` rolls a committed journal forward and discards
+an uncommitted one (see its module docstring). These tests kill a writer at every step, with ``SIGKILL``
+in a child process (nothing runs after it: no ``finally``, no cleanup), and check that the live tree
+is then byte-identical to the previous one (same bytes, modification times and inodes) before the
+commit point and, once the next command has recovered, exactly what an uninterrupted write leaves
+after it; that unchanged files are never touched; and that the next run cleans up. They also check
+that hand-edited files are never overwritten and that pinned thresholds in specs are never changed
+by ``driftgate gen``.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ def contents(root: Path) -> dict[str, bytes]:
 
 
 def leftovers(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.name.startswith((output.STAGING, output.PREVIOUS)))
+    return sorted(p.name for p in root.iterdir()
+                  if p.name == output.JOURNAL_DIR or p.name.startswith((output.LEGACY_STAGING, output.LEGACY_PREVIOUS)))
 
 
 @pytest.fixture
@@ -114,11 +117,25 @@ def expected_new(root: Path) -> dict[str, bytes]:
     return want
 
 
+def shape(root: Path) -> dict[str, tuple[str, bytes]]:
+    """What :func:`snapshot` sees without times and inodes: kinds, bytes, link targets."""
+    return {rel: e[:2] for rel, e in snapshot(root).items()}
+
+
+@pytest.fixture
+def reference(old_tree: Path, tmp_path: Path) -> dict[str, tuple[str, bytes]]:
+    """The tree an uninterrupted write of NEW over a copy of ``old_tree`` leaves."""
+    copy = tmp_path / "reference"
+    shutil.copytree(old_tree, copy, symlinks=True)
+    output.write(copy, dict(NEW))
+    return shape(copy / "generated")
+
+
 # --------------------------------------------------------------------------------------------
 # In process
 
 
-def test_write_swaps_in_the_complete_tree(old_tree: Path) -> None:
+def test_write_puts_in_the_complete_tree(old_tree: Path) -> None:
     before = snapshot(old_tree / "generated")
     changes = output.write(old_tree, dict(NEW))
 
@@ -128,31 +145,54 @@ def test_write_swaps_in_the_complete_tree(old_tree: Path) -> None:
     after = snapshot(old_tree / "generated")
     assert contents(old_tree / "generated") == expected_new(old_tree)
     # Unchanged and hand-made files are the very same files (same inode and time), not copies.
-    for rel in ("argo/b.yaml", "plans/a/same.png", "argo/NOTES.md"):
+    for rel in ("argo/b.yaml", "plans/a/same.png", "argo/NOTES.md", "argo/link.yaml", "keep"):
         assert after[rel] == before[rel], rel
-    assert after["argo/link.yaml"][:2] == ("link", b"../../specs/demo.yaml")
     assert after["keep"][0] == "dir", "an empty directory someone made is kept"
     assert "prometheus" not in after, "a directory that only held pruned files goes with them"
+    assert (old_tree / "generated/terraform/new/a.tf").stat().st_mode & 0o777 == 0o644
     assert leftovers(old_tree) == []
     assert output.write(old_tree, dict(NEW)).clean
 
 
-def test_the_swap_is_one_exchange(old_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, str]] = []
-    real = output._exchange
-
-    def spy(a: Path, b: Path) -> None:
-        calls.append((Path(a).name, Path(b).name))
-        real(a, b)
-
-    monkeypatch.setattr(output, "_exchange", spy)
+def test_a_one_file_change_touches_only_that_file(old_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     output.write(old_tree, dict(NEW))
-    assert calls == [(f"{output.STAGING}generated", "generated")]
+    before = snapshot(old_tree)
+    changed = dict(NEW)
+    changed["generated/argo/b.yaml"] = (HDR + "kind: AnalysisTemplate\nsame: false\n").encode()
+    staged: list[str] = []
+    renamed: list[tuple[str, str]] = []
+    real_write, real_replace = output.atomic_write, os.replace
+
+    def spy_write(path: Path, text: Any) -> None:
+        staged.append(Path(path).relative_to(old_tree).as_posix())
+        real_write(path, text)
+
+    def spy_replace(src: Any, dst: Any) -> None:
+        renamed.append((Path(src).relative_to(old_tree).as_posix(), Path(dst).relative_to(old_tree).as_posix()))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(output, "atomic_write", spy_write)
+    monkeypatch.setattr(output.os, "replace", spy_replace)
+    changes = output.write(old_tree, changed)
+
+    assert changes == output.Diff((), ("generated/argo/b.yaml",), ())
+    journal = f"{output.JOURNAL_DIR}/{output.JOURNAL}"
+    assert staged == [f"{output.JOURNAL_DIR}/000000", journal], "one staged file, then the journal"
+    live = [dst for _, dst in renamed if dst.startswith("generated/")]
+    assert live == ["generated/argo/b.yaml"], "one rename into the live tree: the changed file"
+    after = snapshot(old_tree)
+    assert after.pop("generated/argo/b.yaml")[1] == changed["generated/argo/b.yaml"]
+    del before["generated/argo/b.yaml"]
+    # Every other file keeps its inode and modification time (directories: their inode).
+    assert {rel: e for rel, e in after.items() if e[0] != "dir"} == \
+        {rel: e for rel, e in before.items() if e[0] != "dir"}
+    assert {rel: (e[0], e[3]) for rel, e in after.items()} == {rel: (e[0], e[3]) for rel, e in before.items()}
+    assert leftovers(old_tree) == []
 
 
-@pytest.mark.parametrize("point", ["atomic_write", "_link", "_validate", "_exchange", "_fsync_dir"])
-def test_a_failure_before_the_swap_changes_nothing(old_tree: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   point: str) -> None:
+@pytest.mark.parametrize("point", ["atomic_write", "_fsync_dir", "_check_unchanged", "_commit"])
+def test_a_failure_before_the_commit_changes_nothing(old_tree: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     point: str) -> None:
     before = snapshot(old_tree)
 
     def fail(*args: Any, **kwargs: Any) -> None:
@@ -163,6 +203,47 @@ def test_a_failure_before_the_swap_changes_nothing(old_tree: Path, monkeypatch: 
     with pytest.raises(OutputError, match=r"simulated failure in .*; nothing was changed"):
         output.write(old_tree, dict(NEW))
     assert snapshot(old_tree) == before
+    assert leftovers(old_tree) == []
+
+
+def failing_apply(monkeypatch: pytest.MonkeyPatch, root: Path, nth: int, error: BaseException) -> None:
+    """``os.replace`` raises ``error`` at its ``nth`` rename into the live tree (the apply phase)."""
+    real, calls = os.replace, []
+
+    def replace(src: Any, dst: Any) -> None:
+        if Path(dst).is_relative_to(root / "generated"):
+            calls.append(dst)
+            if len(calls) == nth:
+                raise error
+        real(src, dst)
+
+    monkeypatch.setattr(output.os, "replace", replace)
+
+
+def test_a_failure_after_the_commit_is_completed_by_the_next_run(old_tree: Path, reference: dict[str, Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    failing_apply(monkeypatch, old_tree, 2, OSError(errno.EIO, "simulated failure", "generated/plans/a.md"))
+    with pytest.raises(OutputError, match=r"cannot write generated/plans/a.md: simulated failure; the new files "
+                                          r"are committed .* the next driftgate command completes the write") as info:
+        output.write(old_tree, dict(NEW))
+    assert "nothing was changed" not in str(info.value)
+    assert (old_tree / output.JOURNAL_DIR / output.JOURNAL).is_file(), "the committed journal stays"
+    monkeypatch.undo()
+
+    assert output.diff(old_tree, dict(NEW)).clean  # recovered first: the write is complete
+    assert shape(old_tree / "generated") == reference
+    assert leftovers(old_tree) == []
+
+
+def test_an_interrupt_after_the_commit_is_rolled_forward(old_tree: Path, reference: dict[str, Any],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    failing_apply(monkeypatch, old_tree, 2, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        output.write(old_tree, dict(NEW))
+    monkeypatch.undo()
+    assert (old_tree / output.JOURNAL_DIR / output.JOURNAL).is_file()
+    output.recover(old_tree)
+    assert shape(old_tree / "generated") == reference
     assert leftovers(old_tree) == []
 
 
@@ -180,34 +261,83 @@ def test_an_interrupt_while_staging_changes_nothing(old_tree: Path, monkeypatch:
     with pytest.raises(KeyboardInterrupt):
         output.write(old_tree, dict(NEW))
     assert snapshot(old_tree) == before
+    assert leftovers(old_tree) == []
 
 
-def test_a_file_saved_while_staging_aborts_the_write(old_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = output._stage
-    edited = old_tree / "generated/argo/NOTES.md"
+def save(path: Path, text: str) -> None:
+    """How editors save: a new file renamed over the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".swp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
-    def stage_then_edit(*args: Any) -> None:
+
+@pytest.mark.parametrize("rel", ["generated/argo/a.yaml",  # about to be replaced
+                                 "generated/prometheus/gone.yaml",  # about to be pruned
+                                 "generated/terraform/new/a.tf"])  # about to be created
+def test_a_file_saved_between_diff_and_commit_aborts_the_write(old_tree: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               rel: str) -> None:
+    real = output._check_unchanged
+    edited = old_tree / rel
+    text = HDR + "kind: AnalysisTemplate\nsaved: by someone\n"
+
+    def edit_then_check(*args: Any) -> None:
+        save(edited, text)  # after the comparison and the staging, before the commit
         real(*args)
-        tmp = edited.with_suffix(".swp")
-        tmp.write_text("Edited while driftgate was running.\n")
-        os.replace(tmp, edited)  # how editors save: a new file renamed over the old one
 
-    monkeypatch.setattr(output, "_stage", stage_then_edit)
-    with pytest.raises(OutputError, match="changed while driftgate was writing it"):
+    monkeypatch.setattr(output, "_check_unchanged", edit_then_check)
+    before = snapshot(old_tree / "generated")
+    with pytest.raises(OutputError, match=f"{rel} changed while driftgate was writing it .*; nothing was changed"):
         output.write(old_tree, dict(NEW))
-    assert edited.read_text() == "Edited while driftgate was running.\n"
-    assert contents(old_tree / "generated")["argo/a.yaml"] == OLD["generated/argo/a.yaml"]
+    assert edited.read_text() == text
+    after = snapshot(old_tree / "generated")
+    # Every other file as it was (bytes, time, inode); folders the same folders (the save touched one).
+    mine = rel.removeprefix("generated/")
+    for path in {*before, *after} - {mine, "terraform", "terraform/new"}:
+        was, now = before.get(path), after.get(path)
+        assert (was and was[0], was and was[3]) == (now and now[0], now and now[3]), path
+        if was and was[0] != "dir":
+            assert now == was, path
     assert leftovers(old_tree) == []
 
 
-def test_fallback_without_an_exchange(old_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def unsupported(a: Path, b: Path) -> None:
-        raise OSError(errno.EINVAL, "RENAME_EXCHANGE not supported")
+def test_a_file_not_written_may_be_saved_meanwhile(old_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the paths the write replaces or deletes are checked: an edit of a hand-written file during the
+    write is kept, and the write goes on (the old whole-tree swap had to abort)."""
+    real = output._check_unchanged
+    notes = old_tree / "generated/argo/NOTES.md"
 
-    monkeypatch.setattr(output, "_exchange", unsupported)
+    def edit_then_check(*args: Any) -> None:
+        save(notes, "Edited while driftgate was running.\n")
+        real(*args)
+
+    monkeypatch.setattr(output, "_check_unchanged", edit_then_check)
     output.write(old_tree, dict(NEW))
-    assert contents(old_tree / "generated") == expected_new(old_tree)
-    assert leftovers(old_tree) == []
+    assert notes.read_text() == "Edited while driftgate was running.\n"
+    assert {rel: d for rel, d in contents(old_tree / "generated").items() if rel != "argo/NOTES.md"} == \
+        {rel: d for rel, d in expected_new(old_tree).items() if rel != "argo/NOTES.md"}
+
+
+def test_pruning_removes_emptied_folders_only(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    files = {"generated/a/b/x.yaml": HDR + "x: 1\n", "generated/a/c/y.yaml": HDR + "y: 1\n",
+             "generated/d/z.yaml": HDR + "z: 1\n", "generated/keep.yaml": HDR + "k: 1\n"}
+    output.write(root, files)
+    (root / "generated/a/c/mine.md").write_text("no header: never touched\n")
+    (root / "generated/d/empty").mkdir()  # an empty folder someone made: it stays, and so does d/
+    (root / "generated/e").mkdir()
+    mine = snapshot(root / "generated")["a/c/mine.md"]
+
+    changes = output.write(root, {"generated/keep.yaml": files["generated/keep.yaml"]})
+
+    assert changes.orphaned == ("generated/a/b/x.yaml", "generated/a/c/y.yaml", "generated/d/z.yaml")
+    after = snapshot(root / "generated")
+    assert sorted(after) == ["a", "a/c", "a/c/mine.md", "d", "d/empty", "e", "keep.yaml"]
+    assert after["a/c/mine.md"] == mine
+    # prune=False: orphans stay and are not reported.
+    output.write(root, files)
+    assert output.write(root, {"generated/keep.yaml": HDR + "k: 2\n"}, prune=False).orphaned == ()
+    assert sorted(contents(root / "generated")) == ["a/b/x.yaml", "a/c/mine.md", "a/c/y.yaml", "d/z.yaml", "keep.yaml"]
 
 
 def test_first_write_into_an_empty_repository(tmp_path: Path) -> None:
@@ -225,15 +355,117 @@ def test_prune_false_keeps_everything_else_of_the_directory(tmp_path: Path) -> N
     assert sorted(p.name for p in (tmp_path / "baselines").iterdir()) == ["README.md", "demo.yaml", "other.yaml"]
 
 
+def test_a_file_directly_under_the_root_goes_through_the_journal(tmp_path: Path) -> None:
+    output.write(tmp_path, {"top.yaml": HDR + "a: 1\n", **NEW})
+    assert (tmp_path / "top.yaml").read_text() == HDR + "a: 1\n"
+    changes = output.write(tmp_path, {"top.yaml": HDR + "a: 2\n", **NEW})
+    assert changes.stale == ("top.yaml",)
+    assert (tmp_path / "top.yaml").read_text() == HDR + "a: 2\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_top_level_directory_turned_into_a_symlink_is_written_file_by_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """preflight refuses a symlinked ``generated/``; one made after it (a race) is written through with
+    atomic_write, outside the journal, as before."""
+    root, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    root.mkdir()
+    real = output.preflight
+
+    def then_link(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        if not (root / "generated").exists():
+            (root / "generated").symlink_to(elsewhere)
+        return found
+
+    monkeypatch.setattr(output, "preflight", then_link)
+    output.write(root, dict(NEW))
+    assert contents(elsewhere) == {rel.removeprefix("generated/"): d for rel, d in NEW.items()}
+    assert leftovers(root) == []
+
+
+def test_something_in_the_way_of_the_journal_is_refused(old_tree: Path) -> None:
+    (old_tree / output.JOURNAL_DIR).write_text("someone's file\n")
+    before = snapshot(old_tree)
+    with pytest.raises(OutputError, match=f"cannot write {output.JOURNAL_DIR}: .*; nothing was changed"):
+        output.write(old_tree, dict(NEW))
+    assert snapshot(old_tree) == before
+
+
+def test_an_unreadable_journal_is_refused_not_guessed(old_tree: Path) -> None:
+    (old_tree / output.JOURNAL_DIR).mkdir()
+    (old_tree / output.JOURNAL_DIR / output.JOURNAL).write_text('{"driftgate-journal": 1, "put": [["0", "../x"]]}')
+    before = snapshot(old_tree)
+    for run in (lambda: output.write(old_tree, dict(NEW)), lambda: output.diff(old_tree, dict(NEW))):
+        with pytest.raises(OutputError, match="the journal of an interrupted write cannot be read"):
+            run()
+        assert snapshot(old_tree) == before
+
+
+def test_recovery_keeps_a_file_a_person_wrote_after_the_kill(old_tree: Path, reference: dict[str, Any],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def killed(root: Path, journal: Any, recovering: bool = False) -> None:
+        raise KeyboardInterrupt  # committed, nothing applied
+
+    monkeypatch.setattr(output, "_apply", killed)
+    with pytest.raises(KeyboardInterrupt):
+        output.write(old_tree, dict(NEW))
+    monkeypatch.undo()
+    save(old_tree / "generated/argo/a.yaml", "my own version, no header\n")
+    save(old_tree / "generated/prometheus/gone.yaml", "mine now\n")
+    output.recover(old_tree)
+    got = shape(old_tree / "generated")
+    assert got.pop("argo/a.yaml") == ("file", b"my own version, no header\n")
+    assert got.pop("prometheus/gone.yaml") == ("file", b"mine now\n")
+    assert got.pop("prometheus") == ("dir", b"")
+    want = dict(reference)
+    del want["argo/a.yaml"]
+    assert got == want
+    assert leftovers(old_tree) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Left behind by a killed older driftgate (the whole-tree swap): still recovered
+
+
+def test_a_legacy_partial_staging_directory_is_deleted(old_tree: Path) -> None:
+    before = snapshot(old_tree / "generated")
+    stage = old_tree / f"{output.LEGACY_STAGING}generated"
+    (stage / "argo").mkdir(parents=True)
+    os.link(old_tree / "generated/argo/b.yaml", stage / "argo/b.yaml")
+    (stage / "argo/a.yaml").write_bytes(NEW["generated/argo/a.yaml"])
+    output.diff(old_tree, dict(NEW))
+    assert leftovers(old_tree) == []
+    assert snapshot(old_tree / "generated") == before
+
+
+def test_a_legacy_previous_tree_without_a_live_one_is_moved_back(old_tree: Path) -> None:
+    before = snapshot(old_tree / "generated")
+    os.rename(old_tree / "generated", old_tree / f"{output.LEGACY_PREVIOUS}generated")  # killed between renames
+    output.diff(old_tree, dict(NEW))
+    assert leftovers(old_tree) == []
+    assert snapshot(old_tree / "generated") == before, "the previous tree comes back byte-identical"
+    output.write(old_tree, dict(NEW))
+    assert contents(old_tree / "generated") == expected_new(old_tree)
+
+
+def test_a_legacy_previous_tree_beside_a_live_one_is_deleted(old_tree: Path) -> None:
+    shutil.copytree(old_tree / "generated", old_tree / f"{output.LEGACY_PREVIOUS}generated", symlinks=True)
+    output.write(old_tree, dict(NEW))
+    assert leftovers(old_tree) == []
+    assert contents(old_tree / "generated") == expected_new(old_tree)
+
+
 # --------------------------------------------------------------------------------------------
 # Killed: SIGKILL in a child process at each step of a write
 
 CHILD = r"""
-import base64, errno, json, os, signal, sys
+import base64, json, os, signal, sys
 sys.path.insert(0, sys.argv[1])
 from driftgate.render import output
 
-root, files_json, point, when, nth, fallback = sys.argv[2:8]
+root, files_json, point, when, nth = sys.argv[2:7]
 files = {k: base64.b64decode(v) for k, v in json.loads(open(files_json).read()).items()}
 calls = {"n": 0}
 
@@ -249,60 +481,60 @@ def kill(name, real):
         return result
     return wrapper
 
-if fallback == "1":
-    def unsupported(a, b):
-        raise OSError(errno.EINVAL, "RENAME_EXCHANGE not supported")
-    output._exchange = unsupported
-if point == "os.rename":
-    os.rename = kill(point, os.rename)
+if point.startswith("os."):
+    setattr(os, point[3:], kill(point, getattr(os, point[3:])))
 else:
     setattr(output, point, kill(point, getattr(output, point)))
 output.write(__import__("pathlib").Path(root), files)
 print("finished without being killed")
 """
 
+# NEW changes four files (staged with atomic_write: os.replace calls 1-4), then the journal is committed
+# (os.replace 5: the commit point), then the four are renamed into the live tree (os.replace 6-9), the
+# orphan is deleted and its emptied folder removed (os.rmdir), and the journal is discarded.
 KILL_POINTS = [
-    # (function, before/after its n-th call, n, fallback without exchange, what the live tree then is)
-    ("atomic_write", "before", 1, False, "old"),
-    ("atomic_write", "after", 2, False, "old"),
-    ("_link", "after", 1, False, "old"),
-    ("_validate", "before", 1, False, "old"),
-    ("_exchange", "before", 1, False, "old"),
-    ("_exchange", "after", 1, False, "new"),
-    ("os.rename", "after", 1, True, "missing"),  # between the two renames of the fallback
-    ("os.rename", "after", 2, True, "new"),
+    # (function, before/after its n-th call, n, what the journal then is: uncommitted or committed)
+    ("atomic_write", "before", 1, "uncommitted"),  # staging starts
+    ("atomic_write", "after", 2, "uncommitted"),  # during staging
+    ("_check_unchanged", "before", 1, "uncommitted"),  # staged, not committed
+    ("os.replace", "before", 5, "uncommitted"),  # mid-commit: the journal's temporary file written, not renamed
+    ("os.replace", "after", 5, "committed"),  # right after the commit point
+    ("_commit", "after", 1, "committed"),  # committed and fsynced, nothing applied
+    ("os.replace", "after", 6, "committed"),  # one file applied
+    ("os.replace", "after", 8, "committed"),  # three applied
+    ("os.rmdir", "before", 1, "committed"),  # every put and delete applied, the emptied folder not removed
+    ("_discard", "before", 1, "committed"),  # all applied, before the cleanup
 ]
 
 
-@pytest.mark.parametrize(("point", "when", "nth", "fallback", "state"), KILL_POINTS,
-                         ids=[f"{p}-{w}-{n}{'-fallback' if f else ''}" for p, w, n, f, _ in KILL_POINTS])
-def test_killed_mid_write(old_tree: Path, tmp_path: Path, point: str, when: str, nth: int, fallback: bool,
-                          state: str) -> None:
+@pytest.mark.parametrize(("point", "when", "nth", "state"), KILL_POINTS,
+                         ids=[f"{p}-{w}-{n}" for p, w, n, _ in KILL_POINTS])
+def test_killed_mid_write(old_tree: Path, tmp_path: Path, reference: dict[str, Any], point: str, when: str,
+                          nth: int, state: str) -> None:
     before = snapshot(old_tree / "generated")
     files_json = tmp_path / "files.json"
     files_json.write_text(json.dumps({k: base64.b64encode(v).decode() for k, v in NEW.items()}))
     proc = subprocess.run([sys.executable, "-c", CHILD, str(REPO), str(old_tree), str(files_json), point, when,
-                           str(nth), "1" if fallback else "0"], capture_output=True, text=True, timeout=60)
+                           str(nth)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL, f"the child was not killed: {proc.returncode}\n{proc.stderr}"
 
     live = old_tree / "generated"
-    if state == "old":
-        assert snapshot(live) == before, "a kill before the swap must leave the previous tree byte-identical"
-    elif state == "new":
-        assert contents(live) == expected_new(old_tree), "after the swap the tree is the complete new one"
-    else:
-        assert not live.exists() and (old_tree / f"{output.PREVIOUS}generated").is_dir()
-    assert leftovers(old_tree), "the killed run leaves its staging (or previous) directory behind"
+    journal = old_tree / output.JOURNAL_DIR
+    assert leftovers(old_tree) == [output.JOURNAL_DIR], "the killed run leaves its journal directory behind"
+    assert (journal / output.JOURNAL).is_file() == (state == "committed")
+    if state == "uncommitted":
+        assert snapshot(live) == before, "a kill before the commit point must leave the previous tree byte-identical"
 
-    # Any later command recovers first: check (diff) rolls back or cleans up, and never mixes trees.
+    # Any later command recovers first: check (diff) discards or rolls forward, and never mixes trees.
     output.diff(old_tree, dict(NEW))
     assert leftovers(old_tree) == []
-    if state in ("old", "missing"):
-        assert snapshot(live) == before, "recovery restores the previous tree byte-identically"
+    if state == "uncommitted":
+        assert snapshot(live) == before, "an uncommitted write is discarded: the previous tree, byte-identical"
     else:
-        assert contents(live) == expected_new(old_tree)
+        assert shape(live) == reference, "a committed write is rolled forward: the complete new tree"
+        assert output.diff(old_tree, dict(NEW)).clean
     output.write(old_tree, dict(NEW))
-    assert contents(live) == expected_new(old_tree)
+    assert shape(live) == reference
     assert leftovers(old_tree) == []
 
 
@@ -322,8 +554,9 @@ real = output.atomic_write
 
 def slow(path, text):
     real(path, text)
-    marker.write_text(str(path))  # staging has started: the parent may kill us now
-    time.sleep(0.5)
+    if Path(path).parent.name == output.JOURNAL_DIR:
+        marker.write_text(str(path))  # staging has started: the parent may kill us now
+        time.sleep(0.5)
 
 output.atomic_write = slow
 main(["render", "--root", sys.argv[2]])
@@ -363,7 +596,8 @@ def test_render_killed_by_a_signal_leaves_the_tree_byte_identical(pristine: Path
         child.stderr.close()
     assert child.returncode == -signal.SIGKILL
     assert snapshot(root / "generated") == before
-    assert leftovers(root) == [f"{output.STAGING}generated"]
+    assert leftovers(root) == [output.JOURNAL_DIR]
+    assert not (root / output.JOURNAL_DIR / output.JOURNAL).exists(), "killed before the commit point"
 
     code, _, err = run_cli(["render", "--root", str(root)])
     assert code == 0, err

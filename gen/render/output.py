@@ -559,9 +559,11 @@ def _apply(root: Path, journal: Journal, recovering: bool = False) -> None:
 def _discard(jdir: Path) -> None:
     """Delete the journal directory: the journal file first (and that made durable), so that a kill on the
     way never leaves a journal whose staged files are partly gone."""
-    (jdir / JOURNAL).unlink(missing_ok=True)
-    _fsync_dir(jdir)
-    shutil.rmtree(jdir, ignore_errors=True)
+    try:
+        (jdir / JOURNAL).unlink(missing_ok=True)
+        _fsync_dir(jdir)
+    finally:
+        shutil.rmtree(jdir, ignore_errors=True)
 
 
 def recover(root: Path) -> None:
