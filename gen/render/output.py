@@ -485,7 +485,7 @@ def _check_unchanged(root: Path, puts: Iterable[str], deletes: Iterable[str], se
         raise OutputError(f"{visible(rel, ascii_only=True)} changed while driftgate was writing it (an editor or "
                           f"another run?); nothing was changed", hint="run the command again")
 
-    folders = set()
+    folders: set[str] = set()
     for rel in (*puts, *deletes):
         try:
             st: os.stat_result | None = os.lstat(root / rel)
