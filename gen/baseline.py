@@ -25,7 +25,7 @@ import yaml
 
 from driftgate.errors import BaselineError, Problem
 
-FIT_VERSION = 13
+FIT_VERSION = 14
 SIG_DIGITS = 6
 
 
@@ -303,7 +303,7 @@ _SLACK = 1e-5  # relative: two numbers rounded to 6 significant digits
 HOUR_SECONDS = 3600.0
 _HASH = re.compile(r"sha256:[0-9a-f]{64}")
 _RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
-METHODS = ("empirical", "pot_gpd", "max_observed", "zero_floor")  # driftgate.fit.thresholds, .run
+METHODS = ("empirical", "pot_gpd", "pot_episodes", "max_observed", "zero_floor")  # driftgate.fit.thresholds, .run
 STATISTICS = {"distribution_drift": ("psi", "js", "tvd"), "latency_quantile": ("quantile",),
               "error_ratio": ("ratio",), "kpi_ratio": ("ratio",)}
 # The noise term's power by statistic (driftgate.fit.noise): b/n for PSI and JS, b/sqrt(n) otherwise; a
@@ -1250,7 +1250,7 @@ def _value(x: float, at: _At) -> str | None:
         u, xi, sigma = sign * th.tail_u, th.tail_shape, th.tail_scale
         p = th.exceedance_probability
         reach = u - sigma * math.log(p) if abs(xi) < 1e-9 else u + sigma / xi * (p ** -xi - 1.0)
-        own = at.tier == "auto" or w.auto.method == "pot_gpd"
+        own = at.tier == "auto" or w.auto.method == "pot_gpd" or th.method == "pot_episodes"
         if own and not _le(u, sign * x):
             word = "at least" if sign > 0 else "at most"
             return (f"{_n(x)}; expected {word} tail_u ({_n(th.tail_u)}): a tail fit's threshold lies beyond the "
@@ -1279,8 +1279,11 @@ def _method(x: str, at: _At) -> str | None:
     if x == "zero_floor" and s.kind != "distribution_drift":
         return (f"'zero_floor' for a signal of kind {s.kind}; expected it only for a drift threshold (the fit's floor "
                 f"at 0 for a drift threshold below 0)")
-    if x == "pot_gpd" and not tail:
-        return "'pot_gpd' without a tail; expected tail_u, tail_shape and tail_scale of the tail fit"
+    if x in ("pot_gpd", "pot_episodes") and not tail:
+        return f"{x!r} without a tail; expected tail_u, tail_shape and tail_scale of the tail fit"
+    if x == "pot_episodes" and at.tier != "manual":
+        return ("'pot_episodes' for the automatic threshold; expected it only for the manual band (the fit's "
+                "episode tail, driftgate.fit.thresholds.episode_threshold)")
     if x == "max_observed" and tail:
         return "'max_observed' with a tail fit; expected it only when the tail is degenerate (tail_u null)"
     if x == "empirical" and at.win is not None and not at.bad("windows_total") \
@@ -1294,6 +1297,16 @@ def _method(x: str, at: _At) -> str | None:
 def _exceedance(x: float, at: _At) -> str | None:
     if not 0.0 < x <= 0.5:
         return f"{_n(x)}; expected a probability in (0, 0.5] (the fit caps it at 0.5)"
+    th = at.th
+    if th is not None and th.method == "pot_episodes":
+        # The share of the history's episodes whose peak the band exceeds: the budget's episodes over them.
+        if at.bad_th("method", "expected_alerts", "tail_exceedances") or th.tail_exceedances < 1:
+            return None
+        want = th.expected_alerts / th.tail_exceedances
+        if abs(x - want) <= 1e-4 * want:
+            return None
+        return (f"{_n(x)}; expected {_n(want)}: method pot_episodes puts the band where a share expected_alerts / "
+                f"tail_exceedances ({_n(th.expected_alerts)} / {th.tail_exceedances}) of the history's episodes peak")
     rate, seconds = at.rate(at.tier), at.window_seconds
     step = at.b.step_seconds
     if rate is None or seconds is None or at.bad("window") or at.bad_top("step_seconds"):
@@ -1350,12 +1363,17 @@ def _tail_field(name: str) -> Rule:
             state = "null" if x is not None else "set"
             return (f"{_n(x)} while {' and '.join(others)} are {state}; expected "
                     f"{'null' if x is not None else 'a number'} (the tail fit's u, shape and scale go together)")
-        if at.tier == "manual" and not at.bad_path("auto", name) and x != getattr(w.auto, name):
+        from driftgate.fit.thresholds import MANUAL_XI_BOUNDS, XI_BOUNDS
+
+        episodic = th.method == "pot_episodes" and not at.bad_th("method")
+        if at.tier == "manual" and not episodic and not at.bad_path("auto", name) and x != getattr(w.auto, name):
             return f"{_n(x)}; expected {_n(getattr(w.auto, name))}, the automatic threshold's: both use one tail fit"
         if x is None:
             return None
-        if name == "tail_shape" and not 0.0 <= x <= 0.5:
-            return f"{_n(x)}; expected a shape in [0, 0.5] (the fit clips the tail's shape to it)"
+        lo, hi = MANUAL_XI_BOUNDS if episodic else XI_BOUNDS
+        if name == "tail_shape" and not lo <= x <= hi:
+            return (f"{_n(x)}; expected a shape in [{_n(lo)}, {_n(hi)}] (the fit clips the "
+                    f"{'episode ' if episodic else ''}tail's shape to it)")
         if name == "tail_scale" and not x > 0:
             return f"{_n(x)}; expected a scale > 0 (the mean excess over tail_u)"
         if name == "tail_u" and sign is not None:
@@ -1381,7 +1399,7 @@ def _tail_exceedances(x: int, at: _At) -> str | None:
         return f"{x} without a tail fit (tail_u, tail_shape and tail_scale null); expected 0"
     if x != 0 and x < MIN_EXCEEDANCES:
         return f"{x}; expected 0 (no tail fit) or at least {MIN_EXCEEDANCES} (the fewest the fit fits a tail to)"
-    if w is not None and not at.bad("windows_total") and x > w.windows_total:
+    if w is not None and not at.bad("windows_total") and x > w.windows_total + 1:
         return f"{x}; expected at most windows_total ({w.windows_total}): exceedances are windows"
     return None
 

@@ -311,7 +311,15 @@ MUTATIONS: list[tuple[str, str, str, dict[str, Any], str]] = [
     ("tail-shape", "example", R, {"signals[4].fast.auto.tail_shape": 0.7}, "signals[4].fast.auto.tail_shape"),
     ("tail-scale", "example", R, {"signals[4].fast.auto.tail_scale": 0.0}, "signals[4].fast.auto.tail_scale"),
     ("tail-u-beyond-max", "example", R, {"signals[4].fast.auto.tail_u": 0.01}, "signals[4].fast.auto.tail_u"),
-    ("tail-not-shared", "example", R, {"signals[4].fast.manual.tail_u": 0.05}, "signals[4].fast.manual.tail_u"),
+    ("tail-not-shared", "example", F, {"signals[2].fast.manual.tail_u": 0.05}, "signals[2].fast.manual.tail_u"),
+    # The manual band's episode tail (driftgate.fit.thresholds.episode_threshold): its own shape bounds, its
+    # probability the budget's episodes over the history's, never the automatic threshold's method.
+    ("episode-shape", "example", R, {"signals[4].fast.manual.tail_shape": -0.4}, "signals[4].fast.manual.tail_shape"),
+    ("episode-probability", "example", R, {"signals[0].fast.manual.exceedance_probability": 0.2},
+     "signals[0].fast.manual.exceedance_probability"),
+    ("episode-method-for-auto", "example", R, {"signals[0].fast.auto.method": "pot_episodes"},
+     "signals[0].fast.auto.method"),
+    ("episode-beyond-tail", "example", R, {"signals[0].fast.manual.value": 0.05}, "signals[0].fast.manual.value"),
     ("exceedances-without-tail", "demo", D, {"signals[1].fast.auto.tail_exceedances": 50},
      "signals[1].fast.auto.tail_exceedances"),
     ("exceedances-too-few", "example", R, {"signals[0].fast.auto.tail_exceedances": 5,

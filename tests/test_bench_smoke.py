@@ -115,3 +115,14 @@ def test_perf_repo_and_child_measurement(tmp_path: Path) -> None:
     assert set(js) == {"seconds", "rss_before", "rss_peak"}
     fit = perf.child("fit", info["root"], "drift+ratio", "3")
     assert fit["seconds"] > 0 and fit["rss_peak"] >= fit["rss_before"]
+
+
+def test_manual_tier_bench_scores_the_manual_band() -> None:
+    """bench/manual_tier.py: one seed fits and scores held-out pages against the budget (no number asserted
+    beyond what makes the job meaningful)."""
+    from bench import manual_tier
+
+    r = manual_tier.one("low", 1)
+    assert r["expected"] > 0 and r["in_sample_expected"] > r["expected"]  # four training weeks, two held out
+    assert r["pages"] >= 0 and set(r["per"]) and len(r["methods"]) == len(r["per"])
+    assert set(r["methods"]) <= {"pot_episodes", "pot_gpd", "empirical", "max_observed", "zero_floor"}

@@ -27,7 +27,7 @@ from driftgate.fit.histogram import bins_over
 from driftgate.fit.inputs import fit_inputs
 from driftgate.fit.noise import noise_for, quantile_sd
 from driftgate.fit.signals import SignalData, StatHistory, history, resolve
-from driftgate.fit.thresholds import Threshold, episodes, fit_thresholds
+from driftgate.fit.thresholds import Threshold, episode_threshold, episodes, fit_thresholds
 from driftgate.fsio import FileRefused, read_bytes, refusal
 from driftgate.model import Direction, ModelSpec, SignalKind, Statistic, Tier
 
@@ -170,7 +170,12 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     with np.errstate(divide="ignore", invalid="ignore"):
         excess = values - sign * np.where(hist.events > 0, noise.coefficient / hist.events**noise.power, np.nan) \
             if noise.coefficient else values
+    # The budget's time: the history's evaluations, less those whose window overlaps an excluded span.
+    span = float(hist.t[-1] - hist.t[0] + window) - hist.excluded_evaluations * step
     auto, manual = fit_thresholds(excess, hist.t, window, step, [auto_rate, manual_rate], below, what)
+    # The manual tier pages at its own budget: fitted on the history's episodes where it has enough of them
+    # (driftgate.fit.thresholds.episode_threshold); the automatic tier stays conservative.
+    manual = episode_threshold(excess, hist.t, window, manual_rate, span, below) or manual
     if sig.kind is SignalKind.DISTRIBUTION_DRIFT:
         # A drift statistic minus its expected sampling noise is the shift beyond noise: a threshold below
         # zero (the noise term over-covers a short or steady history, so even its largest window sits
@@ -179,8 +184,6 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
         auto, manual = (dataclasses.replace(th, value=0.0, method="zero_floor") if th.value < 0 else th
                         for th in (auto, manual))
     manual_value = max(manual.value, auto.value) if below else min(manual.value, auto.value)
-    # The budget's time: the history's evaluations, less those whose window overlaps an excluded span.
-    span = float(hist.t[-1] - hist.t[0] + window) - hist.excluded_evaluations * step
     stride = max(1, round(window / step))
     n50 = _q(hist.events, 0.5)
     smallest, detected = detection(sig, data.baseline_q, r0, n50, noise, auto.value, for_minutes, window / 60)

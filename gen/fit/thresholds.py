@@ -17,6 +17,10 @@ Method, chosen by how much history there is (``n`` = non-overlapping windows wit
   and the backtest then fires), so the tail is assumed at least exponential; a wilder shape than
   0.5 is noise, and an extrapolation past 10x the observed range is not trusted.
 
+The manual band is fitted differently, on the history's *episodes* (:func:`episode_threshold`,
+method ``pot_episodes``): its budget is ~30x larger and meant to be used, and an at-least-exponential
+tail over a bounded history put it above everything seen (0 held-out pages where 20 were budgeted).
+
 A 1-day block bootstrap (days resampled with replacement, ``BOOTSTRAP_REPS`` draws, fixed seed)
 gives the threshold's 90% band. ``direction: below`` (a KPI that must not drop) fits the negated
 statistic. Example: 28 days of 1h windows, budget 1/quarter split over 8 configurations gives
@@ -25,6 +29,7 @@ statistic. Example: 28 days of 1h windows, budget 1/quarter split over 8 configu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +40,9 @@ from driftgate.exports.series import FloatArray
 TAIL_QUANTILE = 0.90
 MIN_EXCEEDANCES = 10
 EMPIRICAL_MIN_EXPECTED = 5.0
-XI_BOUNDS = (0.0, 0.5)
+XI_BOUNDS = (0.0, 0.5)  # the automatic tier: a tail at least exponential
+MANUAL_XI_BOUNDS = (-0.25, 0.5)  # the manual tier's episode fit: bounded tails too, not steeper than -0.25
+EPISODE_QUANTILE = 0.99  # the manual tier's episode fit starts at this quantile of the evaluations
 BOOTSTRAP_REPS = 100
 SEED = 20261125
 
@@ -111,14 +118,17 @@ def _tail(thinned: FloatArray) -> tuple[float, float, float, int] | None:
     return u, xi, sigma, int(excess.size)
 
 
-def gpd_fit(excess: FloatArray) -> tuple[float, float]:
-    """Maximum-likelihood generalised Pareto ``(xi, sigma)`` (location 0), ``xi`` within ``XI_BOUNDS``.
+def gpd_fit(excess: FloatArray, bounds: tuple[float, float] = XI_BOUNDS) -> tuple[float, float]:
+    """Maximum-likelihood generalised Pareto ``(xi, sigma)`` (location 0), ``xi`` within ``bounds``.
 
     Grimshaw's profile likelihood: with ``theta = xi / sigma`` the MLE of ``xi`` given ``theta`` is
     ``mean(log1p(theta * x))``, leaving one dimension, which is searched on a log grid and refined by
     golden section (vectorised; scipy's generic ``genpareto.fit`` spent 95% of a fit's time in
-    Nelder-Mead overhead for the same answer). Shapes below 0 are not estimated: the tail is taken
-    as exponential (``xi = 0``, ``sigma = mean``), see the module docstring.
+    Nelder-Mead overhead for the same answer). With ``bounds[0] >= 0`` (the automatic tier) shapes
+    below 0 are not estimated: the tail is taken as exponential (``xi = 0``, ``sigma = mean``), see
+    the module docstring. With ``bounds[0] < 0`` (the manual tier, ``MANUAL_XI_BOUNDS``) a bounded tail
+    is estimated too, over ``-1 / max(x) < theta < 0``; a shape clipped at ``bounds[0]`` keeps the
+    mean excess (``sigma = mean (1 - xi)``).
     """
     x = np.asarray(excess, dtype=np.float64)
     n, mean = x.size, float(x.mean())
@@ -128,23 +138,38 @@ def gpd_fit(excess: FloatArray) -> tuple[float, float]:
         xi = np.log1p(np.outer(theta, x)).mean(axis=1)
         return xi, -n * np.log(xi / theta) - n * (1.0 + xi)
 
-    grid = np.logspace(-4, 4, 161) / mean
-    _, lls = profile(grid)
-    i = int(np.argmax(lls))
-    if lls[i] > best_ll:
-        lo, hi = np.log(grid[max(i - 1, 0)]), np.log(grid[min(i + 1, grid.size - 1)])
+    def search(to_theta: Callable[[FloatArray], FloatArray], grid: FloatArray) -> None:
+        """Refine the grid's best point (grid: a monotone parameter mapped to theta) by golden section."""
+        nonlocal best_xi, best_sigma, best_ll
+        _, lls = profile(to_theta(grid))
+        i = int(np.argmax(lls))
+        if not lls[i] > best_ll:
+            return
+        lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
         golden = (np.sqrt(5.0) - 1.0) / 2.0
         for _ in range(40):
             a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
-            la, lb = profile(np.exp(np.array([a, b])))[1]
+            la, lb = profile(to_theta(np.array([a, b])))[1]
             lo, hi = (lo, b) if la >= lb else (a, hi)
-        theta = float(np.exp((lo + hi) / 2.0))
-        xi_arr, ll_arr = profile(np.array([theta]))
+        theta = to_theta(np.array([(lo + hi) / 2.0]))
+        xi_arr, ll_arr = profile(theta)
         if float(ll_arr[0]) > best_ll:
-            best_xi, best_sigma = float(xi_arr[0]), float(xi_arr[0]) / theta
-    xi_clipped = float(np.clip(best_xi, *XI_BOUNDS))
+            best_xi, best_sigma, best_ll = float(xi_arr[0]), float(xi_arr[0]) / float(theta[0]), float(ll_arr[0])
+
+    search(np.exp, np.log(np.logspace(-4, 4, 161) / mean))
+    if bounds[0] < 0.0 and float(x.max()) > 0.0:
+        # theta = -(1 - e^-g) / max(x) for g = e^lg > 0: spans (-1 / max(x), 0), dense near both ends.
+        top = float(x.max())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            search(lambda lg: np.expm1(-np.exp(lg)) / top, np.log(np.logspace(-4, 1.2, 121)))
+    xi_clipped = float(np.clip(best_xi, *bounds))
     if xi_clipped != best_xi:  # keep the tail's scale consistent with the clipped shape
-        best_sigma = best_sigma * (1.0 + xi_clipped) / (1.0 + best_xi) if best_xi > 0 else mean
+        if best_xi > 0:
+            best_sigma = best_sigma * (1.0 + xi_clipped) / (1.0 + best_xi)
+        elif xi_clipped < 0:
+            best_sigma = mean * (1.0 - xi_clipped)
+        else:
+            best_sigma = mean
     return xi_clipped, best_sigma
 
 
@@ -182,6 +207,50 @@ def _bootstrap(x: FloatArray, tx: FloatArray, stride: int, ps: list[float]) -> l
         lo, hi = np.quantile(np.array(d), [0.05, 0.95])
         out.append((float(lo), float(hi)))
     return out
+
+
+def episode_threshold(values: FloatArray, t: FloatArray, window: float, rate: float, span: float,
+                      below: bool) -> Threshold | None:
+    """The manual tier's threshold, fitted on *episodes*: the level the statistic crosses ``rate * span``
+    times over the history (``span`` seconds of evaluations), or None when the history holds too few
+    episodes to fit (the caller then uses :func:`fit_thresholds`).
+
+    Peaks over threshold with runs declustering (Coles 2001, 5.3): the evaluations above ``u`` (the
+    ``EPISODE_QUANTILE`` of the evaluations) form episodes, a new one after the statistic was below ``u``
+    for longer than one window (or a gap); each episode's peak over ``u`` is fitted with a generalised
+    Pareto tail, the shape estimated within ``MANUAL_XI_BOUNDS`` (bounded tails included: the automatic
+    tier's "at least exponential" puts a manual band above everything a bounded history held, and it
+    never pages). With ``N`` episodes, the threshold is the level a peak exceeds with probability
+    ``rate * span / N`` (the ``exceedance_probability`` recorded; ``tail_exceedances`` is ``N``). No
+    episode duration enters: the episodes are counted, not inferred from a per-window probability.
+    The 90% band resamples the peaks (``BOOTSTRAP_REPS`` draws, fixed seed)."""
+    sign = -1.0 if below else 1.0
+    x = sign * np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(x)
+    if finite.sum() < 2 * MIN_EXCEEDANCES or float(np.ptp(x[finite])) == 0.0:
+        return None
+    u = float(np.quantile(x[finite], EPISODE_QUANTILE))
+    idx = np.flatnonzero(finite & (x > u))
+    if idx.size == 0:
+        return None
+    starts = np.flatnonzero(np.concatenate([[True], np.diff(t[idx]) > window]))
+    peaks = np.maximum.reduceat(x[idx], starts) - u
+    target = rate * span
+    if peaks.size < MIN_EXCEEDANCES or 2.0 * target > peaks.size:
+        return None
+    p = target / peaks.size
+    cap = float(np.max(x[finite])) + 10.0 * float(np.ptp(x[finite]))
+
+    def level(excess: FloatArray) -> tuple[float, float, float]:
+        xi, sigma = gpd_fit(excess, MANUAL_XI_BOUNDS)
+        at = u - sigma * np.log(p) if abs(xi) < 1e-9 else u + sigma / xi * (p ** (-xi) - 1.0)
+        return min(float(at), cap), xi, sigma
+
+    value, xi, sigma = level(peaks)
+    rng = np.random.default_rng(SEED)
+    draws = [level(peaks[rng.integers(0, peaks.size, peaks.size)])[0] for _ in range(BOOTSTRAP_REPS)]
+    lo, hi = sorted(sign * float(q) for q in np.quantile(np.array(draws), [0.05, 0.95]))
+    return Threshold(sign * value, "pot_episodes", p, (lo, hi), sign * u, xi, sigma, int(peaks.size))
 
 
 def episodes(values: FloatArray, threshold: float, below: bool) -> int:

@@ -42,12 +42,14 @@ class Audit:
     last_rollback_query: str
     last_abort_query: str
     excluded: tuple[Excluded, ...] = ()  # history.exclude: left out of the fit and the backtest
+    expected_manual: float = 0.0  # what budget.manual allows over the same history, summed over the bands
 
 
 def audit(ctx: ModelContext) -> Audit:
     auto = [w for row in ctx.rows if row.tier == "auto" for w in row.windows]
     k = sum(w.fit.auto.backtest_alerts for w in auto)
     manual = sum(w.fit.manual.backtest_alerts for row in ctx.rows for w in row.windows)
+    expected_manual = sum(w.fit.manual.expected_alerts for row in ctx.rows for w in row.windows)
     days = max(ctx.baseline.history_days - ctx.baseline.excluded_days, 1e-9)  # the backtest's time
     upper = float(special.gammaincinv(k + 1, 0.9))  # chi2.ppf(0.9, 2k + 2) / 2
     budget = ctx.spec.budget
@@ -61,4 +63,4 @@ def audit(ctx: ModelContext) -> Audit:
     excluded = tuple(Excluded(rfc3339(x.start), rfc3339(x.end), prom_duration(x.seconds), x.reason)
                      for x in ctx.spec.exclude)
     return Audit(len(auto), k, manual, days, k / days * QUARTER_DAYS, upper / days * QUARTER_DAYS, promised,
-                 last, aborted, excluded)
+                 last, aborted, excluded, expected_manual)

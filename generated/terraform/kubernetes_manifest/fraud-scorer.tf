@@ -819,7 +819,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.00066727) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_steps:count30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_steps:count30m{model=\"fraud-scorer\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000116676) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_steps:count30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_steps:count30m{model=\"fraud-scorer\"}), 5))"
               "labels" = {
                 "namespace" = "payments-risk"
                 "rollback"  = "manual"
@@ -831,7 +831,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "js over the 30m window is above the manual threshold 0.00066727 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "description" = "js over the 30m window is above the manual threshold 0.000116676 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
@@ -897,7 +897,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.123817) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_steps:count30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_steps:count30m{model=\"fraud-scorer\"}), 5))"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.115847) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_steps:count30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_steps:count30m{model=\"fraud-scorer\"}), 5))"
               "labels" = {
                 "namespace" = "payments-risk"
                 "rollback"  = "manual"
@@ -909,7 +909,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 30m window is above the manual threshold 0.123817 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "description" = "quantile over the 30m window is above the manual threshold 0.115847 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"

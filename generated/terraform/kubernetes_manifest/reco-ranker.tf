@@ -1527,7 +1527,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0160264) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0135029) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1539,7 +1539,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "psi over the 15m window is above the manual threshold 0.0160264 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "psi over the 15m window is above the manual threshold 0.0135029 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1587,7 +1587,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0140092) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0120066) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1599,7 +1599,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "psi over the 1h window is above the manual threshold 0.0140092 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "psi over the 1h window is above the manual threshold 0.0120066 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1685,7 +1685,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00275694) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.000764421) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1697,7 +1697,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 15m window is above the manual threshold 0.00275694 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "tvd over the 15m window is above the manual threshold 0.000764421 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1745,7 +1745,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.000802573) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.000472867) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1757,7 +1757,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 1h window is above the manual threshold 0.000802573 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "tvd over the 1h window is above the manual threshold 0.000472867 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1843,7 +1843,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244449) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.243683) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1855,7 +1855,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 15m window is above the manual threshold 0.244449 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "quantile over the 15m window is above the manual threshold 0.243683 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1903,7 +1903,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.244253) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.243836) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1915,7 +1915,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 1h window is above the manual threshold 0.244253 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "quantile over the 1h window is above the manual threshold 0.243836 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -2001,7 +2001,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00399187) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00364681) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -2013,7 +2013,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 15m window is above the manual threshold 0.00399187 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "ratio over the 15m window is above the manual threshold 0.00364681 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -2061,7 +2061,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00391474) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00369102) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -2073,7 +2073,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 1h window is above the manual threshold 0.00391474 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "ratio over the 1h window is above the manual threshold 0.00369102 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -2119,7 +2119,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0435888) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_steps:count30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_steps:count30m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0442908) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_steps:count30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_steps:count30m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -2131,7 +2131,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 30m window is below the manual threshold 0.0435888 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "ratio over the 30m window is below the manual threshold 0.0442908 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -2139,7 +2139,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.0419616) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_steps:count2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_steps:count2h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.0442422) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_steps:count2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_steps:count2h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -2151,7 +2151,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 2h window is below the manual threshold 0.0419616 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "ratio over the 2h window is below the manual threshold 0.0442422 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (2h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
