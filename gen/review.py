@@ -24,6 +24,9 @@ Every moved number says **why** it moved (the ``cause`` column), in this order:
   ``strict=True`` (``driftgate review --strict``);
 * ``refit``: new history moved it outside that band: flagged when it loosens.
 
+A change of ``history.exclude`` (spans left out of the fit) changes the data, not the meaning: its moves
+are judged as a refit's (noise inside the band, a flagged loosening outside it), with the exclusion named.
+
 An added model gets its whole enforcement table (thresholds in their units, tiers, alert delays for the
 reference shifts, provisional status), and every changed window its alert delays before and after.
 """
@@ -126,6 +129,12 @@ def _input_loosens(key: str, before: str, after: str) -> bool:
     return False
 
 
+# Fit inputs that change which history the numbers are fitted on, not what they mean: their moves are judged
+# like a refit's (inside the previous band: noise; outside: a refit, flagged when it loosens). The input's
+# own row ("spec history.exclude") is listed, never flagged: leaving an incident out is a review decision.
+HISTORY_ONLY = frozenset({"history.exclude"})
+
+
 @dataclass(frozen=True)
 class _Causes:
     """What moved a model's fitted numbers between BASE and HEAD (see the module docstring)."""
@@ -148,15 +157,20 @@ class _Causes:
         if budgets:
             k = budgets[0]
             return f"{k} {self.inputs[k][0]} → {self.inputs[k][1]}", "budget"
-        general = [k for k in self.inputs if not k.startswith(("signals.", "budget."))]
-        if general:  # e.g. history.exclude, alerts.for: the whole model was fitted for something else
+        general = [k for k in self.inputs if not k.startswith(("signals.", "budget.")) and k not in HISTORY_ONLY]
+        if general:  # e.g. alerts.for: the whole model was fitted for something else
             return "spec: " + "; ".join(f"{k} {self.inputs[k][0]} → {self.inputs[k][1]}" for k in general), "spec"
         if self.split:
             return self.split, "split"
+        # New history, or the same history with other spans excluded: the numbers mean the same, only the
+        # data they were fitted on changed, so a move inside the previous band is noise like any refit's.
+        data = [self.history] if self.history else []
+        data += [f"{k} changed, see its row" for k in self.inputs if k in HISTORY_ONLY]
         lo, hi = band
         if lo <= new <= hi:
-            return f"refit noise: inside the previous fit's 90% band {num(lo)}–{num(hi)}", "noise"
-        where = f" ({self.history})" if self.history else ""
+            why = f" ({'; '.join(data)})" if data and any(k in HISTORY_ONLY for k in self.inputs) else ""
+            return f"refit noise{why}: inside the previous fit's 90% band {num(lo)}–{num(hi)}", "noise"
+        where = f" ({'; '.join(data)})" if data else ""
         return f"refit{where}: outside the previous fit's 90% band {num(lo)}–{num(hi)}", "refit"
 
 
@@ -299,10 +313,13 @@ def markdown(changes: list[Change], base: str, added: list[ModelContext] | None 
                   f"or not at all. The rollback authority should approve them explicitly.", ""]
     else:
         lines += ["No change loosens enforcement.", ""]
-    noise = sum(1 for c in changes if c.cause.startswith("refit noise"))
+    noise = [c for c in changes if c.cause.startswith("refit noise")]
     if noise:
-        lines += [f"{noise} number(s) moved by refit noise only (inside the previous fit's 90% bootstrap band: how "
-                  f"far a refit moves them between equally good histories); not flagged (`--strict` flags them).", ""]
+        # With --strict the loosening ones among them are flagged (compare(strict=True)); say which it is.
+        verdict = (f"{sum(c.loosens for c in noise)} of them loosen and are flagged (`--strict`)"
+                   if any(c.loosens for c in noise) else "not flagged (`--strict` flags those that loosen)")
+        lines += [f"{len(noise)} number(s) moved by refit noise only (inside the previous fit's 90% bootstrap band: "
+                  f"how far a refit moves them between equally good histories); {verdict}.", ""]
     lines += ["| model | what | before | after | cause | |", "|---|---|---|---|---|---|"]
     for c in sorted(changes, key=lambda c: (not c.loosens, c.model, c.what)):
         flag = "**LOOSENS**" if c.loosens else ""

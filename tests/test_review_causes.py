@@ -107,3 +107,27 @@ def test_an_added_model_shows_its_enforcement_table(infra: Path) -> None:  # noq
     assert " ms | " in latency and "never (manual tier)" in latency  # provisional: every signal manual
     error = next(line for line in lines if line.startswith("| error_ratio | fast"))
     assert "% | " in error and " min" in error  # the alert delays of the reference shifts
+
+
+def test_an_excluded_span_is_judged_like_a_refit(infra: Path) -> None:  # noqa: F811
+    """Leaving an hour out of the history changes the data, not what the thresholds mean: moves inside the
+    previous band are refit noise (named after the exclusion, not flagged), --strict flags those that loosen,
+    and the exclusion itself is its own unflagged row."""
+    spec = infra / "specs/reco-ranker.yaml"
+    spec.write_text(spec.read_text().replace("  minimum: 14d\n", (
+        "  minimum: 14d\n  exclude:\n    - {from: 2026-10-20T03:00:00Z, to: 2026-10-20T04:00:00Z, "
+        "reason: \"INC-1: feature store restart\"}\n"), 1))
+    pipeline.fit(infra, infra / "specs", "reco-ranker")
+    md, changes = review(infra, infra / "specs", "main")
+    moved = [c for c in changes if c.what.endswith(("automatic threshold", "manual band"))]
+    noise = [c for c in moved if c.cause.startswith("refit noise (history.exclude changed, see its row)")]
+    assert noise and all(not c.loosens for c in noise)
+    assert all(c.cause.startswith(("refit noise (history.exclude", "refit (history.exclude")) for c in moved)
+    row = next(c for c in changes if c.what == "spec history.exclude")
+    assert not row.loosens and "INC-1" in row.after
+    assert "not flagged (`--strict` flags those that loosen)" in md
+    strict_md, strict = review(infra, infra / "specs", "main", strict=True)
+    flagged = [c for c in strict if c.loosens and c.cause.startswith("refit noise")]
+    assert flagged and "loosen and are flagged (`--strict`)" in strict_md
+    assert CliRunner().invoke(main, ["review", "main", "--root", str(infra), "--strict",
+                                     "--fail-on-loosen"]).exit_code == 1
