@@ -488,7 +488,7 @@ SIGNAL_INPUTS: dict[str, tuple[Callable[[str], Any], tuple[str, ...], bool]] = {
     "numerator_labels": (_json_labels, RATIO_KINDS, False),  # written only when the spec has them
     "denominator_labels": (_json_labels, RATIO_KINDS, False),
     "quantile": (_json_number(0.0, 0.9999, low_open=True), ("latency_quantile",), True),
-    "compare_with": (_choice("baseline", "last_week"), ("distribution_drift",), True),
+    "compare_with": (_choice("baseline", "last_week", "stable"), ("distribution_drift",), True),
 }
 
 
@@ -927,11 +927,11 @@ def _statistic(x: str, at: _At) -> str | None:
 
 def _compare_with(x: str, at: _At) -> str | None:
     s = at.sig
-    allowed = ("baseline", "last_week") if s is not None and s.kind == "distribution_drift" else ("baseline",)
+    allowed = ("baseline", "last_week", "stable") if s is not None and s.kind == "distribution_drift" else ("baseline",)
     if x in allowed or (s is not None and at.bad("kind")):
         return None
-    return f"{x!r}; expected {' or '.join(allowed)}" + ("" if len(allowed) > 1 else " (only drift signals compare "
-                                                                                   "with last week)")
+    why = "" if len(allowed) > 1 else " (only drift signals compare with last week or the stable version)"
+    return f"{x!r}; expected {' or '.join(allowed)}{why}"
 
 
 def _les(x: tuple[str, ...], at: _At) -> str | tuple[tuple[int], str] | None:

@@ -108,7 +108,8 @@ class Signal:
     no_data: NoData
     pinned: PinnedThreshold
     description: str
-    compare_with: str = "baseline"  # drift only: "baseline" (fitted constants) or "last_week" (offset 1w)
+    compare_with: str = "baseline"  # drift only: "baseline" (fitted constants), "last_week" (offset 1w)
+    # or "stable" (a young version against the established versions over the same window)
     # Ratios: matchers of the numerator / denominator alone, (label, "=" or "=~", value), sorted.
     numerator_matchers: tuple[tuple[str, str, str], ...] = ()
     denominator_matchers: tuple[tuple[str, str, str], ...] = ()

@@ -86,7 +86,7 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
             wide = _wide_spacing(data, float(w.seconds), w.text)
             if wide:  # no window holds two samples: Prometheus' increase() would never have a value
                 raise FitError(f"{what}: {wide}")
-            hist = history(data, float(w.seconds), start, end, step, what)
+            hist = history(data, float(w.seconds), start, end, step, what, spec.analysis.canary_weight)
             try:
                 wfit, decision = _window_fit(hist, data, w.text, float(w.seconds), step, auto_rate, manual_rate,
                                              for_minutes, spec.analysis.canary_weight, what)
@@ -175,7 +175,12 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     auto, manual = fit_thresholds(excess, hist.t, window, step, [auto_rate, manual_rate], below, what)
     # The manual tier pages at its own budget: fitted on the history's episodes where it has enough of them
     # (driftgate.fit.thresholds.episode_threshold); the automatic tier stays conservative.
+    windowed = manual
     manual = episode_threshold(excess, hist.t, window, manual_rate, span, below) or manual
+    if sig.kind is SignalKind.DISTRIBUTION_DRIFT and manual.value < 0:
+        # Floored below (zero_floor): the floor is what is enforced; the tail fit recorded with it is the window
+        # fit's, the automatic tier's (the baseline's checks read a floored band's tail as that one).
+        manual = dataclasses.replace(windowed, value=0.0, method="zero_floor")
     if sig.kind is SignalKind.DISTRIBUTION_DRIFT:
         # A drift statistic minus its expected sampling noise is the shift beyond noise: a threshold below
         # zero (the noise term over-covers a short or steady history, so even its largest window sits

@@ -16,6 +16,7 @@ The baseline distribution is the smoothed share of every bin over the whole hist
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ from driftgate.exports.series import FloatArray, Series, SeriesStore, show_numbe
 from driftgate.fit import statistics as st
 from driftgate.fit.exclude import Spans, bins_outside, merged, overlapping
 from driftgate.fit.histogram import Buckets, bins_from_cumulative, collect_buckets, windowed_cumulative
-from driftgate.fit.windows import eval_grid, summed_window
+from driftgate.fit.windows import _lattice, _step_sums, _window_sum, eval_grid, summed_window
 from driftgate.model import ModelSpec, Signal, SignalKind
 from driftgate.render.promql import selector
 
@@ -174,8 +175,11 @@ WEEK = 7 * 86400.0
 
 
 def history(data: SignalData, window: float, start: float, end: float, step: float,
-            what: str = "") -> StatHistory:
+            what: str = "", canary_weight: float = 0.15) -> StatHistory:
+    """The signal's statistic at every rule evaluation of the history (``canary_weight``: the share of the
+    traffic a simulated canary takes, for ``compare_with: stable``)."""
     sig = data.signal
+    decided = None
     t = eval_grid(start, end, step, window)
     if t.size == 0:
         where = what or f"signal '{sig.name}'"
@@ -191,6 +195,11 @@ def history(data: SignalData, window: float, start: float, end: float, step: flo
             value = st.drift(sig.statistic, bins_from_cumulative(cum), q)
             # No week before, or too few events in it (a scrape gap): no decision, like the rules.
             value = np.where((t - WEEK - window >= start) & (before[:, -1] >= sig.min_events), value, np.nan)
+        elif sig.kind is SignalKind.DISTRIBUTION_DRIFT and sig.compare_with == "stable":
+            value, n, m = stable_split(data.buckets, t, window, step, sig, canary_weight)
+            decided = (n >= sig.min_events) & (m >= sig.min_events)  # as the rules guard both sides
+            with np.errstate(divide="ignore", invalid="ignore"):
+                events = np.where(n + m > 0, n * m / (n + m), 0.0)  # what the noise term scales with
         elif sig.kind is SignalKind.DISTRIBUTION_DRIFT:
             value = st.drift(sig.statistic, bins_from_cumulative(cum), data.baseline_q)
         else:
@@ -199,7 +208,7 @@ def history(data: SignalData, window: float, start: float, end: float, step: flo
         num, _ = summed_window(data.numerator, t, window, step)
         events, _ = summed_window(data.denominator, t, window, step)
         value = st.ratio(num, events)
-    value = np.where(events >= sig.min_events, value, np.nan)
+    value = np.where(events >= sig.min_events if decided is None else decided, value, np.nan)
     if data.excluded:
         # history.exclude (driftgate.fit.exclude): a window overlapping an excluded span is not normal, nor is
         # one compared with such a window a week earlier. No decision, and its events are not counted either:
@@ -210,6 +219,26 @@ def history(data: SignalData, window: float, start: float, end: float, step: flo
         value = np.where(out, np.nan, value)
         events = np.where(out, np.nan, events)
     return StatHistory(t, value, events)
+
+
+def stable_split(b: Buckets, t: FloatArray, window: float, step: float, sig: Signal,
+                 weight: float) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``compare_with: stable`` on a history of one version: every rule evaluation's increments, bin by bin,
+    are split at random between a simulated canary (each event with probability ``weight``, as a traffic
+    split routes requests) and the stable version; each window's statistic compares the canary's bins with
+    the stable version's (both smoothed as the rules do), so the fitted threshold is the two-sample statistic
+    under "the canary is the same model". Returns it with both sides' event counts. Seeded by the signal's
+    name and window: refits of the same history give the same baseline."""
+    grid, ends, n_steps = _lattice(t, window, step)
+    cum = np.stack([_step_sums(list(items), grid, step)[0] for items in b.by_le], axis=1)
+    counts = np.rint(bins_from_cumulative(cum)).astype(np.int64)  # per evaluation, per bin
+    seed = int.from_bytes(hashlib.sha256(f"{sig.name}/{window:g}".encode()).digest()[:8], "little")
+    canary = np.random.default_rng(seed).binomial(counts, weight)
+    stable = counts - canary
+    c = np.stack([_window_sum(canary[:, k].astype(np.float64), ends, n_steps) for k in range(counts.shape[1])], 1)
+    s = np.stack([_window_sum(stable[:, k].astype(np.float64), ends, n_steps) for k in range(counts.shape[1])], 1)
+    value = st.drift(sig.statistic, c, st.smoothed(s))
+    return value, c.sum(axis=1), s.sum(axis=1)
 
 
 def _show(sel: tuple[tuple[str, str], ...]) -> str:

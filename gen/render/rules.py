@@ -92,6 +92,7 @@ class SignalSeries:
     decision: str  # selector of what thresholds compare: the statistic minus its noise term
     decision_name: str
     seasoned: str  # guard: the version has been scraped long enough in the window to decide
+    present: str = ""  # what must exist for the signal to be enforced (default: the statistic itself)
 
 
 def step_counted(sel: str, step: str) -> str:
@@ -181,8 +182,14 @@ class RuleBuilder:
         seasoned = f"({samples} >= on () group_left () clamp_max(0.5 * max({samples}), {MIN_SAMPLES}))"
         stat_name = f"model_version:driftgate_{signal.name}:{signal.statistic.value}{w}"
         labels = {"model": self.spec.name, "signal": signal.name}
+        noise_events = events  # the count the noise term scales with
+        present = ""
         if signal.kind is SignalKind.DISTRIBUTION_DRIFT:
-            expr = self._drift(signal, fit, w, own)
+            expr, effective, shares = self._drift(signal, fit, w, own)
+            noise_events = effective or events
+            # Compared with the stable version, the statistic exists only while a young version rolls out:
+            # "absent" then means the versions' own shares are (the scrape or the rules are broken).
+            present = shares if signal.compare_with == "stable" else ""
         elif signal.kind is SignalKind.LATENCY_QUANTILE:
             expr = f"histogram_quantile({num(signal.quantile)}, {selector(bucket, own_sel)})"
         else:
@@ -194,16 +201,23 @@ class RuleBuilder:
         if wfit.noise_coefficient:
             decision_name = f"model_version:driftgate_{signal.name}:{signal.statistic.value}_excess{w}"
             op = "-" if signal.direction is Direction.ABOVE else "+"
-            scale = events if wfit.noise_power == 1.0 else f"({events} ^ {num(wfit.noise_power)})"
+            scale = noise_events if wfit.noise_power == 1.0 else f"({noise_events} ^ {num(wfit.noise_power)})"
             self._add(_rec(decision_name, f"{stat} {op} on (model, {v}) ({num(wfit.noise_coefficient)} / {scale})",
                            labels))
             decision = selector(decision_name, sorted(labels.items()))
-        return SignalSeries(stat, events, stat_name, events_name, decision, decision_name, seasoned)
+        return SignalSeries(stat, events, stat_name, events_name, decision, decision_name, seasoned, present)
 
-    def _drift(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> str:
+    def _drift(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> tuple[str, str, str]:
+        """The drift statistic's expression; (``compare_with: stable``) the selector of the effective
+        two-sample count its noise term scales with ("" otherwise: the version's own count); the selector
+        of the versions' bin shares."""
         own_sel = list(own.items())
         share = self._shares(signal, fit, w, own, "model_version_le", lambda sel: sel)
-        if signal.compare_with == "last_week":
+        p = share
+        effective = ""
+        if signal.compare_with == "stable":
+            qsel, p, effective = self._stable(signal, fit, w, own, share)
+        elif signal.compare_with == "last_week":
             share_then, count = self._model_share(signal, fit, w, own)
             # Last week's window must itself have enough events (a scrape gap is no baseline).
             qsel = (f"({share_then} offset 1w and ignoring (le) {count} offset 1w >= {signal.min_events})")
@@ -214,15 +228,39 @@ class RuleBuilder:
                 self._add(_rec(base, f"vector({num(share_q)})", labels))
             qsel = selector(base, [("model", self.spec.name), ("signal", signal.name)])
         broadcast = f"model_version_le:driftgate_{signal.name}_baseline:share{w}"
-        p = share
         self._add(_rec(broadcast, f"{p} * 0 + on (le) group_left () {qsel}", own))
         q = selector(broadcast, own_sel)
+        p = share  # (the broadcast exists only for the versions that are compared; so does the statistic)
         if signal.statistic is Statistic.PSI:
-            return f"sum without (le) (({p} - {q}) * ln({p} / {q}))"
+            return f"sum without (le) (({p} - {q}) * ln({p} / {q}))", effective, share
         if signal.statistic is Statistic.TVD:
-            return f"0.5 * sum without (le) (abs({p} - {q}))"
+            return f"0.5 * sum without (le) (abs({p} - {q}))", effective, share
         return (f"sum without (le) (0.5 * {p} * log2(2 * {p} / ({p} + {q}))"
-                f" + 0.5 * {q} * log2(2 * {q} / ({p} + {q})))")
+                f" + 0.5 * {q} * log2(2 * {q} / ({p} + {q})))"), effective, share
+
+    def _stable(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str], share: str) -> tuple[str, str, str]:
+        """``compare_with: stable`` (Kayenta's canary-against-baseline): each *young* version (no count
+        ``release.horizon`` ago, the auto tier's "release") against the *established* versions' pooled
+        bucket increases over the same window, smoothed like any version's. Returns the stable shares
+        (only while the established versions counted at least ``min_events`` in the window), the young
+        versions' shares, and the effective two-sample count ``n·m / (n + m)`` (``n`` the version's events,
+        ``m`` the established versions'): PSI and JS between two samples of one distribution are about
+        ``χ²(K−1)·(1/n + 1/m)``, so the noise term scales with it. ``driftgate.fit.signals.stable_split``
+        is the numpy twin on the history."""
+        own_sel, v = list(own.items()), self.v
+        events = selector(f"model_version:{signal.metric}_count:increase{w}", own_sel)
+        established = f"({events} offset {self.spec.release.horizon.text})"
+        stable = self._shares(signal, fit, w, own, "model_stable_le",
+                              lambda sel: f"sum without ({v}) ({sel} and on (model, {v}) {established})")
+        count = f"model_stable:{signal.metric}_count:increase{w}"
+        self._add(_rec(count, f"sum without ({v}) ({events} and on (model, {v}) {established})", own))
+        m = selector(count, own_sel)
+        effective = f"model_version:{signal.metric}_count:effective{w}"
+        self._add(_rec(effective, f"({events} * ignoring ({v}) group_left () {m}) / "
+                                  f"({events} + ignoring ({v}) group_left () {m})", own))
+        qsel = f"({stable} and ignoring (le) ({m} >= {signal.min_events}))"
+        young = f"({share} unless on (model, {v}) {established})"
+        return qsel, young, selector(effective, own_sel)
 
     def _model_share(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> tuple[str, str]:
         """The whole model's smoothed bin shares over ``w`` (all versions): what last week looked like."""
@@ -294,6 +332,9 @@ def decision_alerts(spec: ModelSpec, signal: Signal, which: str, w: str, s: Sign
                       f"runs, Argo Rollouts aborts it and traffic returns to the previous version; once the "
                       f"rollout has completed, {spec.authority.name} and the team are paged to undo it: "
                       f"{undo}. Rollouts of {spec.rollout} freeze for {spec.freeze.window}."))
+    if eff.tier == "auto" and not spec.analysis.dry_run and signal.compare_with != "stable":
+        # (compare_with: stable decides for young versions only: an established version has nothing to be
+        # compared with, so there is no drift-without-a-release alert for it.)
         tiers.append(("drift", eff.auto, DRIFT_ALERT, "critical", f"and on (model, {v}) {established}",
                       f"Drift without a release: this version has served for more than {horizon}, so an "
                       f"upstream or data change is the likely cause. {spec.authority.name} and the team are "
@@ -327,10 +368,10 @@ def health_alerts(spec: ModelSpec, signal: Signal, w: str, s: SignalSeries) -> l
                               f"and a rollout analysis would be Inconclusive."),
               ("runbook_url", runbook),
               ("summary", f"{{{{ $labels.model }}}} {signal.name}: too little traffic to decide"))),
-        Rule("", ABSENT_ALERT, f"absent({s.stat})", "30m",
+        Rule("", ABSENT_ALERT, f"absent({s.present or s.stat})", "30m",
              tuple(sorted({**base, "severity": "warning", "window": "slow"}.items())),
-             (("description", f"{s.stat_name} has no data: the exporter, the scrape or the recording rules "
-                              f"are broken, so {signal.name} is not enforced."),
+             (("description", f"{s.present.split('{')[0] if s.present else s.stat_name} has no data: the exporter, "
+                              f"the scrape or the recording rules are broken, so {signal.name} is not enforced."),
               ("runbook_url", runbook),
               ("summary", f"{spec.name} {signal.name}: signal is absent"))),
     ]

@@ -51,7 +51,7 @@ KIND_REQUIRED: dict[m.SignalKind, set[str]] = {
 MAX_SIGNALS = 20
 # What a drift signal compares each window with: the fitted baseline distribution, or the whole
 # model's distribution over the same window one week earlier (removes hour-of-week seasonality).
-COMPARE_WITH = ("baseline", "last_week")
+COMPARE_WITH = ("baseline", "last_week", "stable")
 
 
 def load_specs(root: Path, spec_dir: Path, only: str | None = None,

@@ -1,0 +1,155 @@
+"""``compare_with: stable`` (issue 16): a young version's distribution against the established versions'
+over the same window, with a two-sample noise term; fitted on simulated splits of the history's one version.
+The rules are evaluated by promtool (2.x and 3.x) and compared with numpy; the fit is checked for what it
+promises (seeded, the split's proportions, no decision without both sides)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from driftgate import baseline as bl
+from driftgate import pipeline
+from driftgate.fit import statistics as st
+from driftgate.fit.signals import resolve, stable_split
+from driftgate.model import Statistic
+from driftgate.spec.load import load_specs
+from tests.conftest import REPO, Prom
+
+
+@pytest.fixture(scope="module")
+def stable_repo(tmp_path_factory: pytest.TempPathFactory, example_exports: Path) -> Path:
+    """The examples, with reco-ranker's score_drift compared with the stable version; fitted and rendered."""
+    root = tmp_path_factory.mktemp("stable") / "infra"
+    for part in ("specs", "baselines"):
+        shutil.copytree(REPO / part, root / part)
+    shutil.copytree(example_exports, root / "exports")
+    spec = root / "specs/reco-ranker.yaml"
+    text = spec.read_text()
+    at = text.index("    statistic: psi\n", text.index("  - name: score_drift\n"))
+    spec.write_text(text[:at] + "    statistic: psi\n    compare_with: stable\n" + text[at + 19:])
+    pipeline.fit(root, root / "specs", "reco-ranker")
+    pipeline.render(root, root / "specs")
+    return root
+
+
+def test_the_baseline_records_the_comparison(stable_repo: Path) -> None:
+    base = bl.load(stable_repo / "baselines/reco-ranker.yaml", "b")
+    fit = base.signal("score_drift")
+    assert fit.compare_with == "stable"
+    for w in (fit.fast, fit.slow):
+        assert w.noise_coefficient > 0 and w.windows_decided > 0.9 * w.windows_total
+    rules = (stable_repo / "generated/prometheus/rules/reco-ranker.rules.yaml").read_text()
+    assert "model_stable_le:reco_score_bin:share15m" in rules and "reco_score_count:effective1h" in rules
+    # An established version has nothing to be compared with: no drift-without-a-release alert for it.
+    alerts = [r for g in yaml.safe_load(rules)["groups"] for r in g["rules"] if "alert" in r]
+    drift = {r["labels"]["signal"] for r in alerts if r["alert"] == "DriftgateDrift"}
+    assert "score_drift" not in drift and "error_ratio" in drift
+
+
+def test_young_versions_against_the_stable_one_in_promtool(stable_repo: Path, prom: Prom, tmp_path: Path) -> None:
+    """Two canaries next to an established version: the shifted one rolls back, the healthy one does not,
+    the stable version has no statistic; the canary's PSI is numpy's two-sample PSI to 1e-9."""
+    fit = bl.load(stable_repo / "baselines/reco-ranker.yaml", "b").signal("score_drift")
+    rules = (stable_repo / "generated/prometheus/rules/reco-ranker.rules.yaml").read_text()
+    (tmp_path / "r.yaml").write_text(rules.replace('interval: "1m"', 'interval: "5m"'))
+    q = np.array(fit.probabilities) / sum(fit.probabilities)
+    stable = np.round(q * 1500)  # per 5 minutes
+    good = np.round(q * 300)
+    bad = good.copy()
+    bad[int(np.argmax(q))] += 300
+    end, young = 312, 290  # 26h of 5m steps; the canaries appeared 110 minutes ago (release.horizon 24h)
+    series = []
+
+    def put(version: str, inc: np.ndarray, first: int) -> None:
+        cum = np.cumsum(inc)
+        for i, le in enumerate(fit.les):
+            values = " ".join(["_"] * first + [f"0+{int(cum[i])}x{end - first}"])
+            labels = (f'job="reco-ranker",namespace="reco",le="{le}",rollouts_pod_template_hash="{version}",'
+                      f'pod="{version}"')
+            series.append({"series": f"reco_score_bucket{{{labels}}}", "values": values})
+
+    put("stable", stable, 0)
+    put("good", good, young)
+    put("bad", bad, young)
+    steps = 3  # a 15m window of 5m scrapes holds 3 increments
+    psi = {v: float(st.drift(Statistic.PSI, (inc * steps)[None, :], st.smoothed(stable * steps)[None, :])[0])
+           for v, inc in (("good", good), ("bad", bad))}
+    n_eff = {v: float(inc.sum() * steps * stable.sum() * steps / (inc.sum() * steps + stable.sum() * steps))
+             for v, inc in (("good", good), ("bad", bad))}
+    assert psi["bad"] - fit.fast.noise_coefficient / n_eff["bad"] > fit.fast.auto.value  # the test means it
+    assert psi["good"] - fit.fast.noise_coefficient / n_eff["good"] < fit.fast.manual.value
+    t_eval = f"{(end - 1) * 5}m"
+    sel = 'model_version:driftgate_score_drift:psi15m{rollouts_pod_template_hash="%s"}'
+    tests = [{"expr": f"abs({sel % v} - {psi[v]!r}) < bool 1e-9", "eval_time": t_eval,
+              "exp_samples": [{"labels": f'{{model="reco-ranker",rollouts_pod_template_hash="{v}",'
+                                         f'signal="score_drift"}}', "value": 1}]} for v in ("good", "bad")]
+    tests.append({"expr": sel % "stable", "eval_time": t_eval, "exp_samples": []})
+    tests.append({"expr": f'abs(model_version:reco_score_count:effective15m{{rollouts_pod_template_hash="bad"}} - '
+                          f'{n_eff["bad"]!r}) < bool 1e-9', "eval_time": t_eval,
+                  "exp_samples": [{"labels": '{model="reco-ranker",rollouts_pod_template_hash="bad"}', "value": 1}]})
+    alerts = [{"labels": (f'ALERTS{{alertname="DriftgateAutoRollback",alertstate="firing",model="reco-ranker",'
+                          f'namespace="reco",rollback="auto",rollouts_pod_template_hash="bad",severity="critical",'
+                          f'signal="score_drift",team="ranking",window="{w}"}}'), "value": 1} for w in ("fast", "slow")]
+    tests.append({"expr": 'ALERTS{alertname="DriftgateAutoRollback",alertstate="firing",signal="score_drift"}',
+                  "eval_time": t_eval, "exp_samples": alerts})
+    doc = {"rule_files": ["r.yaml"], "evaluation_interval": "5m",
+           "tests": [{"interval": "5m", "input_series": series, "promql_expr_test": tests}]}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc, width=1_000_000))
+    result = subprocess.run([prom.promtool, "test", "rules", str(tmp_path / "t.yaml")], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_without_an_established_version_nothing_is_decided(stable_repo: Path, prom: Prom, tmp_path: Path) -> None:
+    """A first version alone (no stable one) has no statistic, whatever its distribution."""
+    fit = bl.load(stable_repo / "baselines/reco-ranker.yaml", "b").signal("score_drift")
+    rules = (stable_repo / "generated/prometheus/rules/reco-ranker.rules.yaml").read_text()
+    (tmp_path / "r.yaml").write_text(rules.replace('interval: "1m"', 'interval: "5m"'))
+    inc = np.zeros(len(fit.les))
+    inc[0] = 2000
+    cum = np.cumsum(inc)
+    series = [{"series": (f'reco_score_bucket{{job="reco-ranker",namespace="reco",le="{le}",'
+                          f'rollouts_pod_template_hash="only",pod="only"}}'), "values": f"0+{int(cum[i])}x40"}
+              for i, le in enumerate(fit.les)]
+    doc = {"rule_files": ["r.yaml"], "evaluation_interval": "5m", "tests": [{
+        "interval": "5m", "input_series": series, "promql_expr_test": [
+            {"expr": "model_version:driftgate_score_drift:psi15m", "eval_time": "150m", "exp_samples": []},
+            # Nothing to compare is not "absent": the version's own shares are there.
+            {"expr": 'ALERTS{signal="score_drift"}', "eval_time": "150m", "exp_samples": []},
+            {"expr": 'count(model_version_le:reco_score_bin:share15m{rollouts_pod_template_hash="only"})',
+             "eval_time": "150m", "exp_samples": [{"labels": "{}", "value": len(fit.les)}]}]}]}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc, width=1_000_000))
+    result = subprocess.run([prom.promtool, "test", "rules", str(tmp_path / "t.yaml")], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_simulated_split(stable_repo: Path) -> None:
+    (spec,) = load_specs(stable_repo, stable_repo / "specs", only="reco-ranker")
+    sig = spec.signal("score_drift")
+    from driftgate.exports.load import load_store
+    from driftgate.fit.windows import eval_grid
+
+    store = load_store(stable_repo, spec)
+    start, end = store.time_range()
+    data = resolve(spec, sig, store, start, end)
+    step = float(spec.prometheus.evaluation_interval.seconds)
+    t = eval_grid(start, end, step, 900.0)[:2000]
+    value, n, m = stable_split(data.buckets, t, 900.0, step, sig, 0.15)
+    again = stable_split(data.buckets, t, 900.0, step, sig, 0.15)
+    assert all(np.array_equal(a, b) for a, b in zip((value, n, m), again, strict=True))  # seeded
+    share = n[n + m > 0] / (n + m)[n + m > 0]
+    assert abs(float(np.median(share)) - 0.15) < 0.01  # the canary's share of the traffic
+    other = stable_split(data.buckets, t, 900.0, step, sig, 0.5)
+    assert abs(float(np.median(other[1] / (other[1] + other[2]))) - 0.5) < 0.01
+    # Two samples of one distribution: PSI is about chi2(K-1) (1/n + 1/m); its mean is K-1 over n_eff.
+    k = len(data.baseline_q) - 1
+    ok = (n > 500) & (m > 500)
+    scaled = value[ok] * (n[ok] * m[ok] / (n[ok] + m[ok]))
+    assert 0.7 * k < float(np.mean(scaled)) < 1.5 * k
