@@ -126,3 +126,19 @@ def test_manual_tier_bench_scores_the_manual_band() -> None:
     assert r["expected"] > 0 and r["in_sample_expected"] > r["expected"]  # four training weeks, two held out
     assert r["pages"] >= 0 and set(r["per"]) and len(r["methods"]) == len(r["per"])
     assert set(r["methods"]) <= {"pot_episodes", "pot_gpd", "empirical", "max_observed", "zero_floor"}
+
+
+def test_compare_stable_bench_judges_the_three_comparisons() -> None:
+    """bench/compare_stable.py: the drift signal fitted per compare_with, each judged on the same canaries."""
+    from bench import compare_stable
+
+    text = compare_stable._spec_text(common.LEVELS["high"], "stable")
+    block = text[text.index("  - name: score_drift"):]
+    assert "    compare_with: stable\n" in block.split("  - name: ", 2)[1] and text.count("compare_with: stable") == 1
+    r = compare_stable.one("low", 1)
+    assert set(r["heldout"]) == {"baseline", "last_week"}
+    kinds = {i["kind"] for i in r["incidents"]}
+    assert kinds == {"healthy", *compare_stable.KINDS}
+    assert all(set(compare_stable.VARIANTS) <= set(i) for i in r["incidents"])
+    embedding = [i for i in r["incidents"] if i["kind"] == "embedding_bug"]
+    assert all(i["stable"] is not None for i in embedding)  # a collapsed canary is caught against stable

@@ -157,6 +157,11 @@ def readable(row: Any, w: Any, level: float) -> str:
     name = row.signal.statistic.value + (f" q{num(row.signal.quantile)}" if row.signal.quantile else "")
     if not w.fit.noise_coefficient:
         return f"{name} {side} {human(level, u)} at any traffic"
+    if getattr(row.signal, "compare_with", "") == "stable":
+        # The noise term reads the two-sample count n·m/(n+m); the fit's median is already that of a canary
+        # at analysis.canary_weight against the rest (driftgate.fit.signals.stable_split).
+        return (f"{name} {side} {human(raw_threshold(row, w, level, fleet), u)} for a canary against the stable "
+                f"version at the median effective count (n·m/(n+m) = {fleet:,.0f} events in the window)")
     parts = []
     if canary > 0:
         parts.append(f"{human(raw_threshold(row, w, level, canary), u)} for a canary at its median traffic "

@@ -73,7 +73,9 @@ def _window_data(row: SignalRow, ev: SignalEvidence, which: str, end: float) -> 
     w = next(x for x in row.windows if x.which == which)
     trace = ev.window(which)
     return {
-        "title": f"{row.signal.name}: {row.signal.statistic.value} over {w.window} ({which} window, tier {row.tier})",
+        "title": f"{row.signal.name}: {row.signal.statistic.value}"
+                 f"{' of a simulated canary against stable' if row.signal.compare_with == 'stable' else ''}"
+                 f" over {w.window} ({which} window, tier {row.tier})",
         "start": trace.start,  # UTC seconds of the first hour
         "step": HOUR,
         "end": end,
