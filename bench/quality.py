@@ -27,7 +27,9 @@ For each seed and each traffic level (the repository's two example services, ``r
    held-out weeks and the healthy canaries (an oracle in the peers' favour), and their delays are
    compared at that parameter.
 
-All numbers are printed; nothing here asserts a timing or a quality number.
+All numbers are printed; nothing here asserts a timing or a quality number. At the end (unless
+``--no-issue16``) the manual-tier calibration (``bench/manual_tier.py``) and ``compare_with: stable`` against
+the pooled baseline and last week (``bench/compare_stable.py``) run on the same seeds.
 """
 
 from __future__ import annotations
@@ -886,6 +888,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-young-guard", action="store_true",
                     help="judge canaries from their first scrape (the rules wait for 5 scrapes of a new version)")
     ap.add_argument("--levels", default="high,low")
+    ap.add_argument("--no-issue16", action="store_true",
+                    help="skip the manual-tier calibration and the compare_with: stable sections")
     args = ap.parse_args(argv)
     settings = QUICK if args.quick else Settings()
     seeds = 1 if args.quick else args.seeds
@@ -913,6 +917,16 @@ def main(argv: list[str] | None = None) -> int:
     print("\n## Targets (issue 3)\n")
     for name, ok in targets.items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    if not args.no_issue16:
+        # Issue 16, on the same seeds: the manual band's held-out pages against its budget, and the drift
+        # signal fitted per compare_with (baseline, last_week, stable) judged on the same canaries.
+        from bench import compare_stable, manual_tier
+
+        print("\n## Manual-tier calibration (bench/manual_tier.py)")
+        manual_ok = manual_tier.main(["--seeds", str(seeds), "--workers", str(args.workers)]) == 0
+        print("\n## compare_with: stable against the pooled baseline and last week (bench/compare_stable.py)")
+        compare_stable.main(["--seeds", str(seeds), "--workers", str(args.workers)])
+        print(f"\n{'PASS' if manual_ok else 'FAIL'}  manual-tier calibration (issue 16)")
     print(f"\nruntime {time.perf_counter() - t0:.0f}s with {args.workers} worker(s)")
     return 0
 
