@@ -17,6 +17,7 @@ from driftgate import baseline as bl
 from driftgate import pipeline
 from driftgate.fit import statistics as st
 from driftgate.fit.signals import resolve, stable_split
+from driftgate.exports.series import Series
 from driftgate.model import Statistic
 from driftgate.spec.load import load_specs
 from tests.conftest import REPO, Prom
@@ -153,3 +154,44 @@ def test_the_simulated_split(stable_repo: Path) -> None:
     ok = (n > 500) & (m > 500)
     scaled = value[ok] * (n[ok] * m[ok] / (n[ok] + m[ok]))
     assert 0.7 * k < float(np.mean(scaled)) < 1.5 * k
+
+
+def _counter(version: str, le: str, t0: float, t1: float, per_minute: float) -> Series:
+    t = np.arange(t0, t1 + 1, 60.0)
+    labels = tuple(sorted((("le", le), ("pod", version), ("rollouts_pod_template_hash", version))))
+    return Series("m_bucket", labels, t, per_minute * (t - t0) / 60.0, "x")
+
+
+def test_a_release_in_the_history_is_a_real_pair(stable_repo: Path) -> None:
+    """Where the history holds a young version beside an established one, the fit takes the real pair (as the
+    rules compute it); before the release and once the new version is established, the simulated split."""
+    import dataclasses
+
+    from driftgate.fit.histogram import collect_buckets
+    from driftgate.fit.signals import SignalData, Stable, history, version_pairs
+    from driftgate.fit.windows import eval_grid
+
+    (spec,) = load_specs(stable_repo, stable_repo / "specs", only="reco-ranker")
+    sig = dataclasses.replace(spec.signal("score_drift"), metric="m", min_events=50)
+    end, mid, hour = 6 * 3600.0, 3 * 3600.0, 3600.0
+    series = [_counter("old", "1", 0, end, 10), _counter("old", "+Inf", 0, end, 20),
+              _counter("new", "1", mid, end, 2), _counter("new", "+Inf", mid, end, 8)]
+    buckets = collect_buckets(series, "m")
+    t = eval_grid(0.0, end, 60.0, 900.0)
+    how = Stable(0.15, hour, "rollouts_pod_template_hash")
+    real = version_pairs(buckets, t, 900.0, 60.0, sig, how)
+    assert real is not None
+    at, value, n, m = real
+    # Younger than the 1h horizon, with min_events of its own (after 7 of its 8-a-minute minutes).
+    young = (t > mid) & (t - mid < hour) & (n >= 50)
+    assert np.array_equal(at, young) and young.sum() == 53  # minutes 7 to 59 after the release
+    i = int(np.flatnonzero(t - mid >= 900.0)[0])  # a whole window of the new version
+    assert n[i] == pytest.approx(8 * 15) and m[i] == pytest.approx(20 * 15)
+    want = st.drift(sig.statistic, np.array([[2 * 15, 6 * 15]], dtype=float), st.smoothed(np.array([[150.0, 150.0]])))
+    assert value[i] == pytest.approx(float(want[0]), rel=1e-12)
+    data = SignalData(sig, buckets, np.array([0.5, 0.5]), [], [])
+    h = history(data, 900.0, 0.0, end, 60.0, "x", how)
+    assert np.allclose(h.value[young], value[young])
+    assert np.allclose(h.events[young], (n * m / (n + m))[young])
+    assert np.isfinite(h.value[~young & (t > 900.0)]).mean() > 0.5  # elsewhere: the simulated split decides
+    assert version_pairs(collect_buckets(series[:2], "m"), t, 900.0, 60.0, sig, how) is None  # one version

@@ -26,7 +26,7 @@ from driftgate.fit.exclude import bins_outside, seconds_inside
 from driftgate.fit.histogram import bins_over
 from driftgate.fit.inputs import fit_inputs
 from driftgate.fit.noise import noise_for, quantile_sd
-from driftgate.fit.signals import SignalData, StatHistory, history, resolve
+from driftgate.fit.signals import SignalData, Stable, StatHistory, history, resolve
 from driftgate.fit.thresholds import Threshold, episode_threshold, episodes, fit_thresholds
 from driftgate.fsio import FileRefused, read_bytes, refusal
 from driftgate.model import Direction, ModelSpec, SignalKind, Statistic, Tier
@@ -86,7 +86,9 @@ def fit_model_full(root: Path, spec: ModelSpec) -> tuple[Baseline, Evidence]:
             wide = _wide_spacing(data, float(w.seconds), w.text)
             if wide:  # no window holds two samples: Prometheus' increase() would never have a value
                 raise FitError(f"{what}: {wide}")
-            hist = history(data, float(w.seconds), start, end, step, what, spec.analysis.canary_weight)
+            hist = history(data, float(w.seconds), start, end, step, what,
+                           Stable(spec.analysis.canary_weight, float(spec.release.horizon.seconds),
+                                  spec.prometheus.version_label))
             try:
                 wfit, decision = _window_fit(hist, data, w.text, float(w.seconds), step, auto_rate, manual_rate,
                                              for_minutes, spec.analysis.canary_weight, what)

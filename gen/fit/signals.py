@@ -174,10 +174,20 @@ def resolve(spec: ModelSpec, signal: Signal, store: SeriesStore, start: float, e
 WEEK = 7 * 86400.0
 
 
+@dataclass(frozen=True)
+class Stable:
+    """What ``compare_with: stable`` needs from the spec: the simulated canary's share of the traffic, the age
+    below which a version is a release (``release.horizon``) and the label that names versions."""
+
+    weight: float = 0.15
+    horizon: float = 86400.0
+    version_label: str = "rollouts_pod_template_hash"
+
+
 def history(data: SignalData, window: float, start: float, end: float, step: float,
-            what: str = "", canary_weight: float = 0.15) -> StatHistory:
-    """The signal's statistic at every rule evaluation of the history (``canary_weight``: the share of the
-    traffic a simulated canary takes, for ``compare_with: stable``)."""
+            what: str = "", stable: Stable | None = None) -> StatHistory:
+    """The signal's statistic at every rule evaluation of the history (``stable``: for ``compare_with:
+    stable``, see :func:`stable_split` and :func:`version_pairs`)."""
     sig = data.signal
     decided = None
     t = eval_grid(start, end, step, window)
@@ -196,7 +206,13 @@ def history(data: SignalData, window: float, start: float, end: float, step: flo
             # No week before, or too few events in it (a scrape gap): no decision, like the rules.
             value = np.where((t - WEEK - window >= start) & (before[:, -1] >= sig.min_events), value, np.nan)
         elif sig.kind is SignalKind.DISTRIBUTION_DRIFT and sig.compare_with == "stable":
-            value, n, m = stable_split(data.buckets, t, window, step, sig, canary_weight)
+            how = stable or Stable()
+            value, n, m = stable_split(data.buckets, t, window, step, sig, how.weight)
+            # Where the history holds a real release next to established versions, the real pair is used.
+            real = version_pairs(data.buckets, t, window, step, sig, how)
+            if real is not None:
+                at, pv, pn, pm = real
+                value, n, m = np.where(at, pv, value), np.where(at, pn, n), np.where(at, pm, m)
             decided = (n >= sig.min_events) & (m >= sig.min_events)  # as the rules guard both sides
             with np.errstate(divide="ignore", invalid="ignore"):
                 events = np.where(n + m > 0, n * m / (n + m), 0.0)  # what the noise term scales with
@@ -239,6 +255,40 @@ def stable_split(b: Buckets, t: FloatArray, window: float, step: float, sig: Sig
     s = np.stack([_window_sum(stable[:, k].astype(np.float64), ends, n_steps) for k in range(counts.shape[1])], 1)
     value = st.drift(sig.statistic, c, st.smoothed(s))
     return value, c.sum(axis=1), s.sum(axis=1)
+
+
+def version_pairs(b: Buckets, t: FloatArray, window: float, step: float, sig: Signal,
+                  how: Stable) -> tuple[np.ndarray, FloatArray, FloatArray, FloatArray] | None:
+    """The history's own canary-against-stable pairs, as the rules compute them: at each evaluation, the
+    young versions (first sample less than ``how.horizon`` earlier) each against the established versions'
+    pooled bins over the same window; where several are young, the one with the most events. Returns where
+    such a pair decides (both sides at least ``min_events``), its statistic and both counts; None when the
+    history holds one version."""
+    by_version: dict[str, list[Series]] = {}
+    for items in b.by_le:
+        for x in items:
+            by_version.setdefault(x.label(how.version_label) or "", []).append(x)
+    if len(by_version) < 2:
+        return None
+    metric = sig.metric
+    first = {v: min(float(x.t[0]) for x in xs if x.t.size) for v, xs in by_version.items()
+             if any(x.t.size for x in xs)}
+    cums = {v: windowed_cumulative(collect_buckets(xs, metric), t, window, step)[0] for v, xs in by_version.items()
+            if v in first}
+    k = next(iter(cums.values())).shape[1]
+    pooled = np.zeros((t.size, k))
+    best = np.zeros((t.size, k))
+    for v, cum in cums.items():
+        young = t - first[v] < how.horizon
+        pooled += np.where(young[:, None], 0.0, cum)
+        more = young & (cum[:, -1] > best[:, -1])
+        best = np.where(more[:, None], cum, best)
+    n, m = best[:, -1], pooled[:, -1]
+    at = (n >= sig.min_events) & (m >= sig.min_events)
+    if not at.any():
+        return None
+    value = st.drift(sig.statistic, bins_from_cumulative(best), st.smoothed(bins_from_cumulative(pooled)))
+    return at, value, n, m
 
 
 def _show(sel: tuple[tuple[str, str], ...]) -> str:
