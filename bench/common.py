@@ -511,3 +511,18 @@ def poisson_band(mean: float, level: float = 0.90) -> tuple[int, int]:
 
     a = 1 - level
     return int(stats.poisson.ppf(a / 2, mean)), int(stats.poisson.ppf(1 - a / 2, mean))
+
+
+def per_level_and_seed(one: Any, argv: list[str] | None, doc: str | None) -> list[Any]:
+    """``one(level, seed)`` for both services and seeds ``0..N-1`` (bench/quality.py's), in worker processes;
+    the command line: ``--seeds N --workers W``."""
+    import argparse
+    import concurrent.futures as cf
+
+    ap = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args(argv)
+    jobs = [(lv, seed) for lv in ("high", "low") for seed in range(args.seeds)]
+    with cf.ProcessPoolExecutor(args.workers) as ex:
+        return list(ex.map(one, *zip(*jobs, strict=True)))

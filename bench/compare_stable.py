@@ -18,8 +18,6 @@ asserted (the behaviour is tested in tests/test_compare_stable.py).
 
 from __future__ import annotations
 
-import argparse
-import concurrent.futures as cf
 import sys
 import tempfile
 from pathlib import Path
@@ -140,13 +138,7 @@ def one(level_name: str, seed: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--workers", type=int, default=2)
-    args = ap.parse_args(argv)
-    jobs = [(lv, seed) for lv in ("high", "low") for seed in range(args.seeds)]  # quality.py's seeds
-    with cf.ProcessPoolExecutor(args.workers) as ex:
-        results = list(ex.map(one, *zip(*jobs, strict=True)))
+    results = c.per_level_and_seed(one, argv, __doc__)
     for lv in ("high", "low"):
         rs = [r for r in results if r["level"] == lv]
         print(f"\n{lv} traffic ({c.LEVELS[lv].model}, {SIGNAL}, budget as in the spec, {len(rs)} seeds):\n")

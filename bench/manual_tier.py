@@ -12,8 +12,6 @@ budget's count, and at least 8 of 10 seeds inside their own range.
 
 from __future__ import annotations
 
-import argparse
-import concurrent.futures as cf
 import sys
 import tempfile
 from pathlib import Path
@@ -63,13 +61,7 @@ def one(level_name: str, seed: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--workers", type=int, default=2)
-    args = ap.parse_args(argv)
-    jobs = [(lv, seed) for lv in ("high", "low") for seed in range(args.seeds)]  # quality.py's seeds
-    with cf.ProcessPoolExecutor(args.workers) as ex:
-        results = list(ex.map(one, *zip(*jobs, strict=True)))
+    results = c.per_level_and_seed(one, argv, __doc__)
     ok = True
     for lv in ("high", "low"):
         rs = [r for r in results if r["level"] == lv]

@@ -15,9 +15,9 @@ import yaml
 
 from driftgate import baseline as bl
 from driftgate import pipeline
+from driftgate.exports.series import Series
 from driftgate.fit import statistics as st
 from driftgate.fit.signals import resolve, stable_split
-from driftgate.exports.series import Series
 from driftgate.model import Statistic
 from driftgate.spec.load import load_specs
 from tests.conftest import REPO, Prom
