@@ -201,11 +201,12 @@ def _input_changes(model: str, b: ModelContext, a: ModelContext, both: set[str])
     return out
 
 
-def _shown(value: float, row: SignalRow) -> str:
-    """A threshold as the plan's table writes it: the value in its unit, 3 significant figures."""
+def _shown(value: float, row: SignalRow, digits: int = 3) -> str:
+    """A threshold as the plan's table writes it: the value in its unit, 3 significant figures (more when
+    asked: a move the 3 figures would hide)."""
     from driftgate.render.env import human, unit
 
-    return human(value, unit(row))
+    return human(value, unit(row), digits)
 
 
 def enforcement_table(ctx: ModelContext) -> list[str]:
@@ -235,7 +236,12 @@ def _moved(model: str, causes: _Causes, strict: bool, what: str, old: float, new
     a spec change of the signal, new history outside the band; refit noise only when ``strict``)."""
     cause, kind = causes.of(row.signal.name, tier, rb, ra, old, new, band)
     flagged = looser and (kind in ("pinned", "spec", "refit") or (kind == "noise" and strict))
-    return Change(model, what, _shown(old, row), _shown(new, row), flagged, cause)
+    before, after = _shown(old, row), _shown(new, row)
+    digits = 3
+    while before == after and digits < 6:  # a move that 3 figures hide: as many as it takes to see it
+        digits += 1
+        before, after = _shown(old, row, digits), _shown(new, row, digits)
+    return Change(model, what, before, after, flagged, cause)
 
 
 def compare(before: dict[str, ModelContext], after: dict[str, ModelContext], strict: bool = False) -> list[Change]:

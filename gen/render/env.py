@@ -124,14 +124,14 @@ def hcl(value: Any, indent: int = 0) -> str:
     raise TypeError(f"hcl: cannot render {type(value).__name__}")
 
 
-def human(value: float, unit: str) -> str:
-    """``value`` with 3 significant figures in the unit a person reads: ``263 ms``, ``1.2 s``, ``0.5%``
-    (``unit``: ``seconds``, ``ratio`` or ``""`` for a pure number; see :func:`unit`)."""
+def human(value: float, unit: str, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant figures in the unit a person reads: ``263 ms``, ``1.2 s``,
+    ``0.5%`` (``unit``: ``seconds``, ``ratio`` or ``""`` for a pure number; see :func:`unit`)."""
     if unit == "seconds":
-        return f"{value * 1000:.3g} ms" if abs(value) < 1 else f"{value:.3g} s"
+        return f"{value * 1000:.{digits}g} ms" if abs(value) < 1 else f"{value:.{digits}g} s"
     if unit == "ratio":
-        return f"{value * 100:.3g}%"
-    return f"{value:.3g}"
+        return f"{value * 100:.{digits}g}%"
+    return f"{value:.{digits}g}"
 
 
 def unit(row: Any) -> str:
