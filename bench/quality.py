@@ -304,7 +304,7 @@ def manual_band_rule(spec: ModelSpec, base: Any, defs: Sequence[c.StatDef]) -> t
         if d.signal.name == "psi_peer":
             continue
         wf = base.signal(d.signal.name).window(d.which)
-        cfgs.append(c.RuleCfg(d.key, wf.manual.value, wf.noise_coefficient, wf.noise_power,
+        cfgs.append(c.RuleCfg(d.key, wf.manual.value, wf.noise_of("manual"), wf.noise_power,
                               below=d.signal.direction.value == "below"))
     return c.Rule("driftgate_manual", tuple(cfgs)), spec.manual_budget.rate_per_second / (2 * len(spec.signals))
 

@@ -77,6 +77,15 @@ class WindowFit:
     canary_decides_after_minutes: float | None = None  # until its window holds min_events (None: never)
     canary_smallest_shift: float | None = None
     canary_detection: tuple[Detection, ...] = ()
+    # The manual band's own noise term (the noise quantile at the manual probability); None in a baseline
+    # written before it existed (read by 'driftgate review' at an older BASE): the automatic one's.
+    manual_noise_coefficient: float | None = None
+
+    def noise_of(self, tier: str) -> float:
+        """``b`` of ``tier``'s threshold line ``value + b·n^-power`` ("auto" or "manual")."""
+        if tier == "manual" and self.manual_noise_coefficient is not None:
+            return self.manual_noise_coefficient
+        return self.noise_coefficient
 
 
 @dataclass(frozen=True)
@@ -684,9 +693,10 @@ def _raw_words(s: SignalFit) -> str:
 def _noise_max(at: _At) -> float | None:
     """The largest noise term of a window that decides (``b / min_events^power``), or None when unknown."""
     w, sf = at.win, at.sf
-    if w is None or sf is None or at.bad("noise_coefficient", "noise_power"):
+    if w is None or sf is None or at.bad("noise_coefficient", "noise_power", "manual_noise_coefficient"):
         return None
-    return w.noise_coefficient / sf.min_events ** w.noise_power if w.noise_power else w.noise_coefficient
+    b = w.noise_of(at.tier or "auto")
+    return b / sf.min_events ** w.noise_power if w.noise_power else b
 
 
 def _floor(at: _At) -> tuple[float, str] | None:
@@ -1059,10 +1069,23 @@ def _ordered(before: str, what: str) -> Rule:
 
 
 def _noise_coefficient(x: float, at: _At) -> str | None:
+    return _tier_noise(x, at, "auto")
+
+
+def _manual_noise_coefficient(x: float | None, at: _At) -> str | None:
+    """The manual band's own noise term, or the automatic one's where the fit fell back to it (its own line
+    would have crossed the automatic threshold's)."""
+    if x is None or (at.win is not None and not at.bad("noise_coefficient") and x == at.win.noise_coefficient):
+        return None
+    return _tier_noise(x, at, "manual")
+
+
+def _tier_noise(x: float, at: _At, tier: str) -> str | None:
+    """``tier``'s noise coefficient: the noise quantile at its own probability (driftgate.fit.run)."""
     if x < 0:
         return (f"{_n(x)}; expected a noise term >= 0 (the sampling noise b in stat - b / n^power: a negative one "
                 f"would move every threshold toward the statistic as traffic falls)")
-    s, w, seconds, rate = at.sig, at.win, at.window_seconds, at.rate("auto")
+    s, w, seconds, rate = at.sig, at.win, at.window_seconds, at.rate(tier)
     if s is None or w is None or seconds is None or rate is None or s.statistic == "quantile" \
             or at.bad_sig("kind", "statistic", "probabilities") or at.bad("statistic_p50", "window"):
         return None
@@ -1078,9 +1101,11 @@ def _noise_coefficient(x: float, at: _At) -> str | None:
     p = min(max(rate * seconds, 1e-12), 0.5)
     over = f"over {len(s.probabilities)} buckets" if s.kind == "distribution_drift" else \
         f"at the median ratio statistic_p50 ({_n(w.statistic_p50)})"
+    budget, n = ((at.b.budget_auto, at.b.auto_configurations) if tier == "auto"
+                 else (at.b.budget_manual, at.b.manual_configurations))
     return (f"{_n(x)}; expected {_n(want)}, the fit's sampling-noise term for {s.statistic} {over}, at the "
-            f"probability {_n(p)} (budget_auto {at.b.budget_auto} over auto_configurations "
-            f"{at.b.auto_configurations}, times the {w.window} window; driftgate.fit.noise)")
+            f"probability {_n(p)} (budget_{tier} {budget} over {tier}_configurations {n}, times the {w.window} "
+            f"window; driftgate.fit.noise)")
 
 
 def _expected_noise(s: SignalFit, w: WindowFit, p: float, r0: float) -> float:
@@ -1366,7 +1391,10 @@ def _tail_field(name: str) -> Rule:
         from driftgate.fit.thresholds import MANUAL_XI_BOUNDS, XI_BOUNDS
 
         episodic = th.method == "pot_episodes" and not at.bad_th("method")
-        if at.tier == "manual" and not episodic and not at.bad_path("auto", name) and x != getattr(w.auto, name):
+        # (A manual band with its own noise term was fitted on another excess: its own tail fit.)
+        own = w.noise_of("manual") != w.noise_coefficient or at.bad("manual_noise_coefficient")
+        if at.tier == "manual" and not episodic and not own and not at.bad_path("auto", name) \
+                and x != getattr(w.auto, name):
             return f"{_n(x)}; expected {_n(getattr(w.auto, name))}, the automatic threshold's: both use one tail fit"
         if x is None:
             return None
@@ -1515,6 +1543,7 @@ FIELD_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
         "statistic_max": _rules(_statistic_range, _ordered(
             "statistic_tail", "the most extreme window lies beyond the 99th percentile")),
         "noise_coefficient": _rules(_noise_coefficient),
+        "manual_noise_coefficient": _rules(_manual_noise_coefficient),
         "noise_power": _rules(_noise_power),
         "auto": _no_check("a ThresholdFit, checked field by field"),
         "manual": _no_check("a ThresholdFit, checked field by field (its value against auto's: _value)"),

@@ -314,6 +314,11 @@ MUTATIONS: list[tuple[str, str, str, dict[str, Any], str]] = [
     ("tail-not-shared", "example", F, {"signals[2].fast.manual.tail_u": 0.05}, "signals[2].fast.manual.tail_u"),
     # The manual band's episode tail (driftgate.fit.thresholds.episode_threshold): its own shape bounds, its
     # probability the budget's episodes over the history's, never the automatic threshold's method.
+    # The manual band's own noise term: the noise quantile at the manual probability (or the automatic one's).
+    ("manual-noise", "example", R, {"signals[0].fast.manual_noise_coefficient": 5.0},
+     "signals[0].fast.manual_noise_coefficient"),
+    ("manual-noise-negative", "example", R, {"signals[2].slow.manual_noise_coefficient": -0.1},
+     "signals[2].slow.manual_noise_coefficient"),
     ("episode-shape", "example", R, {"signals[4].fast.manual.tail_shape": -0.4}, "signals[4].fast.manual.tail_shape"),
     ("episode-probability", "example", R, {"signals[0].fast.manual.exceedance_probability": 0.2},
      "signals[0].fast.manual.exceedance_probability"),

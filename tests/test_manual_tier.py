@@ -93,3 +93,34 @@ def test_a_steeper_shape_is_clipped_keeping_the_mean_excess() -> None:
     xi, sigma = th.gpd_fit(excess, th.MANUAL_XI_BOUNDS)
     assert xi == th.MANUAL_XI_BOUNDS[0]
     assert sigma / (1.0 - xi) == pytest.approx(float(excess.mean()))
+
+
+def test_the_manual_band_has_its_own_noise_term_and_stays_below_the_automatic_line() -> None:
+    """The example's manual bands: each tier's noise quantile at its own probability (b_m < b at the larger
+    manual rate), the manual line a_m + b_m n^-k never above the automatic line at any count the signal decides
+    at, and the rules compare the manual band with its own recorded decision."""
+    import yaml
+
+    from driftgate import baseline as bl
+    from tests.conftest import REPO
+
+    base = bl.load(REPO / "baselines/reco-ranker.yaml", "b")
+    rules = yaml.safe_load((REPO / "generated/prometheus/rules/reco-ranker.rules.yaml").read_text())
+    alerts = {(r["labels"]["signal"], r["labels"]["window"]): r["expr"] for g in rules["groups"]
+              for r in g["rules"] if r.get("alert") == "DriftgateManualReview"}
+    own = 0
+    for sig in base.signals:
+        for which, w in (("fast", sig.fast), ("slow", sig.slow)):
+            b, bm, k = w.noise_coefficient, w.noise_of("manual"), w.noise_power
+            n = np.geomspace(100.0, 100 * max(w.events_p50, 100.0), 200)
+            sign = -1.0 if sig.name == "ctr" else 1.0  # ctr: direction below
+            manual_line = w.manual.value + sign * (bm / n**k if k else 0.0)
+            auto_line = w.auto.value + sign * (b / n**k if k else 0.0)
+            assert np.all(sign * manual_line <= sign * auto_line + 1e-12), (sig.name, which)
+            if bm != b:
+                own += 1
+                assert bm < b
+                assert f"driftgate_{sig.name}:{sig.statistic}_manual_excess" in alerts[(sig.name, which)]
+            else:
+                assert "_manual_excess" not in alerts[(sig.name, which)]
+    assert own >= 8  # most of the example's bands use their own term

@@ -25,7 +25,7 @@ from driftgate.fit.evidence import Evidence, ExcludedEvidence, SignalEvidence, h
 from driftgate.fit.exclude import bins_outside, seconds_inside
 from driftgate.fit.histogram import bins_over
 from driftgate.fit.inputs import fit_inputs
-from driftgate.fit.noise import noise_for, quantile_sd
+from driftgate.fit.noise import Noise, noise_for, quantile_sd
 from driftgate.fit.signals import SignalData, Stable, StatHistory, history, resolve
 from driftgate.fit.thresholds import Threshold, episode_threshold, episodes, fit_thresholds
 from driftgate.fsio import FileRefused, read_bytes, refusal
@@ -168,28 +168,49 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     sign = -1.0 if below else 1.0
     r0 = float(np.nanmedian(values)) if sig.statistic is Statistic.RATIO else 0.0
     bins = len(data.baseline_q)
-    noise = noise_for(sig, bins, min(auto_rate * window, 0.5), r0, _quantile_sd(data, hist, step))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        excess = values - sign * np.where(hist.events > 0, noise.coefficient / hist.events**noise.power, np.nan) \
-            if noise.coefficient else values
+    qsd = _quantile_sd(data, hist, step)
+    noise = noise_for(sig, bins, min(auto_rate * window, 0.5), r0, qsd)
+    # Each tier's noise term is the noise quantile at its own probability: the manual band's, at the manual
+    # rate, is smaller, so a drift band floored at zero still pages at the manual budget, not the automatic one.
+    mnoise = noise_for(sig, bins, min(manual_rate * window, 0.5), r0, qsd)
+    excess, excess_m = _excess(values, hist.events, noise, sign), _excess(values, hist.events, mnoise, sign)
     # The budget's time: the history's evaluations, less those whose window overlaps an excluded span.
     span = float(hist.t[-1] - hist.t[0] + window) - hist.excluded_evaluations * step
-    auto, manual = fit_thresholds(excess, hist.t, window, step, [auto_rate, manual_rate], below, what)
-    # The manual tier pages at its own budget: fitted on the history's episodes where it has enough of them
-    # (driftgate.fit.thresholds.episode_threshold); the automatic tier stays conservative.
-    windowed = manual
-    manual = episode_threshold(excess, hist.t, window, manual_rate, span, below) or manual
-    if sig.kind is SignalKind.DISTRIBUTION_DRIFT and manual.value < 0:
-        # Floored below (zero_floor): the floor is what is enforced; the tail fit recorded with it is the window
-        # fit's, the automatic tier's (the baseline's checks read a floored band's tail as that one).
-        manual = dataclasses.replace(windowed, value=0.0, method="zero_floor")
-    if sig.kind is SignalKind.DISTRIBUTION_DRIFT:
+    drift = sig.kind is SignalKind.DISTRIBUTION_DRIFT
+
+    def floored(th: Threshold) -> Threshold:
         # A drift statistic minus its expected sampling noise is the shift beyond noise: a threshold below
         # zero (the noise term over-covers a short or steady history, so even its largest window sits
         # below it) would fire for a healthy version with more events than the history had. Floored at
         # zero: never more alerts than the fitted value allows on the history, and none for "no shift".
-        auto, manual = (dataclasses.replace(th, value=0.0, method="zero_floor") if th.value < 0 else th
-                        for th in (auto, manual))
+        return dataclasses.replace(th, value=0.0, method="zero_floor") if drift and th.value < 0 else th
+
+    def manual_on(x: FloatArray, windowed: Threshold | None) -> Threshold:
+        """The manual band fitted on ``x``: on the history's episodes where it has enough of them
+        (driftgate.fit.thresholds.episode_threshold), else the window fit; floored like any drift threshold
+        (a floored band records the window fit's tail, which the baseline's checks read it as)."""
+        th = episode_threshold(x, hist.t, window, manual_rate, span, below)
+        if th is None or (drift and th.value < 0):
+            if windowed is None:
+                (windowed,) = fit_thresholds(x, hist.t, window, step, [manual_rate], below, what)
+            th = windowed if th is None else dataclasses.replace(windowed, value=0.0, method="zero_floor")
+        return floored(th)
+
+    if mnoise != noise:
+        (auto,) = fit_thresholds(excess, hist.t, window, step, [auto_rate], below, what)
+        auto = floored(auto)
+        manual = manual_on(excess_m, None)
+        # The manual band's line (a_m + b_m n^-k) must never be beyond the automatic one (a + b n^-k) at a count
+        # the signal decides at (n >= min_events): a_m <= a + min(0, b - b_m) min_events^-k (mirrored for below).
+        gap = min(0.0, noise.coefficient - mnoise.coefficient) * (float(sig.min_events) ** -noise.power
+                                                                     if noise.power else 1.0)
+        if (manual.value < auto.value - gap) if below else (manual.value > auto.value + gap):
+            mnoise = noise  # its own line would cross the automatic one: the automatic line it is, as one fit
+    if mnoise == noise:
+        auto, windowed = fit_thresholds(excess, hist.t, window, step, [auto_rate, manual_rate], below, what)
+        auto = floored(auto)
+        excess_m = excess
+        manual = manual_on(excess, windowed)
     manual_value = max(manual.value, auto.value) if below else min(manual.value, auto.value)
     stride = max(1, round(window / step))
     n50 = _q(hist.events, 0.5)
@@ -205,11 +226,21 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
         statistic_max=float(np.nanmax(values)) if not below else float(np.nanmin(values)),
         noise_coefficient=noise.coefficient, noise_power=noise.power,
         auto=_result(auto, auto.value, excess, below, auto_rate * span),
-        manual=_result(manual, manual_value, excess, below, manual_rate * span),
+        manual=_result(manual, manual_value, excess_m, below, manual_rate * span),
         smallest_shift=smallest, detection=detected, canary_events=n_canary,
         canary_decides_after_minutes=first, canary_smallest_shift=canary_smallest, canary_detection=canary_detected,
-        seasonality_hour_of_day=by_day, seasonality_hour_of_week=by_week)
+        seasonality_hour_of_day=by_day, seasonality_hour_of_week=by_week,
+        manual_noise_coefficient=mnoise.coefficient)
     return wfit, excess
+
+
+def _excess(values: FloatArray, events: FloatArray, noise: Noise, sign: float) -> FloatArray:
+    """The statistic less its noise term ``b·n^-k`` (plus, for ``direction: below``); NaN without events."""
+    if not noise.coefficient:
+        return values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: FloatArray = values - sign * np.where(events > 0, noise.coefficient / events**noise.power, np.nan)
+    return out
 
 
 def _series_of(data: SignalData) -> list[Series]:

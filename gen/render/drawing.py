@@ -62,14 +62,19 @@ def _history(ax: Any, d: Mapping[str, Any], excluded: list[list[Any]], versions:
         stat = np.array([np.nan if v is None else v for v in d["statistic"]], dtype=float)
         n = np.array([np.nan if v is None else v for v in d["events"]], dtype=float)
         b, k = d["noise"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            term = np.where(n > 0, b / n**k, np.nan) if b else np.zeros(n.size)
+        coefficient = {"auto": b, "manual": d.get("manual_noise", b)}  # each tier's own noise term
+
+        def term(coef: float) -> np.ndarray:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out: np.ndarray = np.where(n > 0, coef / n**k, np.nan) if coef else np.zeros(n.size)
+            return out
+
         ax.plot(when, stat, color=_BLUE, linewidth=0.7, label="statistic (hourly)")
         curves = [("manual", _AMBER, "--", 1.0, "manual band")]
         if d["auto"] is not None:
             curves.append(("auto", _RED, "-", 1.2, "automatic threshold"))
         for key, color, style, width, name in curves:
-            line = d[key] + sign * term
+            line = d[key] + sign * term(coefficient[key])
             at_median = float(np.nanmedian(line)) if np.isfinite(line).any() else d[key]
             ax.plot(when, line, color=color, linewidth=width, linestyle=style, drawstyle="steps-mid",
                     label=f"{name} (median {human(at_median, u)})")

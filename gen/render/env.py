@@ -141,14 +141,15 @@ def unit(row: Any) -> str:
     return "seconds" if kind == "latency_quantile" else "ratio" if kind in ("error_ratio", "kpi_ratio") else ""
 
 
-def raw_threshold(row: Any, w: Any, level: float, events: float) -> float:
-    """The statistic's own value at which ``level`` (a threshold on the statistic less its noise term)
-    is crossed with ``events`` events in the window: ``level + b·n^-k`` (``-`` for ``direction: below``)."""
-    term = w.fit.noise_coefficient / events ** w.fit.noise_power if w.fit.noise_coefficient and events > 0 else 0.0
+def raw_threshold(row: Any, w: Any, level: float, events: float, tier: str = "auto") -> float:
+    """The statistic's own value at which ``level`` (``tier``'s threshold on the statistic less its noise
+    term) is crossed with ``events`` events in the window: ``level + b·n^-k`` (``-`` for ``direction: below``)."""
+    b = w.fit.noise_of(tier)
+    term = b / events ** w.fit.noise_power if b and events > 0 else 0.0
     return float(level + term if row.signal.direction.value == "above" else level - term)
 
 
-def readable(row: Any, w: Any, level: float) -> str:
+def readable(row: Any, w: Any, level: float, tier: str = "auto") -> str:
     """A threshold as a person reads it: the statistic's value, in its unit with 3 significant figures, for
     a canary at its median traffic and for the whole fleet at its median (the noise term makes them differ)."""
     side = ">" if row.signal.direction.value == "above" else "<"
@@ -160,14 +161,14 @@ def readable(row: Any, w: Any, level: float) -> str:
     if getattr(row.signal, "compare_with", "") == "stable":
         # The noise term reads the two-sample count n·m/(n+m); the fit's median is already that of a canary
         # at analysis.canary_weight against the rest (driftgate.fit.signals.stable_split).
-        return (f"{name} {side} {human(raw_threshold(row, w, level, fleet), u)} for a canary against the stable "
+        return (f"{name} {side} {human(raw_threshold(row, w, level, fleet, tier), u)} for a canary against the stable "
                 f"version at the median effective count (n·m/(n+m) = {fleet:,.0f} events in the window)")
     parts = []
     if canary > 0:
-        parts.append(f"{human(raw_threshold(row, w, level, canary), u)} for a canary at its median traffic "
+        parts.append(f"{human(raw_threshold(row, w, level, canary, tier), u)} for a canary at its median traffic "
                      f"({canary:,.0f} events in the window)")
     if fleet > 0:
-        parts.append(f"{human(raw_threshold(row, w, level, fleet), u)} for the fleet at its median "
+        parts.append(f"{human(raw_threshold(row, w, level, fleet, tier), u)} for the fleet at its median "
                      f"({fleet:,.0f} events)")
     return f"{name} {side} " + "; ".join(parts) if parts else f"{name} {side} {human(level, u)} + noise term"
 

@@ -89,7 +89,8 @@ def _window_data(row: SignalRow, ev: SignalEvidence, which: str, end: float) -> 
         # evidence file written before they were kept: the decision statistic is drawn instead).
         **({"statistic": [None if v is None else float(v) for v in trace.statistic],
             "events": [None if v is None else float(v) for v in trace.events],
-            "noise": [float(w.fit.noise_coefficient), float(w.fit.noise_power)]} if trace.statistic else {}),
+            "noise": [float(w.fit.noise_coefficient), float(w.fit.noise_power)],
+            "manual_noise": float(w.fit.noise_of("manual"))} if trace.statistic else {}),
     }
 
 

@@ -127,10 +127,12 @@ def _stat(signal: Signal, bins: np.ndarray, q: np.ndarray) -> float:
     return float(st.drift(signal.statistic, bins[None, :], q)[0])
 
 
-def _decision(signal: Signal, w: WindowRow, bins: np.ndarray, q: np.ndarray) -> float:
-    """What the alert compares: the statistic minus its count-aware noise term (driftgate.fit.noise)."""
+def _decision(signal: Signal, w: WindowRow, bins: np.ndarray, q: np.ndarray, tier: str = "auto") -> float:
+    """What ``tier``'s alert compares: the statistic minus that tier's count-aware noise term
+    (driftgate.fit.noise; the manual band has its own)."""
     n = float(bins.sum())
-    term = w.fit.noise_coefficient / n**w.fit.noise_power if w.fit.noise_coefficient and n > 0 else 0.0
+    coef = w.fit.noise_of(tier)
+    term = coef / n**w.fit.noise_power if coef and n > 0 else 0.0
     return _stat(signal, bins, q) - term
 
 
@@ -146,10 +148,10 @@ def _increments_rows(shares: np.ndarray, per_min: int) -> np.ndarray:
     return result
 
 
-def _decisions(signal: Signal, w: WindowRow, bins: np.ndarray, q: np.ndarray) -> np.ndarray:
+def _decisions(signal: Signal, w: WindowRow, bins: np.ndarray, q: np.ndarray, tier: str = "auto") -> np.ndarray:
     """:func:`_decision` of every row of ``bins`` at once."""
     stats = st.drift(signal.statistic, bins, q)
-    coef, power = w.fit.noise_coefficient, w.fit.noise_power
+    coef, power = w.fit.noise_of(tier), w.fit.noise_power
     terms = [coef / n**power if coef and n > 0 else 0.0 for n in bins.sum(axis=-1).tolist()]
     out: np.ndarray = stats - np.array(terms)
     return out
@@ -168,9 +170,10 @@ def _silent(src: Source, normal: np.ndarray, manual: bool) -> bool:
     (``manual``: and below every manual band) on every window: what the test asserts of ``stable``."""
     for signal, windows, tier in src.signals:
         for w in windows:
-            value = _decision(signal, w, normal * _counted(w.window), src.q)
-            limits = ([w.eff.manual] if manual else []) + ([w.eff.auto] if tier == "auto" else [])
-            if any(not value < x - 1e-9 - 1e-6 * abs(x) for x in limits):
+            bins = normal * _counted(w.window)
+            limits = ([(_decision(signal, w, bins, src.q, "manual"), w.eff.manual)] if manual else []) + (
+                [(_decision(signal, w, bins, src.q), w.eff.auto)] if tier == "auto" else [])
+            if any(not value < x - 1e-9 - 1e-6 * abs(x) for value, x in limits):
                 return False
     return True
 
@@ -228,9 +231,10 @@ def _ambiguous(src: Source, per_min: int) -> tuple[np.ndarray, float] | None:
         for signal, windows, tier in src.signals:
             for w in windows:
                 value = _decisions(signal, w, inc * _counted(w.window), src.q)
+                mvalue = _decisions(signal, w, inc * _counted(w.window), src.q, "manual")
                 limit = w.eff.auto if tier == "auto" else math.inf
-                ok_all &= ~((value > limit) | (np.abs(value - w.eff.manual) < 1e-4 * w.eff.manual))
-                any_manual |= value > w.eff.manual
+                ok_all &= ~((value > limit) | (np.abs(mvalue - w.eff.manual) < 1e-4 * w.eff.manual))
+                any_manual |= mvalue > w.eff.manual
         hits = np.flatnonzero(ok_all & any_manual)
         if len(hits):
             return inc[hits[0]], float(lams[hits[0]])
@@ -244,7 +248,7 @@ def _moderate(src: Source, signal: Signal, windows: tuple[WindowRow, ...], tier:
     inc = _mixtures(src, int(np.argmax(src.q)), lams, per_min)
     clears = np.ones(len(lams), bool)
     for w in windows:
-        clears &= _decisions(signal, w, inc * _counted(w.window), src.q) > 1.05 * (
+        clears &= _decisions(signal, w, inc * _counted(w.window), src.q, tier) > 1.05 * (
             w.eff.auto if tier == "auto" else w.eff.manual)
     hits = np.flatnonzero(clears)
     return inc[hits[0]] if len(hits) else None
@@ -319,7 +323,7 @@ def render_test(ctx: ModelContext, rules_file: str) -> str | None:
             cross = None
             for k in range(1, m + 1):
                 bins = normal * (m - k) + collapsed * k
-                if _decision(signal, w, bins, src.q) > threshold:
+                if _decision(signal, w, bins, src.q, tier) > threshold:
                     cross = k
                     break
             assert cross is not None, "a collapse must cross every threshold within one window"
@@ -352,7 +356,7 @@ def render_test(ctx: ModelContext, rules_file: str) -> str | None:
                 for w in windows:
                     m = _counted(w.window)
                     value = _stat(signal, inc * m, src.q)
-                    if _decision(signal, w, inc * m, src.q) > w.eff.manual:
+                    if _decision(signal, w, inc * m, src.q, "manual") > w.eff.manual:
                         firing.append({"labels": _alert_labels(ctx, MANUAL_ALERT, "manual", signal.name, w.which,
                                                                "ambiguous"), "value": 1})
                     record = f"model_version:driftgate_{signal.name}:{signal.statistic.value}{w.window}"

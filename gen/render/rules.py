@@ -93,6 +93,7 @@ class SignalSeries:
     decision_name: str
     seasoned: str  # guard: the version has been scraped long enough in the window to decide
     present: str = ""  # what must exist for the signal to be enforced (default: the statistic itself)
+    manual_decision: str = ""  # what the manual band compares, when its noise term is its own ("": decision)
 
 
 def step_counted(sel: str, step: str) -> str:
@@ -205,7 +206,17 @@ class RuleBuilder:
             self._add(_rec(decision_name, f"{stat} {op} on (model, {v}) ({num(wfit.noise_coefficient)} / {scale})",
                            labels))
             decision = selector(decision_name, sorted(labels.items()))
-        return SignalSeries(stat, events, stat_name, events_name, decision, decision_name, seasoned, present)
+        manual_decision = ""
+        b_manual = wfit.noise_of("manual")
+        if b_manual != wfit.noise_coefficient:  # the manual band's own noise term (driftgate.fit.run)
+            name = f"model_version:driftgate_{signal.name}:{signal.statistic.value}_manual_excess{w}"
+            op = "-" if signal.direction is Direction.ABOVE else "+"
+            scale = noise_events if wfit.noise_power == 1.0 else f"({noise_events} ^ {num(wfit.noise_power)})"
+            expr = f"{stat} {op} on (model, {v}) ({num(b_manual)} / {scale})" if b_manual else stat
+            self._add(_rec(name, expr, labels))
+            manual_decision = selector(name, sorted(labels.items()))
+        return SignalSeries(stat, events, stat_name, events_name, decision, decision_name, seasoned, present,
+                            manual_decision)
 
     def _drift(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> tuple[str, str, str]:
         """The drift statistic's expression; (``compare_with: stable``) the selector of the effective
@@ -343,7 +354,8 @@ def decision_alerts(spec: ModelSpec, signal: Signal, which: str, w: str, s: Sign
                   f"{spec.authority.name} decides: promote or abort the paused rollout ({undo} after it "
                   f"completed)."))
     for tier, threshold, name, severity, scope, action in tiers:
-        expr = f"({s.decision} {comparison(signal.direction, threshold)}) {guard}"
+        compared = s.manual_decision or s.decision if tier == "manual" else s.decision
+        expr = f"({compared} {comparison(signal.direction, threshold)}) {guard}"
         level = "manual" if tier == "manual" else "automatic"
         shadow = {"shadow": "true"} if tier == "auto" and spec.analysis.dry_run else {}
         out.append(Rule("", name, f"{expr} {scope}".rstrip(), alert_for(spec),

@@ -420,6 +420,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "annotations" = null
             },
             {
+              "record" = "model_version:driftgate_score_drift:js_manual_excess30m"
+              "expr"   = "model_version:driftgate_score_drift:js30m{model=\"fraud-scorer\",signal=\"score_drift\"} - on (model, rollouts_pod_template_hash) (4.38967 / model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"})"
+              "labels" = {
+                "model"  = "fraud-scorer"
+                "signal" = "score_drift"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version_le:fraud_score_bucket:increase3h"
               "expr"   = "sum_over_time(model_version_le:fraud_score_bucket:step_increase1m{model=\"fraud-scorer\"}[2h59m59s999ms])"
               "labels" = {
@@ -642,6 +653,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "annotations" = null
             },
             {
+              "record" = "model_version:driftgate_latency_p99:quantile_manual_excess30m"
+              "expr"   = "model_version:driftgate_latency_p99:quantile30m{model=\"fraud-scorer\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (3.42917 / (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "fraud-scorer"
+                "signal" = "latency_p99"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version_le:fraud_request_duration_seconds_bucket:increase3h"
               "expr"   = "sum_over_time(model_version_le:fraud_request_duration_seconds_bucket:step_increase1m{model=\"fraud-scorer\"}[2h59m59s999ms])"
               "labels" = {
@@ -766,6 +788,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "annotations" = null
             },
             {
+              "record" = "model_version:driftgate_error_ratio:ratio_manual_excess30m"
+              "expr"   = "model_version:driftgate_error_ratio:ratio30m{model=\"fraud-scorer\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.201332 / (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "fraud-scorer"
+                "signal" = "error_ratio"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version:fraud_request_errors_total:increase3h"
               "expr"   = "sum_over_time(model_version:fraud_request_errors_total:step_increase1m{model=\"fraud-scorer\"}[2h59m59s999ms])"
               "labels" = {
@@ -819,7 +852,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:js_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.000116676) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_steps:count30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_steps:count30m{model=\"fraud-scorer\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_drift:js_manual_excess30m{model=\"fraud-scorer\",signal=\"score_drift\"} > 0.00124372) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_count:increase30m{model=\"fraud-scorer\"} >= 50) and on (model, rollouts_pod_template_hash) (model_version:fraud_score_steps:count30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_score_steps:count30m{model=\"fraud-scorer\"}), 5))"
               "labels" = {
                 "namespace" = "payments-risk"
                 "rollback"  = "manual"
@@ -831,7 +864,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "js over the 30m window is above the manual threshold 0.000116676 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "description" = "js over the 30m window is above the manual threshold 0.00124372 (at least 50 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
@@ -897,7 +930,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.115847) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_steps:count30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_steps:count30m{model=\"fraud-scorer\"}), 5))"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_manual_excess30m{model=\"fraud-scorer\",signal=\"latency_p99\"} > 0.129045) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_count:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_request_duration_seconds_steps:count30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_request_duration_seconds_steps:count30m{model=\"fraud-scorer\"}), 5))"
               "labels" = {
                 "namespace" = "payments-risk"
                 "rollback"  = "manual"
@@ -909,7 +942,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 30m window is above the manual threshold 0.115847 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "description" = "quantile over the 30m window is above the manual threshold 0.129045 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"
@@ -975,7 +1008,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00569529) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_steps:count30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_steps:count30m{model=\"fraud-scorer\"}), 5))"
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_manual_excess30m{model=\"fraud-scorer\",signal=\"error_ratio\"} > 0.00656459) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total:increase30m{model=\"fraud-scorer\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:fraud_requests_total_steps:count30m{model=\"fraud-scorer\"} >= on () group_left () clamp_max(0.5 * max(model_version:fraud_requests_total_steps:count30m{model=\"fraud-scorer\"}), 5))"
               "labels" = {
                 "namespace" = "payments-risk"
                 "rollback"  = "manual"
@@ -987,7 +1020,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_fraud_scorer" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 30m window is above the manual threshold 0.00569529 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
+                "description" = "ratio over the 30m window is above the manual threshold 0.00656459 (at least 200 events). Payments risk duty manager decides: promote or abort the paused rollout (kubectl argo rollouts undo fraud-scorer -n payments-risk after it completed)."
                 "runbook_url" = "generated/plans/fraud-scorer.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo fraud-scorer -n payments-risk"

@@ -585,6 +585,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
+              "record" = "model_version:driftgate_score_drift:psi_manual_excess15m"
+              "expr"   = "model_version:driftgate_score_drift:psi15m{model=\"reco-ranker\",signal=\"score_drift\"} - on (model, rollouts_pod_template_hash) (34.5528 / model_version:reco_score_count:increase15m{model=\"reco-ranker\"})"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "score_drift"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version_le:reco_score_bucket:increase1h"
               "expr"   = "sum_over_time(model_version_le:reco_score_bucket:step_increase1m{model=\"reco-ranker\"}[59m59s999ms])"
               "labels" = {
@@ -778,6 +789,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
+              "record" = "model_version:driftgate_score_drift:psi_manual_excess1h"
+              "expr"   = "model_version:driftgate_score_drift:psi1h{model=\"reco-ranker\",signal=\"score_drift\"} - on (model, rollouts_pod_template_hash) (30.9621 / model_version:reco_score_count:increase1h{model=\"reco-ranker\"})"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "score_drift"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_le:reco_score_bin:increase15m"
               "expr"   = "clamp_min(sum without (rollouts_pod_template_hash) (model_version_le:reco_score_bucket:increase15m{model=\"reco-ranker\",le=\"0.1\"}), 0) + 0.5"
               "labels" = {
@@ -942,6 +964,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             {
               "record" = "model_version:driftgate_score_shift:tvd_excess15m"
               "expr"   = "model_version:driftgate_score_shift:tvd15m{model=\"reco-ranker\",signal=\"score_shift\"} - on (model, rollouts_pod_template_hash) (3.17763 / (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "score_shift"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
+              "record" = "model_version:driftgate_score_shift:tvd_manual_excess15m"
+              "expr"   = "model_version:driftgate_score_shift:tvd15m{model=\"reco-ranker\",signal=\"score_shift\"} - on (model, rollouts_pod_template_hash) (2.93908 / (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "score_shift"
@@ -1124,6 +1157,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
+              "record" = "model_version:driftgate_score_shift:tvd_manual_excess1h"
+              "expr"   = "model_version:driftgate_score_shift:tvd1h{model=\"reco-ranker\",signal=\"score_shift\"} - on (model, rollouts_pod_template_hash) (2.78218 / (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "score_shift"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version_le:reco_request_duration_seconds_bucket:step_increase1m"
               "expr"   = "sum by (le, rollouts_pod_template_hash) ((((reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"} - reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"} offset 1m) >= 0 unless resets(reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"}[59s999ms]) > 0) or (reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"} and reco_request_duration_seconds_bucket{job=\"reco-ranker\",namespace=\"reco\"} offset 1m)))"
               "labels" = {
@@ -1186,6 +1230,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
+              "record" = "model_version:driftgate_latency_p99:quantile_manual_excess15m"
+              "expr"   = "model_version:driftgate_latency_p99:quantile15m{model=\"reco-ranker\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (0.281487 / (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "latency_p99"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version_le:reco_request_duration_seconds_bucket:increase1h"
               "expr"   = "sum_over_time(model_version_le:reco_request_duration_seconds_bucket:step_increase1m{model=\"reco-ranker\"}[59m59s999ms])"
               "labels" = {
@@ -1229,6 +1284,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             {
               "record" = "model_version:driftgate_latency_p99:quantile_excess1h"
               "expr"   = "model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (0.299974 / (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "latency_p99"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
+              "record" = "model_version:driftgate_latency_p99:quantile_manual_excess1h"
+              "expr"   = "model_version:driftgate_latency_p99:quantile1h{model=\"reco-ranker\",signal=\"latency_p99\"} - on (model, rollouts_pod_template_hash) (0.252209 / (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "latency_p99"
@@ -1310,6 +1376,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
+              "record" = "model_version:driftgate_error_ratio:ratio_manual_excess15m"
+              "expr"   = "model_version:driftgate_error_ratio:ratio15m{model=\"reco-ranker\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.203853 / (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "error_ratio"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version:reco_request_errors_total:increase1h"
               "expr"   = "sum_over_time(model_version:reco_request_errors_total:step_increase1m{model=\"reco-ranker\"}[59m59s999ms])"
               "labels" = {
@@ -1353,6 +1430,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             {
               "record" = "model_version:driftgate_error_ratio:ratio_excess1h"
               "expr"   = "model_version:driftgate_error_ratio:ratio1h{model=\"reco-ranker\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.216816 / (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "error_ratio"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
+              "record" = "model_version:driftgate_error_ratio:ratio_manual_excess1h"
+              "expr"   = "model_version:driftgate_error_ratio:ratio1h{model=\"reco-ranker\",signal=\"error_ratio\"} - on (model, rollouts_pod_template_hash) (0.182293 / (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "error_ratio"
@@ -1434,6 +1522,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
+              "record" = "model_version:driftgate_ctr:ratio_manual_excess30m"
+              "expr"   = "model_version:driftgate_ctr:ratio30m{model=\"reco-ranker\",signal=\"ctr\"} + on (model, rollouts_pod_template_hash) (0.748178 / (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "ctr"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version:reco_clicks_total:increase2h"
               "expr"   = "sum_over_time(model_version:reco_clicks_total:step_increase1m{model=\"reco-ranker\"}[1h59m59s999ms])"
               "labels" = {
@@ -1486,6 +1585,17 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
+              "record" = "model_version:driftgate_ctr:ratio_manual_excess2h"
+              "expr"   = "model_version:driftgate_ctr:ratio2h{model=\"reco-ranker\",signal=\"ctr\"} + on (model, rollouts_pod_template_hash) (0.662458 / (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} ^ 0.5))"
+              "labels" = {
+                "model"  = "reco-ranker"
+                "signal" = "ctr"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = null
               "expr"   = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0185353) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
@@ -1527,7 +1637,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:psi_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0135029) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_drift:psi_manual_excess15m{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0136501) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1539,7 +1649,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "psi over the 15m window is above the manual threshold 0.0135029 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "psi over the 15m window is above the manual threshold 0.0136501 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1587,7 +1697,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_drift:psi_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.0120066) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_drift:psi_manual_excess1h{model=\"reco-ranker\",signal=\"score_drift\"} > 0.012053) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1599,7 +1709,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "psi over the 1h window is above the manual threshold 0.0120066 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "psi over the 1h window is above the manual threshold 0.012053 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-drift"
                 "summary"     = "{{ $labels.model }} score_drift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1685,7 +1795,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.000764421) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_manual_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00179763) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1697,7 +1807,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 15m window is above the manual threshold 0.000764421 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "tvd over the 15m window is above the manual threshold 0.00179763 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1745,7 +1855,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.000472867) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_manual_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0011156) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1757,7 +1867,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 1h window is above the manual threshold 0.000472867 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "tvd over the 1h window is above the manual threshold 0.0011156 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1843,7 +1953,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.243683) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_manual_excess15m{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.243819) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase15m{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count15m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1855,7 +1965,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 15m window is above the manual threshold 0.243683 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "quantile over the 15m window is above the manual threshold 0.243819 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1903,7 +2013,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_latency_p99:quantile_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.243836) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_latency_p99:quantile_manual_excess1h{model=\"reco-ranker\",signal=\"latency_p99\"} > 0.243911) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_count:increase1h{model=\"reco-ranker\"} >= 200) and on (model, rollouts_pod_template_hash) (model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_request_duration_seconds_steps:count1h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1915,7 +2025,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "quantile over the 1h window is above the manual threshold 0.243836 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "quantile over the 1h window is above the manual threshold 0.243911 (at least 200 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#latency-p99"
                 "summary"     = "{{ $labels.model }} latency_p99 (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -2001,7 +2111,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00364681) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_manual_excess15m{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00374379) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase15m{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count15m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -2013,7 +2123,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 15m window is above the manual threshold 0.00364681 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "ratio over the 15m window is above the manual threshold 0.00374379 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -2061,7 +2171,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_error_ratio:ratio_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00369102) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_error_ratio:ratio_manual_excess1h{model=\"reco-ranker\",signal=\"error_ratio\"} > 0.00374634) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total:increase1h{model=\"reco-ranker\"} >= 1000) and on (model, rollouts_pod_template_hash) (model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_requests_total_steps:count1h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -2073,7 +2183,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 1h window is above the manual threshold 0.00369102 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "ratio over the 1h window is above the manual threshold 0.00374634 (at least 1000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#error-ratio"
                 "summary"     = "{{ $labels.model }} error_ratio (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -2119,7 +2229,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_ctr:ratio_excess30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0442908) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_steps:count30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_steps:count30m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_ctr:ratio_manual_excess30m{model=\"reco-ranker\",signal=\"ctr\"} < 0.0441383) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase30m{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_steps:count30m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_steps:count30m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -2131,7 +2241,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 30m window is below the manual threshold 0.0442908 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "ratio over the 30m window is below the manual threshold 0.0441383 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (30m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -2139,7 +2249,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_ctr:ratio_excess2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.0442422) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_steps:count2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_steps:count2h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_ctr:ratio_manual_excess2h{model=\"reco-ranker\",signal=\"ctr\"} < 0.0441698) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total:increase2h{model=\"reco-ranker\"} >= 5000) and on (model, rollouts_pod_template_hash) (model_version:reco_impressions_total_steps:count2h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_impressions_total_steps:count2h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -2151,7 +2261,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "ratio over the 2h window is below the manual threshold 0.0442422 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "ratio over the 2h window is below the manual threshold 0.0441698 (at least 5000 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#ctr"
                 "summary"     = "{{ $labels.model }} ctr (2h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
