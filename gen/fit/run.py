@@ -185,32 +185,29 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
         # zero: never more alerts than the fitted value allows on the history, and none for "no shift".
         return dataclasses.replace(th, value=0.0, method="zero_floor") if drift and th.value < 0 else th
 
-    def manual_on(x: FloatArray, windowed: Threshold | None) -> Threshold:
+    def manual_on(x: FloatArray) -> Threshold:
         """The manual band fitted on ``x``: on the history's episodes where it has enough of them
         (driftgate.fit.thresholds.episode_threshold), else the window fit; floored like any drift threshold
         (a floored band records the window fit's tail, which the baseline's checks read it as)."""
         th = episode_threshold(x, hist.t, window, manual_rate, span, below)
         if th is None or (drift and th.value < 0):
-            if windowed is None:
-                (windowed,) = fit_thresholds(x, hist.t, window, step, [manual_rate], below, what)
+            (windowed,) = fit_thresholds(x, hist.t, window, step, [manual_rate], below, what)
             th = windowed if th is None else dataclasses.replace(windowed, value=0.0, method="zero_floor")
         return floored(th)
 
+    # (Each rate's fit is independent of the others': the bootstrap draws the same days for every rate.)
+    (auto,) = fit_thresholds(excess, hist.t, window, step, [auto_rate], below, what)
+    auto = floored(auto)
+    manual = manual_on(excess_m)
     if mnoise != noise:
-        (auto,) = fit_thresholds(excess, hist.t, window, step, [auto_rate], below, what)
-        auto = floored(auto)
-        manual = manual_on(excess_m, None)
         # The manual band's line (a_m + b_m n^-k) must never be beyond the automatic one (a + b n^-k) at a count
         # the signal decides at (n >= min_events): a_m <= a + min(0, b - b_m) min_events^-k (mirrored for below).
         gap = min(0.0, noise.coefficient - mnoise.coefficient) * (float(sig.min_events) ** -noise.power
                                                                      if noise.power else 1.0)
         if (manual.value < auto.value - gap) if below else (manual.value > auto.value + gap):
-            mnoise = noise  # its own line would cross the automatic one: the automatic line it is, as one fit
-    if mnoise == noise:
-        auto, windowed = fit_thresholds(excess, hist.t, window, step, [auto_rate, manual_rate], below, what)
-        auto = floored(auto)
-        excess_m = excess
-        manual = manual_on(excess, windowed)
+            # Its own line would cross the automatic one: the automatic term it is, the band clamped below.
+            mnoise, excess_m = noise, excess
+            manual = manual_on(excess)
     manual_value = max(manual.value, auto.value) if below else min(manual.value, auto.value)
     stride = max(1, round(window / step))
     n50 = _q(hist.events, 0.5)

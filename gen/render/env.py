@@ -158,7 +158,7 @@ def readable(row: Any, w: Any, level: float, tier: str = "auto") -> str:
     name = row.signal.statistic.value + (f" q{num(row.signal.quantile)}" if row.signal.quantile else "")
     if not w.fit.noise_coefficient:
         return f"{name} {side} {human(level, u)} at any traffic"
-    if getattr(row.signal, "compare_with", "") == "stable":
+    if row.signal.compare_with == "stable":
         # The noise term reads the two-sample count n·m/(n+m); the fit's median is already that of a canary
         # at analysis.canary_weight against the rest (driftgate.fit.signals.stable_split).
         return (f"{name} {side} {human(raw_threshold(row, w, level, fleet, tier), u)} for a canary against the stable "

@@ -199,22 +199,20 @@ class RuleBuilder:
         stat = selector(stat_name, sorted(labels.items()))
         wfit = fit.window(which)
         decision_name, decision = stat_name, stat
+        op = "-" if signal.direction is Direction.ABOVE else "+"
+        scale = noise_events if wfit.noise_power == 1.0 else f"({noise_events} ^ {num(wfit.noise_power)})"
+
+        def less_noise(kind: str, b: float) -> tuple[str, str]:
+            """Record the statistic less the noise term ``b·n^-k`` as ``..._<kind><W>``: (name, selector)."""
+            name = f"model_version:driftgate_{signal.name}:{signal.statistic.value}_{kind}{w}"
+            self._add(_rec(name, f"{stat} {op} on (model, {v}) ({num(b)} / {scale})" if b else stat, labels))
+            return name, selector(name, sorted(labels.items()))
+
         if wfit.noise_coefficient:
-            decision_name = f"model_version:driftgate_{signal.name}:{signal.statistic.value}_excess{w}"
-            op = "-" if signal.direction is Direction.ABOVE else "+"
-            scale = noise_events if wfit.noise_power == 1.0 else f"({noise_events} ^ {num(wfit.noise_power)})"
-            self._add(_rec(decision_name, f"{stat} {op} on (model, {v}) ({num(wfit.noise_coefficient)} / {scale})",
-                           labels))
-            decision = selector(decision_name, sorted(labels.items()))
+            decision_name, decision = less_noise("excess", wfit.noise_coefficient)
         manual_decision = ""
-        b_manual = wfit.noise_of("manual")
-        if b_manual != wfit.noise_coefficient:  # the manual band's own noise term (driftgate.fit.run)
-            name = f"model_version:driftgate_{signal.name}:{signal.statistic.value}_manual_excess{w}"
-            op = "-" if signal.direction is Direction.ABOVE else "+"
-            scale = noise_events if wfit.noise_power == 1.0 else f"({noise_events} ^ {num(wfit.noise_power)})"
-            expr = f"{stat} {op} on (model, {v}) ({num(b_manual)} / {scale})" if b_manual else stat
-            self._add(_rec(name, expr, labels))
-            manual_decision = selector(name, sorted(labels.items()))
+        if wfit.noise_of("manual") != wfit.noise_coefficient:  # the manual band's own term (driftgate.fit.run)
+            manual_decision = less_noise("manual_excess", wfit.noise_of("manual"))[1]
         return SignalSeries(stat, events, stat_name, events_name, decision, decision_name, seasoned, present,
                             manual_decision)
 
