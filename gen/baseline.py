@@ -25,7 +25,7 @@ import yaml
 
 from driftgate.errors import BaselineError, Problem
 
-FIT_VERSION = 14
+FIT_VERSION = 15
 SIG_DIGITS = 6
 
 
@@ -80,6 +80,10 @@ class WindowFit:
     # The manual band's own noise term (the noise quantile at the manual probability); None in a baseline
     # written before it existed (read by 'driftgate review' at an older BASE): the automatic one's.
     manual_noise_coefficient: float | None = None
+    # compare_with: stable, ratios and quantiles (the statistic is the canary's value minus the stable version's):
+    # the stable side's median value, the ratio the noise term and the reference shifts are computed at. None
+    # for every other signal.
+    stable_p50: float | None = None
 
     def noise_of(self, tier: str) -> float:
         """``b`` of ``tier``'s threshold line ``value + b·n^-power`` ("auto" or "manual")."""
@@ -497,7 +501,7 @@ SIGNAL_INPUTS: dict[str, tuple[Callable[[str], Any], tuple[str, ...], bool]] = {
     "numerator_labels": (_json_labels, RATIO_KINDS, False),  # written only when the spec has them
     "denominator_labels": (_json_labels, RATIO_KINDS, False),
     "quantile": (_json_number(0.0, 0.9999, low_open=True), ("latency_quantile",), True),
-    "compare_with": (_choice("baseline", "last_week", "stable"), ("distribution_drift",), True),
+    "compare_with": (_choice("baseline", "last_week", "stable"), ALL_KINDS, True),
 }
 
 
@@ -677,12 +681,16 @@ def _raw_range(s: SignalFit) -> tuple[float, float]:
         from driftgate.exports.le import parse_le
 
         bounds = [parse_le(le) for le in s.les[:-1]]
-        return min(0.0, bounds[0]), bounds[-1]
-    return 0.0, math.inf
+        lo, hi = min(0.0, bounds[0]), bounds[-1]
+        return (lo - hi, hi - lo) if s.compare_with == "stable" else (lo, hi)
+    return (-math.inf if s.compare_with == "stable" else 0.0), math.inf
 
 
 def _raw_words(s: SignalFit) -> str:
     lo, hi = _raw_range(s)
+    if s.kind == "latency_quantile" and s.compare_with == "stable":
+        return (f"a difference of two histogram_quantiles over these buckets (the canary's minus the stable "
+                f"version's) is within ±{_n(hi)}")
     if s.kind == "latency_quantile":
         return f"a histogram_quantile over these buckets is between {_n(lo)} and the largest finite bound " + _n(hi)
     what = {"psi": "PSI", "js": "Jensen-Shannon (log base 2)", "tvd": "TVD",
@@ -707,6 +715,8 @@ def _floor(at: _At) -> tuple[float, str] | None:
     if s is None or sign is None or noise is None or at.bad_top("signals") or (*at.sig_path, "les") in at.failed:
         return None
     lo, hi = _raw_range(s)
+    if sign > 0 and lo == -math.inf:
+        return None
     if sign > 0:
         return lo - noise, (f"{_raw_words(s)} and its noise term is at most {_n(noise)} in a window with "
                             f"min_events ({at.sf.min_events if at.sf else '?'}) events, so nothing the fit derives "
@@ -937,10 +947,11 @@ def _statistic(x: str, at: _At) -> str | None:
 
 def _compare_with(x: str, at: _At) -> str | None:
     s = at.sig
-    allowed = ("baseline", "last_week", "stable") if s is not None and s.kind == "distribution_drift" else ("baseline",)
+    drift = s is not None and s.kind == "distribution_drift"
+    allowed = ("baseline", "last_week", "stable") if drift else ("baseline", "stable")
     if x in allowed or (s is not None and at.bad("kind")):
         return None
-    why = "" if len(allowed) > 1 else " (only drift signals compare with last week or the stable version)"
+    why = "" if drift else " (only drift signals compare with last week)"
     return f"{x!r}; expected {' or '.join(allowed)}{why}"
 
 
@@ -1050,6 +1061,8 @@ def _statistic_range(x: float, at: _At) -> str | None:
     if _le(lo, x, 1e-9) and _le(x, hi, 1e-9):
         return None
     span = f"a number >= {_n(lo)}" if hi == math.inf else f"a number in [{_n(lo)}, {_n(hi)}]"
+    if lo == -math.inf:
+        return None  # (a ratio compared with the stable version: a difference, any finite number)
     return f"{_n(x)}; expected {span}: {_raw_words(s)}"
 
 
@@ -1087,11 +1100,11 @@ def _tier_noise(x: float, at: _At, tier: str) -> str | None:
                 f"would move every threshold toward the statistic as traffic falls)")
     s, w, seconds, rate = at.sig, at.win, at.window_seconds, at.rate(tier)
     if s is None or w is None or seconds is None or rate is None or s.statistic == "quantile" \
-            or at.bad_sig("kind", "statistic", "probabilities") or at.bad("statistic_p50", "window"):
+            or at.bad_sig("kind", "statistic", "probabilities") or at.bad("statistic_p50", "stable_p50", "window"):
         return None
     # statistic_p50 (the median ratio the term depends on) is rounded to SIG_DIGITS digits: every ratio it
     # may have been rounded from gives a term the fit could have written (near 1, sqrt(r (1 - r)) is steep).
-    r0 = w.statistic_p50
+    r0 = _level(w)
     half = 0.5 * 10.0 ** (math.floor(math.log10(abs(r0))) - (SIG_DIGITS - 1)) if r0 else 0.0
     ratios = [r0 - half, r0, r0 + half] + ([0.5] if r0 - half < 0.5 < r0 + half else [])
     terms = [_expected_noise(s, w, rate * seconds, r) for r in (ratios if s.statistic == "ratio" else [r0])]
@@ -1100,12 +1113,36 @@ def _tier_noise(x: float, at: _At, tier: str) -> str | None:
         return None
     p = min(max(rate * seconds, 1e-12), 0.5)
     over = f"over {len(s.probabilities)} buckets" if s.kind == "distribution_drift" else \
-        f"at the median ratio statistic_p50 ({_n(w.statistic_p50)})"
+        (f"at the median ratio statistic_p50 ({_n(w.statistic_p50)})" if w.stable_p50 is None else
+         f"at the stable version's median ratio stable_p50 ({_n(w.stable_p50)})")
     budget, n = ((at.b.budget_auto, at.b.auto_configurations) if tier == "auto"
                  else (at.b.budget_manual, at.b.manual_configurations))
     return (f"{_n(x)}; expected {_n(want)}, the fit's sampling-noise term for {s.statistic} {over}, at the "
             f"probability {_n(p)} (budget_{tier} {budget} over {tier}_configurations {n}, times the {w.window} "
             f"window; driftgate.fit.noise)")
+
+
+def _level(w: WindowFit) -> float:
+    """The ratio a ratio signal's noise term and reference shifts are computed at: its median, or compared with
+    the stable version (the statistic a difference), the stable version's median (driftgate.fit.run)."""
+    return w.stable_p50 if w.stable_p50 is not None else w.statistic_p50
+
+
+def _stable_p50(x: float | None, at: _At) -> str | None:
+    """Set exactly for compare_with: stable ratios and quantiles: the stable side's median value."""
+    s = at.sig
+    if s is None or at.bad_sig("kind", "compare_with"):
+        return None
+    wanted = s.compare_with == "stable" and s.kind != "distribution_drift"
+    if x is None:
+        return (f"null; expected the stable version's median {'ratio' if 'ratio' in s.kind else 'quantile'} (a "
+                f"{s.kind} compared with the stable version is the canary's value minus it)") if wanted else None
+    if not wanted:
+        return (f"{_n(x)}; expected null: only a ratio or quantile compared with the stable version "
+                f"(compare_with: stable) has a stable side's median")
+    if x < 0 or (s.kind != "latency_quantile" and s.statistic == "ratio" and x > 1e9):
+        return f"{_n(x)}; expected a ratio or quantile >= 0 (the stable version's median)"
+    return None
 
 
 def _expected_noise(s: SignalFit, w: WindowFit, p: float, r0: float) -> float:
@@ -1140,11 +1177,11 @@ def _shift_range(at: _At) -> tuple[float, float, bool] | None:
         return None
     if s.kind == "distribution_drift":
         return 0.0, 1.0, True  # a share of the mass: the bisection never reaches 0
-    if s.kind == "latency_quantile" or sign is None or w.statistic_p50 <= 0:
+    if s.kind == "latency_quantile" or sign is None or _level(w) <= 0:
         return None
     if sign < 0:
         return 0.0, 1.0, False  # a factor on a KPI: 0 when only its collapse is caught
-    return 1.0, max(1.0, min(1.0 / w.statistic_p50, 1000.0)), False
+    return 1.0, max(1.0, min(1.0 / _level(w), 1000.0)), False
 
 
 def _smallest(canary: bool) -> Rule:
@@ -1181,7 +1218,7 @@ def _expected_shifts(at: _At) -> tuple[float, ...] | None:
         return None
     if s.kind == "distribution_drift":
         return tuple(float(x) for x in DRIFT_SHIFTS)
-    if s.kind == "latency_quantile" or w.statistic_p50 <= 0:
+    if s.kind == "latency_quantile" or _level(w) <= 0:
         return ()
     if sign is None:
         return None
@@ -1542,6 +1579,7 @@ FIELD_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
             "statistic_p50", "the 99th percentile in the alerting direction lies beyond the median")),
         "statistic_max": _rules(_statistic_range, _ordered(
             "statistic_tail", "the most extreme window lies beyond the 99th percentile")),
+        "stable_p50": _rules(_stable_p50),
         "noise_coefficient": _rules(_noise_coefficient),
         "manual_noise_coefficient": _rules(_manual_noise_coefficient),
         "noise_power": _rules(_noise_power),

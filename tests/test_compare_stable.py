@@ -179,9 +179,11 @@ def test_a_release_in_the_history_is_a_real_pair(stable_repo: Path) -> None:
     buckets = collect_buckets(series, "m")
     t = eval_grid(0.0, end, 60.0, 900.0)
     how = Stable(0.15, hour, "rollouts_pod_template_hash")
-    real = version_pairs(buckets, t, 900.0, 60.0, sig, how)
+    data = SignalData(sig, buckets, np.array([0.5, 0.5]), [], [])
+    real = version_pairs(data, t, 900.0, 60.0, how)
     assert real is not None
-    at, value, n, m = real
+    at, value, n, m, level = real
+    assert level is None  # (a drift statistic has no level of its own)
     # Younger than the 1h horizon, with min_events of its own (after 7 of its 8-a-minute minutes).
     young = (t > mid) & (t - mid < hour) & (n >= 50)
     assert np.array_equal(at, young) and young.sum() == 53  # minutes 7 to 59 after the release
@@ -189,9 +191,9 @@ def test_a_release_in_the_history_is_a_real_pair(stable_repo: Path) -> None:
     assert n[i] == pytest.approx(8 * 15) and m[i] == pytest.approx(20 * 15)
     want = st.drift(sig.statistic, np.array([[2 * 15, 6 * 15]], dtype=float), st.smoothed(np.array([[150.0, 150.0]])))
     assert value[i] == pytest.approx(float(want[0]), rel=1e-12)
-    data = SignalData(sig, buckets, np.array([0.5, 0.5]), [], [])
     h = history(data, 900.0, 0.0, end, 60.0, "x", how)
     assert np.allclose(h.value[young], value[young])
     assert np.allclose(h.events[young], (n * m / (n + m))[young])
     assert np.isfinite(h.value[~young & (t > 900.0)]).mean() > 0.5  # elsewhere: the simulated split decides
-    assert version_pairs(collect_buckets(series[:2], "m"), t, 900.0, 60.0, sig, how) is None  # one version
+    one = dataclasses.replace(data, buckets=collect_buckets(series[:2], "m"))
+    assert version_pairs(one, t, 900.0, 60.0, how) is None  # one version

@@ -14,6 +14,9 @@ Reference shifts:
 * ratios: the ratio multiplied by a factor (errors x1.5 ... x10; a KPI x0.95 ... x0.5);
 * latency quantiles: not simulated here (the baseline keeps no within-bucket shape).
 
+A ratio compared with the stable version (``compare_with: stable``) is the canary's ratio minus the stable
+version's: the shift moves the canary's alone (the stable version stays at its median ``r0``).
+
 The smallest detectable shift is found by bisection on the full-window statistic.
 
 **Canary rollouts** see it differently (:func:`canary`): the rules judge each version on its own
@@ -73,7 +76,9 @@ class _Shifts:
         """The expected statistic of a window with ``n`` events, a share ``f`` of them shifted by ``size``."""
         if self.signal.kind is SignalKind.DISTRIBUTION_DRIFT:
             return _drift_value(self.signal, self.q, n, size, f)
-        return _ratio_value(self.r0, size, f)
+        # Compared with the stable version the statistic is the canary's ratio minus the stable one's (r0).
+        minus = self.r0 if self.signal.compare_with == "stable" else 0.0
+        return _ratio_value(self.r0, size, f) - minus
 
     def crosses(self, size: float, f: float, n: float) -> bool:
         excess = self.value(size, f, n) - (-1.0 if self.below else 1.0) * self.noise.term(n)

@@ -53,6 +53,5 @@ def fit_inputs(spec: ModelSpec) -> dict[str, str]:
                     out[p + side] = j({label: (v if op == "=" else {"regex": v}) for label, op, v in more})
         if s.kind is SignalKind.LATENCY_QUANTILE:
             out[p + "quantile"] = j(s.quantile)
-        if s.kind is SignalKind.DISTRIBUTION_DRIFT:
-            out[p + "compare_with"] = j(s.compare_with)
+        out[p + "compare_with"] = j(s.compare_with)
     return dict(sorted(out.items()))

@@ -166,7 +166,10 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
                        f"lower min_events or use a longer window")
     below = sig.direction is Direction.BELOW
     sign = -1.0 if below else 1.0
-    r0 = float(np.nanmedian(values)) if sig.statistic is Statistic.RATIO else 0.0
+    # The level the ratio's noise term and reference shifts are computed at: the ratio's median, or compared
+    # with the stable version (the statistic a difference), the stable side's median ratio.
+    level = _q(hist.level, 0.5) if hist.level is not None and np.isfinite(hist.level).any() else None
+    r0 = 0.0 if sig.statistic is not Statistic.RATIO else level if level is not None else float(np.nanmedian(values))
     bins = len(data.baseline_q)
     qsd = _quantile_sd(data, hist, step)
     noise = noise_for(sig, bins, min(auto_rate * window, 0.5), r0, qsd)
@@ -227,7 +230,7 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
         smallest_shift=smallest, detection=detected, canary_events=n_canary,
         canary_decides_after_minutes=first, canary_smallest_shift=canary_smallest, canary_detection=canary_detected,
         seasonality_hour_of_day=by_day, seasonality_hour_of_week=by_week,
-        manual_noise_coefficient=mnoise.coefficient)
+        manual_noise_coefficient=mnoise.coefficient, stable_p50=level)
     return wfit, excess
 
 

@@ -28,7 +28,7 @@ from driftgate.exports.series import FloatArray, Series, SeriesStore, show_numbe
 from driftgate.fit import statistics as st
 from driftgate.fit.exclude import Spans, bins_outside, merged, overlapping
 from driftgate.fit.histogram import Buckets, bins_from_cumulative, collect_buckets, windowed_cumulative
-from driftgate.fit.windows import _lattice, _step_sums, _window_sum, eval_grid, summed_window
+from driftgate.fit.windows import eval_grid, lattice, step_sums, summed_window, window_sum
 from driftgate.model import ModelSpec, Signal, SignalKind
 from driftgate.render.promql import selector
 
@@ -40,6 +40,9 @@ class StatHistory:
     t: FloatArray  # evaluation times
     value: FloatArray  # statistic; NaN where there was no decision
     events: FloatArray  # events in each window; NaN where the window overlaps an excluded span
+    # compare_with: stable, ratios and quantiles: the stable side's own statistic (the ratio or quantile the
+    # canary's is compared with), what the noise term and the reference shifts are computed at; else None.
+    level: FloatArray | None = None
 
     @property
     def excluded_evaluations(self) -> int:
@@ -187,15 +190,21 @@ class Stable:
 def history(data: SignalData, window: float, start: float, end: float, step: float,
             what: str = "", stable: Stable | None = None) -> StatHistory:
     """The signal's statistic at every rule evaluation of the history (``stable``: for ``compare_with:
-    stable``, see :func:`stable_split` and :func:`version_pairs`)."""
+    stable``, see :func:`stable_history`)."""
     sig = data.signal
     decided = None
+    level = None
     t = eval_grid(start, end, step, window)
     if t.size == 0:
         where = what or f"signal '{sig.name}'"
         raise FitError(f"{where}: the history ({(end - start) / 3600:.1f}h) is shorter than one "
                        f"{window / 60:g}m window")
-    if data.buckets is not None:
+    if sig.compare_with == "stable":
+        value, n, m, level = stable_history(data, t, window, step, stable or Stable())
+        decided = (n >= sig.min_events) & (m >= sig.min_events)  # as the rules guard both sides
+        with np.errstate(divide="ignore", invalid="ignore"):
+            events = np.where(n + m > 0, n * m / (n + m), 0.0)  # what the noise term scales with
+    elif data.buckets is not None:
         cum, _ = windowed_cumulative(data.buckets, t, window, step)
         events = cum[:, -1]
         if sig.kind is SignalKind.DISTRIBUTION_DRIFT and sig.compare_with == "last_week":
@@ -205,17 +214,6 @@ def history(data: SignalData, window: float, start: float, end: float, step: flo
             value = st.drift(sig.statistic, bins_from_cumulative(cum), q)
             # No week before, or too few events in it (a scrape gap): no decision, like the rules.
             value = np.where((t - WEEK - window >= start) & (before[:, -1] >= sig.min_events), value, np.nan)
-        elif sig.kind is SignalKind.DISTRIBUTION_DRIFT and sig.compare_with == "stable":
-            how = stable or Stable()
-            value, n, m = stable_split(data.buckets, t, window, step, sig, how.weight)
-            # Where the history holds a real release next to established versions, the real pair is used.
-            real = version_pairs(data.buckets, t, window, step, sig, how)
-            if real is not None:
-                at, pv, pn, pm = real
-                value, n, m = np.where(at, pv, value), np.where(at, pn, n), np.where(at, pm, m)
-            decided = (n >= sig.min_events) & (m >= sig.min_events)  # as the rules guard both sides
-            with np.errstate(divide="ignore", invalid="ignore"):
-                events = np.where(n + m > 0, n * m / (n + m), 0.0)  # what the noise term scales with
         elif sig.kind is SignalKind.DISTRIBUTION_DRIFT:
             value = st.drift(sig.statistic, bins_from_cumulative(cum), data.baseline_q)
         else:
@@ -234,61 +232,163 @@ def history(data: SignalData, window: float, start: float, end: float, step: flo
             out |= overlapping(t - WEEK, window, data.excluded)
         value = np.where(out, np.nan, value)
         events = np.where(out, np.nan, events)
-    return StatHistory(t, value, events)
+    if level is not None:
+        level = np.where(np.isfinite(value), level, np.nan)
+    return StatHistory(t, value, events, level)
+
+
+# One side of a canary-against-stable comparison, per window: a histogram's cumulative counts ``[time, le]``,
+# or a ratio's (numerator, denominator).
+Side = FloatArray | tuple[FloatArray, FloatArray]
+
+
+def compared(sig: Signal, bounds: FloatArray | None, canary: Side,
+             stable: Side) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray | None]:
+    """The canary's statistic against the stable side's, as the rules compute it (:mod:`driftgate.render.rules`,
+    ``compare_with: stable``): drift, the divergence of the canary's smoothed bins from the stable side's;
+    a quantile or a ratio, the canary's value *minus* the stable side's. Returns it, both sides' event
+    counts and (quantiles and ratios) the stable side's own value."""
+    if isinstance(canary, tuple) or isinstance(stable, tuple):
+        assert isinstance(canary, tuple) and isinstance(stable, tuple)
+        (nc, dc), (ns, ds) = canary, stable
+        ours = st.ratio(ns, ds)
+        return st.ratio(nc, dc) - ours, dc, ds, ours
+    n, m = canary[:, -1], stable[:, -1]
+    if sig.kind is SignalKind.DISTRIBUTION_DRIFT:
+        value = st.drift(sig.statistic, bins_from_cumulative(canary), st.smoothed(bins_from_cumulative(stable)))
+        return value, n, m, None
+    assert bounds is not None
+    ours = st.histogram_quantile(sig.quantile, stable, bounds)
+    return st.histogram_quantile(sig.quantile, canary, bounds) - ours, n, m, ours
+
+
+def stable_history(data: SignalData, t: FloatArray, window: float, step: float,
+                   how: Stable) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray | None]:
+    """``compare_with: stable`` at every evaluation ``t``: the history split at random into a simulated canary
+    and the rest (:func:`split_buckets`, :func:`split_ratio`), and where the history holds a real release
+    beside established versions, the real pair instead (:func:`version_pairs`). Returns the statistic (see
+    :func:`compared`), both sides' counts and the stable side's own value (quantiles and ratios)."""
+    sig = data.signal
+    bounds = data.buckets.bounds if data.buckets is not None else None
+    if data.buckets is not None:
+        c, s = split_buckets(data.buckets, t, window, step, sig, how.weight)
+        value, n, m, level = compared(sig, bounds, np.cumsum(c, axis=1), np.cumsum(s, axis=1))
+    else:
+        nc, dc, ns, ds = split_ratio(data.numerator, data.denominator, t, window, step, sig, how.weight)
+        value, n, m, level = compared(sig, None, (nc, dc), (ns, ds))
+    real = version_pairs(data, t, window, step, how)
+    if real is not None:
+        at, pv, pn, pm, pl = real
+        value, n, m = np.where(at, pv, value), np.where(at, pn, n), np.where(at, pm, m)
+        if level is not None and pl is not None:
+            level = np.where(at, pl, level)
+    return value, n, m, level
+
+
+def _rng(sig: Signal, window: float) -> np.random.Generator:
+    """Seeded by the signal's name and window: refits of the same history split it the same way."""
+    seed = int.from_bytes(hashlib.sha256(f"{sig.name}/{window:g}".encode()).digest()[:8], "little")
+    return np.random.default_rng(seed)
+
+
+def split_buckets(b: Buckets, t: FloatArray, window: float, step: float, sig: Signal,
+                  weight: float) -> tuple[FloatArray, FloatArray]:
+    """A history of one version split at random into a simulated canary and the stable version: every rule
+    evaluation's increments, bin by bin, each event to the canary with probability ``weight`` (as a traffic
+    split routes requests). Returns both sides' bin counts per window ``[time, bin]``."""
+    grid, ends, n_steps = lattice(t, window, step)
+    cum = np.stack([step_sums(list(items), grid, step)[0] for items in b.by_le], axis=1)
+    counts = np.rint(bins_from_cumulative(cum)).astype(np.int64)  # per evaluation, per bin
+    canary = _rng(sig, window).binomial(counts, weight)
+    rest = counts - canary
+    c = np.stack([window_sum(canary[:, k].astype(np.float64), ends, n_steps) for k in range(counts.shape[1])], 1)
+    s = np.stack([window_sum(rest[:, k].astype(np.float64), ends, n_steps) for k in range(counts.shape[1])], 1)
+    return c, s
 
 
 def stable_split(b: Buckets, t: FloatArray, window: float, step: float, sig: Signal,
                  weight: float) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """``compare_with: stable`` on a history of one version: every rule evaluation's increments, bin by bin,
-    are split at random between a simulated canary (each event with probability ``weight``, as a traffic
-    split routes requests) and the stable version; each window's statistic compares the canary's bins with
-    the stable version's (both smoothed as the rules do), so the fitted threshold is the two-sample statistic
-    under "the canary is the same model". Returns it with both sides' event counts. Seeded by the signal's
-    name and window: refits of the same history give the same baseline."""
-    grid, ends, n_steps = _lattice(t, window, step)
-    cum = np.stack([_step_sums(list(items), grid, step)[0] for items in b.by_le], axis=1)
-    counts = np.rint(bins_from_cumulative(cum)).astype(np.int64)  # per evaluation, per bin
-    seed = int.from_bytes(hashlib.sha256(f"{sig.name}/{window:g}".encode()).digest()[:8], "little")
-    canary = np.random.default_rng(seed).binomial(counts, weight)
-    stable = counts - canary
-    c = np.stack([_window_sum(canary[:, k].astype(np.float64), ends, n_steps) for k in range(counts.shape[1])], 1)
-    s = np.stack([_window_sum(stable[:, k].astype(np.float64), ends, n_steps) for k in range(counts.shape[1])], 1)
-    value = st.drift(sig.statistic, c, st.smoothed(s))
-    return value, c.sum(axis=1), s.sum(axis=1)
+    """A drift signal on the split history (:func:`split_buckets`): each window's canary bins against the
+    stable version's (both smoothed as the rules do), so the fitted threshold is the two-sample statistic
+    under "the canary is the same model". Returns it with both sides' event counts."""
+    c, s = split_buckets(b, t, window, step, sig, weight)
+    return st.drift(sig.statistic, c, st.smoothed(s)), c.sum(axis=1), s.sum(axis=1)
 
 
-def version_pairs(b: Buckets, t: FloatArray, window: float, step: float, sig: Signal,
-                  how: Stable) -> tuple[np.ndarray, FloatArray, FloatArray, FloatArray] | None:
+# numpy's hypergeometric sampler takes populations below 10**9; no rule evaluation step counts that many.
+_HYPERGEOMETRIC_MAX = 10**9 - 1
+
+
+def split_ratio(numerator: list[Series], denominator: list[Series], t: FloatArray, window: float, step: float,
+                sig: Signal, weight: float) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """A ratio's history split at random into a simulated canary and the stable version: at every rule
+    evaluation each counted request goes to the canary with probability ``weight`` (binomial), and the
+    numerator's events (errors, clicks), which are requests of the denominator, follow the requests they
+    belong to (hypergeometric: the canary's share of the step's errors is that of its requests, with the
+    right variance). Where a step counted more numerator than denominator events (a ratio that is no
+    subset), the numerator is split on its own. Returns the canary's and the stable version's numerator
+    and denominator per window."""
+    grid, ends, n_steps = lattice(t, window, step)
+    a = np.rint(np.maximum(step_sums(numerator, grid, step)[0], 0.0)).astype(np.int64)
+    d = np.rint(np.maximum(step_sums(denominator, grid, step)[0], 0.0)).astype(np.int64)
+    rng = _rng(sig, window)
+    dc = rng.binomial(d, weight)
+    nested = (a <= d) & (d <= _HYPERGEOMETRIC_MAX)
+    good = np.where(nested, a, 0)
+    bad = np.where(nested, d - a, 0)
+    ac = np.where(nested, rng.hypergeometric(good, bad, np.where(nested, dc, 0)), rng.binomial(a, weight))
+    sums = [window_sum(x.astype(np.float64), ends, n_steps) for x in (ac, dc, a - ac, d - dc)]
+    return sums[0], sums[1], sums[2], sums[3]
+
+
+def version_pairs(data: SignalData, t: FloatArray, window: float, step: float, how: Stable
+                  ) -> tuple[np.ndarray, FloatArray, FloatArray, FloatArray, FloatArray | None] | None:
     """The history's own canary-against-stable pairs, as the rules compute them: at each evaluation, the
     young versions (first sample less than ``how.horizon`` earlier) each against the established versions'
-    pooled bins over the same window; where several are young, the one with the most events. Returns where
-    such a pair decides (both sides at least ``min_events``), its statistic and both counts; None when the
-    history holds one version."""
+    pooled counts over the same window; where several are young, the one with the most events. Returns where
+    such a pair decides (both sides at least ``min_events``), its statistic, both counts and the stable side's
+    own value (:func:`compared`); None when the history holds one version."""
+    sig = data.signal
     by_version: dict[str, list[Series]] = {}
-    for items in b.by_le:
+    first: dict[str, float] = {}
+    groups = [list(items) for items in data.buckets.by_le] if data.buckets is not None else \
+        [data.numerator, data.denominator]
+    for items in groups:
         for x in items:
-            by_version.setdefault(x.label(how.version_label) or "", []).append(x)
+            v = x.label(how.version_label) or ""
+            by_version.setdefault(v, [])
+            if x.t.size:
+                first[v] = min(first.get(v, np.inf), float(x.t[0]))
     if len(by_version) < 2:
         return None
-    metric = sig.metric
-    first = {v: min(float(x.t[0]) for x in xs if x.t.size) for v, xs in by_version.items()
-             if any(x.t.size for x in xs)}
-    cums = {v: windowed_cumulative(collect_buckets(xs, metric), t, window, step)[0] for v, xs in by_version.items()
-            if v in first}
-    k = next(iter(cums.values())).shape[1]
-    pooled = np.zeros((t.size, k))
-    best = np.zeros((t.size, k))
-    for v, cum in cums.items():
+
+    def side(v: str) -> FloatArray:
+        """A version's counts per window: cumulative by le, or (numerator, denominator) side by side."""
+        if data.buckets is not None:
+            mine = [x for items in data.buckets.by_le for x in items if (x.label(how.version_label) or "") == v]
+            return windowed_cumulative(collect_buckets(mine, sig.metric), t, window, step)[0]
+        cols = [summed_window([x for x in xs if (x.label(how.version_label) or "") == v], t, window, step)[0]
+                for xs in (data.numerator, data.denominator)]
+        return np.stack(cols, axis=1)
+
+    sides = {v: side(v) for v in by_version if v in first}
+    width = next(iter(sides.values())).shape[1]
+    pooled, best = np.zeros((t.size, width)), np.zeros((t.size, width))
+    for v, counts in sides.items():
         young = t - first[v] < how.horizon
-        pooled += np.where(young[:, None], 0.0, cum)
-        more = young & (cum[:, -1] > best[:, -1])
-        best = np.where(more[:, None], cum, best)
+        pooled += np.where(young[:, None], 0.0, counts)
+        more = young & (counts[:, -1] > best[:, -1])
+        best = np.where(more[:, None], counts, best)
     n, m = best[:, -1], pooled[:, -1]
     at = (n >= sig.min_events) & (m >= sig.min_events)
     if not at.any():
         return None
-    value = st.drift(sig.statistic, bins_from_cumulative(best), st.smoothed(bins_from_cumulative(pooled)))
-    return at, value, n, m
+    bounds = data.buckets.bounds if data.buckets is not None else None
+    if data.buckets is not None:
+        value, n, m, level = compared(sig, bounds, best, pooled)
+    else:
+        value, n, m, level = compared(sig, None, (best[:, 0], best[:, 1]), (pooled[:, 0], pooled[:, 1]))
+    return at, value, n, m, level
 
 
 def _show(sel: tuple[tuple[str, str], ...]) -> str:

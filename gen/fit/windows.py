@@ -81,7 +81,7 @@ def step_increments(s: Series, grid: FloatArray, step: float) -> tuple[FloatArra
     return value, ok.astype(np.float64)
 
 
-def _lattice(eval_t: FloatArray, window: float, step: float) -> tuple[FloatArray, np.ndarray, int]:
+def lattice(eval_t: FloatArray, window: float, step: float) -> tuple[FloatArray, np.ndarray, int]:
     """The evaluation instants the windows ending at ``eval_t`` are made of: a grid ``step`` apart
     through ``eval_t[0]``; returns it, the grid index of each ``eval_t`` and the steps per window."""
     n = steps_in(window, step)
@@ -92,7 +92,7 @@ def _lattice(eval_t: FloatArray, window: float, step: float) -> tuple[FloatArray
     return grid, k + (n - 1), n
 
 
-def _window_sum(per_step: FloatArray, ends: np.ndarray, n: int) -> FloatArray:
+def window_sum(per_step: FloatArray, ends: np.ndarray, n: int) -> FloatArray:
     """Sum of ``per_step[e - n + 1 .. e]`` for each end index ``e`` (the grid starts n - 1 before)."""
     c = np.concatenate([[0.0], np.cumsum(per_step)])
     out: FloatArray = c[ends + 1] - c[ends + 1 - n]
@@ -106,7 +106,7 @@ _STEP_SUMS: dict[tuple[tuple[int, ...], float, int, float], tuple[tuple[Series, 
 _STEP_SUMS_KEPT = 64
 
 
-def _step_sums(series: list[Series], grid: FloatArray, step: float) -> tuple[FloatArray, FloatArray]:
+def step_sums(series: list[Series], grid: FloatArray, step: float) -> tuple[FloatArray, FloatArray]:
     """Per evaluation of ``grid``: what ``series`` counted together, and whether any of them counted."""
     key = (tuple(id(s) for s in series), float(grid[0]), int(grid.size), float(step))
     hit = _STEP_SUMS.get(key)
@@ -131,9 +131,9 @@ def summed_window(series: list[Series], eval_t: FloatArray, window: float,
     ``count_over_time`` of the recorded step series gives: the version's age in steps)."""
     if eval_t.size == 0:
         return np.zeros(0), np.zeros(0)
-    grid, ends, n = _lattice(eval_t, window, step)
-    total, present = _step_sums(series, grid, step)
-    return _window_sum(total, ends, n), _window_sum(present, ends, n)
+    grid, ends, n = lattice(eval_t, window, step)
+    total, present = step_sums(series, grid, step)
+    return window_sum(total, ends, n), window_sum(present, ends, n)
 
 
 def eval_grid(start: float, end: float, step: float, window: float) -> FloatArray:

@@ -158,6 +158,13 @@ def readable(row: Any, w: Any, level: float, tier: str = "auto") -> str:
     name = row.signal.statistic.value + (f" q{num(row.signal.quantile)}" if row.signal.quantile else "")
     if not w.fit.noise_coefficient:
         return f"{name} {side} {human(level, u)} at any traffic"
+    if row.signal.compare_with == "stable" and u:
+        # A ratio or quantile against the stable version: the canary's value minus the stable one's.
+        raw = raw_threshold(row, w, level, fleet, tier)
+        amount = human(abs(raw), u)
+        amount = amount.replace("%", " percentage points") if u == "ratio" else amount
+        return (f"the canary's {name} {side} the stable version's {'+' if raw >= 0 else '−'} {amount} at the "
+                f"median effective count (n·m/(n+m) = {fleet:,.0f} events in the window)")
     if row.signal.compare_with == "stable":
         # The noise term reads the two-sample count n·m/(n+m); the fit's median is already that of a canary
         # at analysis.canary_weight against the rest (driftgate.fit.signals.stable_split).

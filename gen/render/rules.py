@@ -96,6 +96,13 @@ class SignalSeries:
     manual_decision: str = ""  # what the manual band compares, when its noise term is its own ("": decision)
 
 
+def statistic_token(signal: Signal) -> str:
+    """The statistic's part of the recorded series' names: ``psi``, ``ratio``, ``quantile``; a ratio or quantile
+    compared with the stable version is a difference, ``ratio_minus_stable`` (``quantile_minus_stable``)."""
+    minus = signal.compare_with == "stable" and signal.kind is not SignalKind.DISTRIBUTION_DRIFT
+    return signal.statistic.value + ("_minus_stable" if minus else "")
+
+
 def step_counted(sel: str, step: str) -> str:
     """Per raw series, what it counted since the previous rule evaluation ``step`` ago: the difference
     of its instant values now and then, or, when the counter dropped in between (below the previous
@@ -181,7 +188,7 @@ class RuleBuilder:
         self._add(_rec(steps_name, steps_expr, own))
         samples = selector(steps_name, own_sel)
         seasoned = f"({samples} >= on () group_left () clamp_max(0.5 * max({samples}), {MIN_SAMPLES}))"
-        stat_name = f"model_version:driftgate_{signal.name}:{signal.statistic.value}{w}"
+        stat_name = f"model_version:driftgate_{signal.name}:{statistic_token(signal)}{w}"
         labels = {"model": self.spec.name, "signal": signal.name}
         noise_events = events  # the count the noise term scales with
         present = ""
@@ -192,9 +199,21 @@ class RuleBuilder:
             # "absent" then means the versions' own shares are (the scrape or the rules are broken).
             present = shares if signal.compare_with == "stable" else ""
         elif signal.kind is SignalKind.LATENCY_QUANTILE:
-            expr = f"histogram_quantile({num(signal.quantile)}, {selector(bucket, own_sel)})"
+            q = num(signal.quantile)
+            expr = f"histogram_quantile({q}, {selector(bucket, own_sel)})"
+            if signal.compare_with == "stable":
+                expr, noise_events = self._stable_difference(
+                    signal, w, own, events, expr,
+                    lambda pool: f"histogram_quantile({q}, {self._pooled_record(bucket, own, pool)})")
+                present = events
         else:
             expr = f"{selector(names[0], own_sel)} / {events}"
+            if signal.compare_with == "stable":
+                expr, noise_events = self._stable_difference(
+                    signal, w, own, events, expr,
+                    lambda pool: f"{self._pooled_record(names[0], own, pool)} / "
+                                 f"{self._pooled_record(names[1], own, pool)}")
+                present = events
         self._add(_rec(stat_name, expr, labels))
         stat = selector(stat_name, sorted(labels.items()))
         wfit = fit.window(which)
@@ -204,7 +223,7 @@ class RuleBuilder:
 
         def less_noise(kind: str, b: float) -> tuple[str, str]:
             """Record the statistic less the noise term ``b·n^-k`` as ``..._<kind><W>``: (name, selector)."""
-            name = f"model_version:driftgate_{signal.name}:{signal.statistic.value}_{kind}{w}"
+            name = f"model_version:driftgate_{signal.name}:{statistic_token(signal)}_{kind}{w}"
             self._add(_rec(name, f"{stat} {op} on (model, {v}) ({num(b)} / {scale})" if b else stat, labels))
             return name, selector(name, sorted(labels.items()))
 
@@ -247,6 +266,45 @@ class RuleBuilder:
         return (f"sum without (le) (0.5 * {p} * log2(2 * {p} / ({p} + {q}))"
                 f" + 0.5 * {q} * log2(2 * {q} / ({p} + {q})))"), effective, share
 
+    def _established(self, events: str) -> str:
+        """The versions that counted ``release.horizon`` ago (``events`` then): not a release."""
+        return f"({events} offset {self.spec.release.horizon.text})"
+
+    def _pooled_record(self, name: str, own: dict[str, str], established: str) -> str:
+        """Record ``name`` (a per-version ``model_version...`` series) summed over the established versions as
+        ``model_stable...``; return its selector."""
+        pooled = "model_stable" + name[len("model_version"):]
+        sel = selector(name, list(own.items()))
+        self._add(_rec(pooled, f"sum without ({self.v}) ({sel} and on (model, {self.v}) {established})", own))
+        return selector(pooled, list(own.items()))
+
+    def _effective(self, events_name: str, own: dict[str, str], m: str) -> str:
+        """Record the two-sample count ``n·m / (n + m)`` of each version (``n``, its ``events_name``) against the
+        established versions' ``m``; return its selector."""
+        events, v = selector(events_name, list(own.items())), self.v
+        effective = events_name.replace(":increase", ":effective", 1)
+        self._add(_rec(effective, f"({events} * ignoring ({v}) group_left () {m}) / "
+                                  f"({events} + ignoring ({v}) group_left () {m})", own))
+        return selector(effective, list(own.items()))
+
+    def _stable_difference(self, signal: Signal, w: str, own: dict[str, str], events: str, value: str,
+                           pooled: Callable[[str], str]) -> tuple[str, str]:
+        """``compare_with: stable`` for a ratio or a quantile: each *young* version's ``value`` minus the same
+        value of the established versions' pooled counts over the same window (``pooled(established)``, recorded
+        as ``model_stable:driftgate_<signal>:<statistic><W>`` while they counted ``min_events``). Returns the
+        difference's expression and the selector of the effective two-sample count its noise term scales with:
+        the variance of a difference of two independent estimates is ``σ²·(1/n + 1/m)``."""
+        v = self.v
+        events_name = events.split("{")[0]
+        established = self._established(events)
+        m = self._pooled_record(events_name, own, established)
+        labels = {"model": self.spec.name, "signal": signal.name}
+        stable_name = f"model_stable:driftgate_{signal.name}:{signal.statistic.value}{w}"
+        self._add(_rec(stable_name, f"({pooled(established)}) and ({m} >= {signal.min_events})", labels))
+        stable = selector(stable_name, sorted(labels.items()))
+        young = f"(({value}) unless on (model, {v}) {established})"
+        return f"{young} - on (model) group_left () {stable}", self._effective(events_name, own, m)
+
     def _stable(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str], share: str) -> tuple[str, str, str]:
         """``compare_with: stable`` (Kayenta's canary-against-baseline): each *young* version (no count
         ``release.horizon`` ago, the auto tier's "release") against the *established* versions' pooled
@@ -256,20 +314,15 @@ class RuleBuilder:
         ``m`` the established versions'): PSI and JS between two samples of one distribution are about
         ``χ²(K−1)·(1/n + 1/m)``, so the noise term scales with it. ``driftgate.fit.signals.stable_split``
         is the numpy twin on the history."""
-        own_sel, v = list(own.items()), self.v
-        events = selector(f"model_version:{signal.metric}_count:increase{w}", own_sel)
-        established = f"({events} offset {self.spec.release.horizon.text})"
+        v = self.v
+        events_name = f"model_version:{signal.metric}_count:increase{w}"
+        established = self._established(selector(events_name, list(own.items())))
         stable = self._shares(signal, fit, w, own, "model_stable_le",
                               lambda sel: f"sum without ({v}) ({sel} and on (model, {v}) {established})")
-        count = f"model_stable:{signal.metric}_count:increase{w}"
-        self._add(_rec(count, f"sum without ({v}) ({events} and on (model, {v}) {established})", own))
-        m = selector(count, own_sel)
-        effective = f"model_version:{signal.metric}_count:effective{w}"
-        self._add(_rec(effective, f"({events} * ignoring ({v}) group_left () {m}) / "
-                                  f"({events} + ignoring ({v}) group_left () {m})", own))
+        m = self._pooled_record(events_name, own, established)
         qsel = f"({stable} and ignoring (le) ({m} >= {signal.min_events}))"
         young = f"({share} unless on (model, {v}) {established})"
-        return qsel, young, selector(effective, own_sel)
+        return qsel, young, self._effective(events_name, own, m)
 
     def _model_share(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> tuple[str, str]:
         """The whole model's smoothed bin shares over ``w`` (all versions): what last week looked like."""
@@ -323,6 +376,9 @@ def decision_alerts(spec: ModelSpec, signal: Signal, which: str, w: str, s: Sign
     common = {"namespace": spec.namespace, "team": spec.team.name, "signal": signal.name, "window": which}
     runbook = f"{spec.runbook_base_url}#{signal.name.replace('_', '-')}"
     word = "above" if signal.direction is Direction.ABOVE else "below"
+    what = signal.statistic.value
+    if statistic_token(signal) != what:  # compared with the stable version: a difference
+        what = f"{what} of this version minus the established versions'"
     out = []
     horizon = spec.release.horizon.text
     # A version is a release while it is younger than the horizon: it had no events series then.
@@ -358,7 +414,7 @@ def decision_alerts(spec: ModelSpec, signal: Signal, which: str, w: str, s: Sign
         shadow = {"shadow": "true"} if tier == "auto" and spec.analysis.dry_run else {}
         out.append(Rule("", name, f"{expr} {scope}".rstrip(), alert_for(spec),
                         tuple(sorted({**common, "severity": severity, "rollback": tier, **shadow}.items())),
-                        (("description", f"{signal.statistic.value} over the {w} window is {word} the {level} "
+                        (("description", f"{what} over the {w} window is {word} the {level} "
                                          f"threshold {num(threshold)} (at least {signal.min_events} events). "
                                          f"{action}"),
                          ("runbook_url", runbook),

@@ -38,9 +38,9 @@ COMMON_SIGNAL_KEYS = {"name", "kind", "labels", "windows", "direction", "tier", 
                       "threshold", "description"}
 KIND_KEYS: dict[m.SignalKind, set[str]] = {
     m.SignalKind.DISTRIBUTION_DRIFT: {"metric", "statistic", "compare_with"},
-    m.SignalKind.LATENCY_QUANTILE: {"metric", "quantile"},
-    m.SignalKind.ERROR_RATIO: {"numerator", "denominator", "numerator_labels", "denominator_labels"},
-    m.SignalKind.KPI_RATIO: {"numerator", "denominator", "numerator_labels", "denominator_labels"},
+    m.SignalKind.LATENCY_QUANTILE: {"metric", "quantile", "compare_with"},
+    m.SignalKind.ERROR_RATIO: {"numerator", "denominator", "numerator_labels", "denominator_labels", "compare_with"},
+    m.SignalKind.KPI_RATIO: {"numerator", "denominator", "numerator_labels", "denominator_labels", "compare_with"},
 }
 KIND_REQUIRED: dict[m.SignalKind, set[str]] = {
     m.SignalKind.DISTRIBUTION_DRIFT: {"metric"},
@@ -49,9 +49,11 @@ KIND_REQUIRED: dict[m.SignalKind, set[str]] = {
     m.SignalKind.KPI_RATIO: {"numerator", "denominator"},
 }
 MAX_SIGNALS = 20
-# What a drift signal compares each window with: the fitted baseline distribution, or the whole
-# model's distribution over the same window one week earlier (removes hour-of-week seasonality).
+# What a signal compares each window with: the fitted baseline (distribution, ratio or quantile); a drift
+# signal also the whole model's distribution over the same window one week earlier (removes hour-of-week
+# seasonality); any signal the established versions over the same window (a young version against stable).
 COMPARE_WITH = ("baseline", "last_week", "stable")
+COMPARE_WITH_NOT_DRIFT = ("baseline", "stable")
 
 
 def load_specs(root: Path, spec_dir: Path, only: str | None = None,
@@ -891,9 +893,19 @@ def _signal(r: Reader, value: Any, path: KeyPath, prom: m.PrometheusSource | Non
     tier = m.Tier(r.choice(d, path, "tier", [x.value for x in m.Tier], m.Tier.AUTO.value))
     min_events = r.number(d, path, "min_events", 200, low=1, high=1e9, integer=True)
     no_data = m.NoData(r.choice(d, path, "no_data", [x.value for x in m.NoData], m.NoData.INCONCLUSIVE.value))
-    pinned = _pinned(r, d.get("threshold"), (*path, "threshold"), statistic, direction)
+    drift = kind is m.SignalKind.DISTRIBUTION_DRIFT
+    if not drift and d.get("compare_with") == "last_week":
+        r.error((*path, "compare_with"), f"'last_week' compares distributions only (a {kind.value} signal compares "
+                                         f"with its fitted baseline or, a young version, with the stable version "
+                                         f"over the same window); expected baseline or stable")
+        compare_with = "baseline"
+    else:
+        compare_with = r.choice(d, path, "compare_with", list(COMPARE_WITH if drift else COMPARE_WITH_NOT_DRIFT),
+                                "baseline") or "baseline"
+    # A ratio or quantile compared with the stable version is the canary's value minus the stable one's.
+    difference = compare_with == "stable" and not drift
+    pinned = _pinned(r, d.get("threshold"), (*path, "threshold"), statistic, direction, difference)
     description = r.string(d, path, "description", default="", check=names.check_text)
-    compare_with = r.choice(d, path, "compare_with", list(COMPARE_WITH), "baseline") or "baseline"
     if not (name and metric and windows and pinned) or min_events is None or None in sides:
         return None
     if kind in (m.SignalKind.ERROR_RATIO, m.SignalKind.KPI_RATIO) and not denominator:
@@ -999,15 +1011,18 @@ def _whole_evaluations(r: Reader, windows: m.Windows, every: m.Duration, path: K
 
 
 def _pinned(r: Reader, value: Any, path: KeyPath, statistic: m.Statistic,
-            direction: m.Direction) -> m.PinnedThreshold | None:
+            direction: m.Direction, difference: bool = False) -> m.PinnedThreshold | None:
+    """``threshold: {auto, manual}``; ``difference``: pinned on the canary's value minus the stable version's
+    (``compare_with: stable``, ratios and quantiles), so any sign, a ratio's within (-1, 1)."""
     if value is None:
         return m.PinnedThreshold(None, None)
     d = r.mapping(value, path, {"auto", "manual"}, set())
     if not d:
         return m.PinnedThreshold(None, None) if isinstance(value, dict) else None
     high = {m.Statistic.JS: 1.0, m.Statistic.TVD: 1.0, m.Statistic.RATIO: 1.0}.get(statistic)
-    auto = r.number(d, path, "auto", low=0.0, high=high, low_open=True)
-    manual = r.number(d, path, "manual", low=0.0, high=high, low_open=True)
+    low = (-high if high is not None else None) if difference else 0.0
+    auto = r.number(d, path, "auto", low=low, high=high, low_open=True)
+    manual = r.number(d, path, "manual", low=low, high=high, low_open=True)
     if auto is not None and manual is not None:
         bad = manual > auto if direction is m.Direction.ABOVE else manual < auto
         if bad:

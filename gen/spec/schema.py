@@ -61,7 +61,8 @@ def _signal(kind: m.SignalKind) -> dict[str, Any]:
         "denominator": {"type": "string", "pattern": names.METRIC_NAME.pattern},
         "numerator_labels": side, "denominator_labels": side,
         "statistic": _enum(list(ld.DRIFT_STATISTICS), "psi"),
-        "compare_with": _enum(list(ld.COMPARE_WITH), "baseline"),
+        "compare_with": _enum(list(ld.COMPARE_WITH if kind is m.SignalKind.DISTRIBUTION_DRIFT
+                                   else ld.COMPARE_WITH_NOT_DRIFT), "baseline"),
         "quantile": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.9999},
     }
     keys = ld.COMMON_SIGNAL_KEYS | ld.KIND_KEYS[kind]
