@@ -152,7 +152,9 @@ class PrometheusServer:
 # --------------------------------------------------------------------------------------------
 # Recording-rule chains as one expression
 
-_SELECTOR = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}(\[[0-9a-z]+\])?')
+# name, matchers, an optional range, an optional offset (``x{...}[15m] offset 24h``)
+_SELECTOR = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}(\[[0-9a-z]+\])?'
+                       r'(\s+offset\s+[0-9a-z]+)?')
 _MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
 
 
@@ -208,8 +210,10 @@ def inline(expr: str, rules: list[RecordingRule], depth: int = 0, step: str = "1
 
     def replace(m: re.Match[str]) -> str:
         name = m.group(1)
-        if name not in recorded or (m.group(3) and name in materialised):
+        if name not in recorded or ((m.group(3) or m.group(4)) and name in materialised):
             return m.group(0)
+        if m.group(4):  # (an expression cannot be offset: the name must have been recorded, see materialise)
+            raise ValueError(f"{m.group(0)}: a recorded series read with an offset must be materialised")
         wanted = _matchers(m.group(2))
         parts = []
         for rule in (r for r in rules if r.record == name):
@@ -234,12 +238,14 @@ def inline(expr: str, rules: list[RecordingRule], depth: int = 0, step: str = "1
 
 
 def ranged(rules: list[RecordingRule]) -> list[str]:
-    """The recorded names some rule reads over a range, each after every such name its rules read."""
+    """The recorded names some rule reads over a range or with an offset (``x offset 24h``: the release
+    horizon), each after every such name its rules read."""
     recorded = {r.record for r in rules}
     reads: dict[str, set[str]] = {r.record: set() for r in rules}
     for r in rules:
         reads[r.record] |= {m.group(1) for m in _SELECTOR.finditer(r.expr) if m.group(1) in recorded}
-    wanted = {m.group(1) for r in rules for m in _SELECTOR.finditer(r.expr) if m.group(3) and m.group(1) in recorded}
+    wanted = {m.group(1) for r in rules for m in _SELECTOR.finditer(r.expr)
+              if (m.group(3) or m.group(4)) and m.group(1) in recorded}
     order: list[str] = []
 
     def visit(name: str, path: tuple[str, ...]) -> None:

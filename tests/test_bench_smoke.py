@@ -129,16 +129,26 @@ def test_manual_tier_bench_scores_the_manual_band() -> None:
 
 
 def test_compare_stable_bench_judges_the_three_comparisons() -> None:
-    """bench/compare_stable.py: the drift signal fitted per compare_with, each judged on the same canaries."""
+    """bench/compare_stable.py: each studied signal fitted per compare_with, each judged on the same canaries."""
     from bench import compare_stable
 
     text = compare_stable._spec_text(common.LEVELS["high"], "stable")
-    block = text[text.index("  - name: score_drift"):]
-    assert "    compare_with: stable\n" in block.split("  - name: ", 2)[1] and text.count("compare_with: stable") == 1
+    for name in ("score_drift", "error_ratio", "latency_p99"):
+        block = text[text.index(f"  - name: {name}\n"):].split("  - name: ", 2)[1]
+        assert "    compare_with: stable\n" in block, name
+    assert text.count("compare_with: stable") == 3
+    week = compare_stable._spec_text(common.LEVELS["high"], "last_week")
+    assert "    compare_with: last_week\n" in week[week.index("  - name: score_drift\n"):].split("  - name: ", 2)[1]
+    assert "compare_with: stable" not in week
     r = compare_stable.one("low", 1)
-    assert set(r["heldout"]) == {"baseline", "last_week"}
-    kinds = {i["kind"] for i in r["incidents"]}
-    assert kinds == {"healthy", *compare_stable.KINDS}
-    assert all(set(compare_stable.VARIANTS) <= set(i) for i in r["incidents"])
+    assert set(r["heldout"]) == {"score_drift/baseline", "score_drift/last_week", "error_ratio/baseline",
+                                 "latency_p99/baseline"}
+    for study in compare_stable.STUDIES:
+        rows = [i for i in r["incidents"] if i["signal"] == study.signal]
+        kinds = {i["kind"] for i in rows}
+        assert kinds == {"healthy", *(compare_stable._label(k, v) for k, v in study.kinds)}, study.signal
+        assert all(set(study.variants) <= set(i) for i in rows)
     embedding = [i for i in r["incidents"] if i["kind"] == "embedding_bug"]
     assert all(i["stable"] is not None for i in embedding)  # a collapsed canary is caught against stable
+    errors = [i for i in r["incidents"] if i["kind"] == "errors x5"]
+    assert all(i["stable"] is not None for i in errors)  # five times the stable version's errors

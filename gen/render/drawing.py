@@ -98,7 +98,9 @@ def _history(ax: Any, d: Mapping[str, Any], excluded: list[list[Any]], versions:
                                                           if "statistic" in d and d["noise"][0] else ""))
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: human(y, u)))
     if u:
-        ax.set_ylabel("latency" if u == "seconds" else "share of events")
+        what = "latency" if u == "seconds" else "share of events"
+        # compare_with: stable, a ratio or quantile: the canary's value minus the stable version's.
+        ax.set_ylabel(f"{what}, canary − stable" if d.get("difference") else what)
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, fontsize=8, frameon=False,
               borderaxespad=0.2, handlelength=1.8)
     ax.grid(True, linewidth=0.3, color="#dddddd")

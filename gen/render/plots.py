@@ -72,10 +72,14 @@ class Picture:
 def _window_data(row: SignalRow, ev: SignalEvidence, which: str, end: float) -> dict[str, Any]:
     w = next(x for x in row.windows if x.which == which)
     trace = ev.window(which)
+    stable = row.signal.compare_with == "stable"
+    difference = stable and row.signal.kind.value != "distribution_drift"
+    against = " of a simulated canary minus the stable version's" if difference else \
+        " of a simulated canary against stable" if stable else ""
     return {
-        "title": f"{row.signal.name}: {row.signal.statistic.value}"
-                 f"{' of a simulated canary against stable' if row.signal.compare_with == 'stable' else ''}"
-                 f" over {w.window} ({which} window, tier {row.tier})",
+        "title": f"{row.signal.name}: {row.signal.statistic.value}{against} over {w.window} ({which} window, "
+                 f"tier {row.tier})",
+        **({"difference": True} if difference else {}),
         "start": trace.start,  # UTC seconds of the first hour
         "step": HOUR,
         "end": end,
