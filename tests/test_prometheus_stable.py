@@ -175,6 +175,14 @@ def test_the_release_against_stable_equals_the_offline_fitter(setup: Setup) -> N
             want = value[idx]
             rel = np.abs(prom - want) / np.maximum(np.abs(want), 1e-12)
             worst[f"{signal.name}/{which}"] = float(rel.max())
+            # The two-sample count the noise term scales with.
+            count = f"{signal.metric}_count" if signal.is_histogram else signal.denominator
+            effective = inline(f'model_version:{count}:effective{w.text}{{model="{MODEL}"}}', rules,
+                               materialised=materialised)
+            mine = next(r for r in client.query_range(effective, lo, hi, EVAL_STEP)
+                        if r["metric"].get(how.version_label) == canary)
+            got = np.array([float(v) for _, v in mine["values"]])
+            assert np.allclose(got, (n * m / (n + m))[idx], rtol=TOLERANCE), (signal.name, which)
             if signal.kind is not SignalKind.DISTRIBUTION_DRIFT:
                 assert level is not None
                 stable = inline(f'model_stable:driftgate_{signal.name}:{signal.statistic.value}{w.text}'
