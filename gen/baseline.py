@@ -1250,7 +1250,15 @@ def _canary_events(x: float, at: _At) -> str | None:
     if x < 0:
         return f"{_n(x)}; expected an event count >= 0"
     weight = at.facts.canary_weight if at.facts is not None else None
-    if w is None or weight is None or at.bad("events_p50") or _close(x, weight * w.events_p50, 1e-4):
+    if w is None or weight is None or at.bad("events_p50"):
+        return None
+    if at.sig is not None and at.sig.compare_with == "stable" and 0 < weight < 1:
+        # events_p50 is the two-sample n·m/(n+m) of a canary at the weight: its own count is that / (1 - w).
+        if _close(x, w.events_p50 / (1 - weight), 1e-4):
+            return None
+        return (f"{_n(x)}; expected {_n(w.events_p50 / (1 - weight))}: events_p50 ({_n(w.events_p50)}, the two-sample "
+                f"count of a canary at analysis.canary_weight {weight:g} against the stable version) / (1 - {weight:g})")
+    if _close(x, weight * w.events_p50, 1e-4):
         return None
     return (f"{_n(x)}; expected {_n(weight * w.events_p50)}: analysis.canary_weight ({weight:g}) x events_p50 "
             f"({_n(w.events_p50)})")

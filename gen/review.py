@@ -27,6 +27,10 @@ Every moved number says **why** it moved (the ``cause`` column), in this order:
 A change of ``history.exclude`` (spans left out of the fit) changes the data, not the meaning: its moves
 are judged as a refit's (noise inside the band, a flagged loosening outside it), with the exclusion named.
 
+A change of a signal's ``compare_with`` changes the statistic itself: its thresholds are listed with that
+cause, never judged by value, and the canary's alert delays for the reference shifts are compared instead
+(flagged when a shift is caught later or not at all).
+
 An added model gets its whole enforcement table (thresholds in their units, tiers, alert delays for the
 reference shifts, provisional status), and every changed window its alert delays before and after.
 """
@@ -47,6 +51,7 @@ from driftgate.fit.inputs import fit_inputs
 from driftgate.render.context import ModelContext, SignalRow, WindowRow, fit_input_changes
 from driftgate.render.env import delay_list
 from driftgate.render.promql import num
+from driftgate.render.rules import DRIFT_ALERT
 
 
 @dataclass(frozen=True)
@@ -282,6 +287,11 @@ def compare(before: dict[str, ModelContext], after: dict[str, ModelContext], str
                 label = f"{sig} ({wa.which} {wa.window})"
                 if wb.window != wa.window:
                     out.append(Change(name, f"{sig}: {wa.which} window", wb.window, wa.window, False))
+                if rb.signal.compare_with != ra.signal.compare_with:
+                    # Another statistic (against the fitted baseline, last week or the stable version): its
+                    # numbers are not comparable with the old ones, what a canary is caught by is.
+                    out.extend(_compared_anew(name, label, rb, ra, wb, wa))
+                    continue
                 if num(wb.eff.auto) != num(wa.eff.auto):
                     out.append(moved(f"{label}: automatic threshold", wb.eff.auto, wa.eff.auto, "auto", wb, wa,
                                      (wb.fit.auto.band_low, wb.fit.auto.band_high), ra,
@@ -302,9 +312,37 @@ def compare(before: dict[str, ModelContext], after: dict[str, ModelContext], str
                     for g in b.groups for r in g.rules if r.alert}
         alerts_a = {(r.alert, dict(r.labels).get("signal"), dict(r.labels).get("window"))
                     for g in a.groups for r in g.rules if r.alert}
+        causes = _causes(b, a)
         for alert, signal_name, window in sorted(alerts_b - alerts_a, key=str):
+            own = [k for k in causes.inputs if signal_name and k.startswith(f"signals.{signal_name}.")]
+            own += [k for k in causes.inputs if k == "analysis.dry_run"]
+            why = "spec: " + "; ".join(f"{k} {causes.inputs[k][0]} → {causes.inputs[k][1]}" for k in own) if own else ""
+            if alert == DRIFT_ALERT and any(k.endswith(".compare_with") for k in own):
+                why += (" (against the stable version an established version has nothing to be compared with: "
+                        "drift without a release is no longer alerted for this signal)")
             out.append(Change(name, f"alert {alert} ({signal_name or '-'}, {window or '-'})", "present", "removed",
-                              True))
+                              True, why))
+    return out
+
+
+def _compared_anew(model: str, label: str, rb: SignalRow, ra: SignalRow, wb: WindowRow,
+                   wa: WindowRow) -> list[Change]:
+    """A window whose signal compares with something else now (``compare_with``): its thresholds are on another
+    statistic, shown for the record and never judged by value; the canary's alert delays for the reference
+    shifts are what a reviewer compares, flagged when a shift is caught later or no longer caught."""
+    why = (f"spec: signals.{ra.signal.name}.compare_with {rb.signal.compare_with} → {ra.signal.compare_with}: "
+           f"another statistic, not comparable by value (see the canary's alert delays)")
+    out = [Change(model, f"{label}: automatic threshold", _shown(wb.eff.auto, rb), _shown(wa.eff.auto, ra), False,
+                  why),
+           Change(model, f"{label}: manual band", _shown(wb.eff.manual, rb), _shown(wa.eff.manual, ra), False, why)]
+    before = {d.shift: d.delay_minutes for d in wb.fit.canary_detection}
+    after = {d.shift: d.delay_minutes for d in wa.fit.canary_detection}
+    worse = [k for k, m in before.items() if m is not None and (k in after and (after[k] is None or after[k] > m))]
+    shown_b, shown_a = delay_list(wb.fit.canary_detection), delay_list(wa.fit.canary_detection)
+    if shown_b != shown_a or worse:
+        cause = ("a canary at analysis.canary_weight: " + ("caught later or not at all: " + ", ".join(worse)
+                                                           if worse else "caught as early or earlier"))
+        out.append(Change(model, f"{label}: canary alert delays", shown_b or "—", shown_a or "—", bool(worse), cause))
     return out
 
 

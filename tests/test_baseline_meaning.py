@@ -319,6 +319,8 @@ MUTATIONS: list[tuple[str, str, str, dict[str, Any], str]] = [
      "signals[0].fast.manual_noise_coefficient"),
     ("manual-noise-negative", "example", R, {"signals[2].slow.manual_noise_coefficient": -0.1},
      "signals[2].slow.manual_noise_coefficient"),
+    # Only a ratio or quantile compared with the stable version has the stable side's median.
+    ("stable-level-on-baseline", "example", R, {"signals[3].fast.stable_p50": 0.003}, "signals[3].fast.stable_p50"),
     ("episode-shape", "example", R, {"signals[4].fast.manual.tail_shape": -0.4}, "signals[4].fast.manual.tail_shape"),
     ("episode-probability", "example", R, {"signals[0].fast.manual.exceedance_probability": 0.2},
      "signals[0].fast.manual.exceedance_probability"),

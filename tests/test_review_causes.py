@@ -132,3 +132,39 @@ def test_an_excluded_span_is_judged_like_a_refit(infra: Path) -> None:  # noqa: 
     assert flagged and "loosen and are flagged (`--strict`)" in strict_md
     assert CliRunner().invoke(main, ["review", "main", "--root", str(infra), "--strict",
                                      "--fail-on-loosen"]).exit_code == 1
+
+
+def test_a_new_comparison_is_judged_by_what_a_canary_is_caught_by(infra: Path) -> None:  # noqa: F811
+    """error_ratio moved to compare_with: stable: its thresholds are on another statistic (the canary's ratio
+    minus the stable version's), shown with that cause and never judged by value; the canary's alert delays
+    are compared, flagged when a shift is caught later; the drift-without-a-release alerts it no longer has
+    are flagged, with the comparison named as their cause."""
+    spec = infra / "specs/reco-ranker.yaml"
+    anchor = "    denominator: reco_requests_total\n"
+    spec.write_text(spec.read_text().replace(anchor, anchor + "    compare_with: stable\n", 1))
+    pipeline.fit(infra, infra / "specs", "reco-ranker")
+    _, changes = review(infra, infra / "specs", "main")
+    mine = [c for c in changes if c.what.startswith("error_ratio (")]
+    values = [c for c in mine if c.what.endswith(("automatic threshold", "manual band"))]
+    assert values and all("another statistic, not comparable by value" in c.cause and not c.loosens for c in values)
+    delays = [c for c in mine if c.what.endswith("canary alert delays")]
+    for c in delays:
+        assert c.loosens == ("caught later or not at all" in c.cause)
+    removed = [c for c in changes if c.what.startswith("alert DriftgateDrift (error_ratio")]
+    assert len(removed) == 2 and all(c.loosens and "compare_with baseline → stable" in c.cause for c in removed)
+    assert ("spec signals.error_ratio.compare_with", "baseline", "stable") in {(c.what, c.before, c.after)
+                                                                              for c in changes}
+    # Nothing else moved: the other signals' numbers are the same fit's.
+    assert not [c for c in changes if c.what.startswith(("score_drift (", "latency_p99 (", "ctr ("))]
+    # A later canary is flagged: the same windows with a canary delay made worse by hand.
+    (after,) = pipeline.contexts(infra, infra / "specs", "reco-ranker")
+    subprocess.run(["git", "-C", str(infra), "stash", "-q"], check=True, capture_output=True)
+    (before,) = pipeline.contexts(infra, infra / "specs", "reco-ranker")
+    subprocess.run(["git", "-C", str(infra), "stash", "pop", "-q"], check=True, capture_output=True)
+    row = next(r for r in after.rows if r.signal.name == "error_ratio")
+    slower = tuple(dataclasses.replace(w, fit=dataclasses.replace(w.fit, canary_detection=tuple(
+        dataclasses.replace(d, delay_minutes=None) for d in w.fit.canary_detection))) for w in row.windows)
+    rows = tuple(dataclasses.replace(r, windows=slower) if r is row else r for r in after.rows)
+    worse = compare({"reco-ranker": before}, {"reco-ranker": dataclasses.replace(after, rows=rows)})
+    flagged = [c for c in worse if c.what.endswith("canary alert delays")]
+    assert flagged and all(c.loosens and "caught later or not at all: ratio x" in c.cause for c in flagged)

@@ -122,21 +122,27 @@ def detection(signal: Signal, q: np.ndarray, r0: float, n: float, noise: Noise, 
 
 
 def canary(signal: Signal, q: np.ndarray, r0: float, n_full: float, noise: Noise, auto: float,
-           for_minutes: float, window_minutes: float) -> tuple[float | None, float | None, tuple[Detection, ...]]:
+           for_minutes: float, window_minutes: float,
+           stable: float | None = None) -> tuple[float | None, float | None, tuple[Detection, ...]]:
     """For a canary whose full window holds ``n_full`` events: ``(minutes until its window first holds
     min_events, smallest detectable shift once the window is full, delays for the reference shifts)``.
-    None: never at the median traffic (see the module docstring)."""
+    None: never at the median traffic (see the module docstring). ``stable`` (``compare_with: stable``):
+    the established versions' events in the window, ``m``; the noise term then reads ``n·m/(n+m)``."""
     if n_full < max(signal.min_events, 1):
         return None, None, ()
     first = window_minutes * signal.min_events / n_full  # the rule decides from here on
     shifts = _Shifts(signal, q, r0, noise, auto)
     if not shifts.sizes:
         return first, None, ()
+
+    def counted(n: float) -> float:
+        return n if stable is None else n * stable / (n + stable)
+
     def at(k: int) -> tuple[float, float, float] | None:
         t = k / STEPS * window_minutes  # the whole window shifted, n(t) events in it
-        return (t, 1.0, n_full * k / STEPS) if t >= first else None
+        return (t, 1.0, counted(n_full * k / STEPS)) if t >= first else None
 
-    return first, shifts.smallest(n_full), shifts.delays(at, for_minutes)
+    return first, shifts.smallest(counted(n_full)), shifts.delays(at, for_minutes)
 
 
 def seasonality(t: np.ndarray, x: np.ndarray) -> tuple[float, float]:

@@ -215,9 +215,13 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     stride = max(1, round(window / step))
     n50 = _q(hist.events, 0.5)
     smallest, detected = detection(sig, data.baseline_q, r0, n50, noise, auto.value, for_minutes, window / 60)
-    n_canary = canary_weight * n50
+    n_canary, n_stable = canary_weight * n50, None
+    if sig.compare_with == "stable" and 0.0 < canary_weight < 1.0:
+        # The history's counts are already the two-sample n·m/(n+m) of a canary at the weight against the rest
+        # (n = w·N, m = (1 - w)·N): the canary's own full window holds n50 / (1 - w), the stable side n50 / w.
+        n_canary, n_stable = n50 / (1.0 - canary_weight), n50 / canary_weight
     first, canary_smallest, canary_detected = canary(sig, data.baseline_q, r0, n_canary, noise, auto.value,
-                                                     for_minutes, window / 60)
+                                                     for_minutes, window / 60, n_stable)
     by_day, by_week = seasonality(hist.t, values)
     wfit = WindowFit(
         window=text, windows_total=int(values[::stride].size), windows_decided=int(decided[::stride].sum()),
