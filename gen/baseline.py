@@ -1256,8 +1256,9 @@ def _canary_events(x: float, at: _At) -> str | None:
         # events_p50 is the two-sample n·m/(n+m) of a canary at the weight: its own count is that / (1 - w).
         if _close(x, w.events_p50 / (1 - weight), 1e-4):
             return None
-        return (f"{_n(x)}; expected {_n(w.events_p50 / (1 - weight))}: events_p50 ({_n(w.events_p50)}, the two-sample "
-                f"count of a canary at analysis.canary_weight {weight:g} against the stable version) / (1 - {weight:g})")
+        return (f"{_n(x)}; expected {_n(w.events_p50 / (1 - weight))}: events_p50 ({_n(w.events_p50)}, the "
+                f"two-sample count of a canary at analysis.canary_weight {weight:g} against the stable version) / "
+                f"(1 - {weight:g})")
     if _close(x, weight * w.events_p50, 1e-4):
         return None
     return (f"{_n(x)}; expected {_n(weight * w.events_p50)}: analysis.canary_weight ({weight:g}) x events_p50 "
