@@ -337,7 +337,11 @@ def _compared_anew(model: str, label: str, rb: SignalRow, ra: SignalRow, wb: Win
            Change(model, f"{label}: manual band", _shown(wb.eff.manual, rb), _shown(wa.eff.manual, ra), False, why)]
     before = {d.shift: d.delay_minutes for d in wb.fit.canary_detection}
     after = {d.shift: d.delay_minutes for d in wa.fit.canary_detection}
-    worse = [k for k, m in before.items() if m is not None and (k in after and (after[k] is None or after[k] > m))]
+    worse = []
+    for k, m in before.items():
+        later = after.get(k, m)
+        if m is not None and k in after and (later is None or later > m):
+            worse.append(k)
     shown_b, shown_a = delay_list(wb.fit.canary_detection), delay_list(wa.fit.canary_detection)
     if shown_b != shown_a or worse:
         cause = ("a canary at analysis.canary_weight: " + ("caught later or not at all: " + ", ".join(worse)
