@@ -1352,9 +1352,16 @@ def _method(x: str, at: _At) -> str | None:
                 f"at 0 for a drift threshold below 0)")
     if x in ("pot_gpd", "pot_episodes") and not tail:
         return f"{x!r} without a tail; expected tail_u, tail_shape and tail_scale of the tail fit"
-    if x == "pot_episodes" and at.tier != "manual":
-        return ("'pot_episodes' for the automatic threshold; expected it only for the manual band (the fit's "
-                "episode tail, driftgate.fit.thresholds.episode_threshold)")
+    if x == "pot_episodes" and th.tail_exceedances > 0 and not at.bad_th("expected_alerts") \
+            and not _close(th.exceedance_probability, th.expected_alerts / th.tail_exceedances, 1e-4):
+        return (f"'pot_episodes' with an exceedance probability of {_n(th.exceedance_probability)}; expected the "
+                f"episode fit's expected_alerts / tail_exceedances ({_n(th.expected_alerts)} / {th.tail_exceedances}): "
+                f"a window fit is 'pot_gpd'")
+    if x == "pot_episodes" and at.tier != "manual" and th.tail_shape is not None and th.tail_shape < 0:
+        return ("'pot_episodes' for the automatic threshold with a bounded tail (tail_shape < 0); expected it only "
+                "with the automatic tier's at-least-exponential shape (the fit's fallback when the window fit's "
+                "threshold fires on its own history more often than the budget allows, "
+                "driftgate.fit.thresholds.contradicted)")
     if x == "max_observed" and tail:
         return "'max_observed' with a tail fit; expected it only when the tail is degenerate (tail_u null)"
     if x == "empirical" and at.win is not None and not at.bad("windows_total") \
@@ -1444,7 +1451,7 @@ def _tail_field(name: str) -> Rule:
             return f"{_n(x)}; expected {_n(getattr(w.auto, name))}, the automatic threshold's: both use one tail fit"
         if x is None:
             return None
-        lo, hi = MANUAL_XI_BOUNDS if episodic else XI_BOUNDS
+        lo, hi = MANUAL_XI_BOUNDS if episodic and at.tier == "manual" else XI_BOUNDS
         if name == "tail_shape" and not lo <= x <= hi:
             return (f"{_n(x)}; expected a shape in [{_n(lo)}, {_n(hi)}] (the fit clips the "
                     f"{'episode ' if episodic else ''}tail's shape to it)")

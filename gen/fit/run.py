@@ -27,7 +27,7 @@ from driftgate.fit.histogram import bins_over
 from driftgate.fit.inputs import fit_inputs
 from driftgate.fit.noise import Noise, noise_for, quantile_sd
 from driftgate.fit.signals import SignalData, Stable, StatHistory, history, resolve
-from driftgate.fit.thresholds import Threshold, episode_threshold, episodes, fit_thresholds
+from driftgate.fit.thresholds import XI_BOUNDS, Threshold, contradicted, episode_threshold, episodes, fit_thresholds
 from driftgate.fsio import FileRefused, read_bytes, refusal
 from driftgate.model import Direction, ModelSpec, SignalKind, Statistic, Tier
 
@@ -201,6 +201,18 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     # (Each rate's fit is independent of the others': the bootstrap draws the same days for every rate.)
     (auto,) = fit_thresholds(excess, hist.t, window, step, [auto_rate], below, what)
     auto = floored(auto)
+    if contradicted(episodes(excess, auto.value, below), auto_rate * span):
+        # The window fit's tail fires on its own history far more often than the budget allows: fitted on
+        # the history's episodes instead (every evaluation's peaks, not one sample per window), with the
+        # automatic tier's at-least-exponential shape, and only where that is stricter.
+        again = episode_threshold(excess, hist.t, window, auto_rate, span, below, XI_BOUNDS)
+        if again is None or contradicted(episodes(excess, again.value, below), auto_rate * span):
+            # Too few episodes to fit a tail on, or that fit fires too: the most extreme evaluation, labelled so.
+            top = float(np.nanmin(excess) if below else np.nanmax(excess))
+            band = (min(auto.band[0], top), auto.band[1]) if below else (auto.band[0], max(auto.band[1], top))
+            again = Threshold(top, "max_observed", auto.exceedance_probability, band, None, None, None, 0)
+        if (again.value < auto.value) if below else (again.value > auto.value):
+            auto = floored(again)
     manual = manual_on(excess_m)
     if mnoise != noise:
         # The manual band's line (a_m + b_m n^-k) must never be beyond the automatic one (a + b n^-k) at a count

@@ -21,6 +21,10 @@ The manual band is fitted differently, on the history's *episodes* (:func:`episo
 method ``pot_episodes``): its budget is ~30x larger and meant to be used, and an at-least-exponential
 tail over a bounded history put it above everything seen (0 held-out pages where 20 were budgeted).
 
+Where the window fit's automatic threshold crosses its own history more often than the budget makes
+plausible (:func:`contradicted`), the caller (:func:`driftgate.fit.run._window_fit`) refits it on the
+episodes with ``XI_BOUNDS``, or at the most extreme evaluation.
+
 A 1-day block bootstrap (days resampled with replacement, ``BOOTSTRAP_REPS`` draws, fixed seed)
 gives the threshold's 90% band. ``direction: below`` (a KPI that must not drop) fits the negated
 statistic. Example: 28 days of 1h windows, budget 1/quarter split over 8 configurations gives
@@ -210,7 +214,7 @@ def _bootstrap(x: FloatArray, tx: FloatArray, stride: int, ps: list[float]) -> l
 
 
 def episode_threshold(values: FloatArray, t: FloatArray, window: float, rate: float, span: float,
-                      below: bool) -> Threshold | None:
+                      below: bool, bounds: tuple[float, float] = MANUAL_XI_BOUNDS) -> Threshold | None:
     """The manual tier's threshold, fitted on *episodes*: the level the statistic crosses ``rate * span``
     times over the history (``span`` seconds of evaluations), or None when the history holds too few
     episodes to fit (the caller then uses :func:`fit_thresholds`).
@@ -223,7 +227,8 @@ def episode_threshold(values: FloatArray, t: FloatArray, window: float, rate: fl
     never pages). With ``N`` episodes, the threshold is the level a peak exceeds with probability
     ``rate * span / N`` (the ``exceedance_probability`` recorded; ``tail_exceedances`` is ``N``). No
     episode duration enters: the episodes are counted, not inferred from a per-window probability.
-    The 90% band resamples the peaks (``BOOTSTRAP_REPS`` draws, fixed seed)."""
+    The 90% band resamples the peaks (``BOOTSTRAP_REPS`` draws, fixed seed). ``bounds``: the shape's
+    (the automatic tier's fallback, :func:`contradicted`, keeps its at-least-exponential ``XI_BOUNDS``)."""
     sign = -1.0 if below else 1.0
     x = sign * np.asarray(values, dtype=np.float64)
     finite = np.isfinite(x)
@@ -242,7 +247,7 @@ def episode_threshold(values: FloatArray, t: FloatArray, window: float, rate: fl
     cap = float(np.max(x[finite])) + 10.0 * float(np.ptp(x[finite]))
 
     def level(excess: FloatArray) -> tuple[float, float, float]:
-        xi, sigma = gpd_fit(excess, MANUAL_XI_BOUNDS)
+        xi, sigma = gpd_fit(excess, bounds)
         at = u - sigma * np.log(p) if abs(xi) < 1e-9 else u + sigma / xi * (p ** (-xi) - 1.0)
         return min(float(at), cap), xi, sigma
 
@@ -251,6 +256,24 @@ def episode_threshold(values: FloatArray, t: FloatArray, window: float, rate: fl
     draws = [level(peaks[rng.integers(0, peaks.size, peaks.size)])[0] for _ in range(BOOTSTRAP_REPS)]
     lo, hi = sorted(sign * float(q) for q in np.quantile(np.array(draws), [0.05, 0.95]))
     return Threshold(sign * value, "pot_episodes", p, (lo, hi), sign * u, xi, sigma, int(peaks.size))
+
+
+def plausible_episodes(expected: float, level: float = 0.01) -> int:
+    """The most episodes a calibrated threshold shows on its own history with probability ``1 - level``: the
+    smallest ``k`` with ``P(Poisson(expected) > k) < level``."""
+    from scipy import stats
+
+    return int(stats.poisson.isf(level, expected)) if expected > 0 else 0
+
+
+def contradicted(seen: int, expected: float) -> bool:
+    """Whether ``seen`` episodes on the history the threshold was fitted on contradict the budget's
+    ``expected`` (more than :func:`plausible_episodes`): the tail model missed the history's own peaks. The
+    window fit samples one evaluation per window and extrapolates from a few dozen of them; a statistic
+    whose peaks are short (shorter than its window) hides them between the samples, and the threshold then
+    fires on the history itself far more often than promised (bench/compare_stable.py, last_week at low
+    traffic: 5 episodes in the fit's own history where 0.05 were budgeted)."""
+    return seen > plausible_episodes(expected)
 
 
 def episodes(values: FloatArray, threshold: float, below: bool) -> int:
