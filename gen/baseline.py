@@ -25,7 +25,7 @@ import yaml
 
 from driftgate.errors import BaselineError, Problem
 
-FIT_VERSION = 15
+FIT_VERSION = 16
 SIG_DIGITS = 6
 
 
@@ -1259,6 +1259,13 @@ def _canary_events(x: float, at: _At) -> str | None:
         return (f"{_n(x)}; expected {_n(w.events_p50 / (1 - weight))}: events_p50 ({_n(w.events_p50)}, the "
                 f"two-sample count of a canary at analysis.canary_weight {weight:g} against the stable version) / "
                 f"(1 - {weight:g})")
+    if at.sig is not None and at.sig.compare_with == "last_week":
+        # events_p50 is the two-sample n·m/(n+m) of a window against last week's, about N/2 for the whole model.
+        if _close(x, 2.0 * weight * w.events_p50, 1e-4):
+            return None
+        return (f"{_n(x)}; expected {_n(2.0 * weight * w.events_p50)}: analysis.canary_weight ({weight:g}) x 2 x "
+                f"events_p50 ({_n(w.events_p50)}, the two-sample count of a window against the same window a "
+                f"week earlier: half the whole model's)")
     if _close(x, weight * w.events_p50, 1e-4):
         return None
     return (f"{_n(x)}; expected {_n(weight * w.events_p50)}: analysis.canary_weight ({weight:g}) x events_p50 "

@@ -226,6 +226,10 @@ def test_last_week_comparison_in_prometheus(tmp_path: Path, prom: Prom) -> None:
     put("canary", b, week, end)      # this week: shifted
     bins_now, bins_then = b * 3, a * 3  # 15 minutes of 5m scrapes: from the sample at the start, 3 steps
     tvd = float(st.drift(Statistic.TVD, bins_now[None, :], st.smoothed(bins_then)[None, :])[0])
+    n, m = float(bins_now.sum()), float(bins_then.sum())
+    n_eff = n * m / (n + m)
+    w = fit.fast
+    assert tvd - w.noise_coefficient / n_eff**w.noise_power > w.auto.value  # the canary is caught (the test means it)
     t_eval = f"{(end - 1) * 5}m"
     alerts = [{"labels": (f'ALERTS{{alertname="DriftgateAutoRollback",alertstate="firing",model="reco-ranker",'
                           f'namespace="reco",rollback="auto",rollouts_pod_template_hash="canary",severity="critical",'
@@ -242,6 +246,10 @@ def test_last_week_comparison_in_prometheus(tmp_path: Path, prom: Prom) -> None:
                                         'rollouts_pod_template_hash="stable",signal="score_shift"}', "value": 0}]},
             {"expr": 'ALERTS{alertname="DriftgateAutoRollback",alertstate="firing",signal="score_shift"}',
              "eval_time": t_eval, "exp_samples": alerts},
+            # Two samples: the canary's n against the whole model's m a week earlier, n·m/(n+m).
+            {"expr": 'abs(model_version:reco_score_count:effective_last_week15m{rollouts_pod_template_hash="canary"}'
+                     f' - {n_eff!r}) < bool 1e-9', "eval_time": t_eval,
+             "exp_samples": [{"labels": '{model="reco-ranker",rollouts_pod_template_hash="canary"}', "value": 1}]},
         ]}]}
     assert k == len(a)
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc, width=1_000_000))

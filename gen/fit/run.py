@@ -228,7 +228,11 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     n50 = _q(hist.events, 0.5)
     smallest, detected = detection(sig, data.baseline_q, r0, n50, noise, auto.value, for_minutes, window / 60)
     n_canary, n_stable = canary_weight * n50, None
-    if sig.compare_with == "stable" and 0.0 < canary_weight < 1.0:
+    if sig.compare_with == "last_week":
+        # The counts are n·m/(n+m) of this window against the same window a week earlier, about N/2 for the
+        # whole model (n ≈ m = N): a canary's own window holds w·N and is compared with last week's N.
+        n_canary, n_stable = canary_weight * 2.0 * n50, 2.0 * n50
+    elif sig.compare_with == "stable" and 0.0 < canary_weight < 1.0:
         # The history's counts are already the two-sample n·m/(n+m) of a canary at the weight against the rest
         # (n = w·N, m = (1 - w)·N): the canary's own full window holds n50 / (1 - w), the stable side n50 / w.
         n_canary, n_stable = n50 / (1.0 - canary_weight), n50 / canary_weight

@@ -214,6 +214,12 @@ def history(data: SignalData, window: float, start: float, end: float, step: flo
             value = st.drift(sig.statistic, bins_from_cumulative(cum), q)
             # No week before, or too few events in it (a scrape gap): no decision, like the rules.
             value = np.where((t - WEEK - window >= start) & (before[:, -1] >= sig.min_events), value, np.nan)
+            # Two samples (this window's n events against last week's m): the noise term scales with
+            # n·m/(n+m), as the rules record it; the guard is on the version's own n (and m, above).
+            n, m = cum[:, -1], before[:, -1]
+            decided = np.isfinite(value) & (n >= sig.min_events)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                events = np.where(n + m > 0, n * m / (n + m), 0.0)
         elif sig.kind is SignalKind.DISTRIBUTION_DRIFT:
             value = st.drift(sig.statistic, bins_from_cumulative(cum), data.baseline_q)
         else:

@@ -236,9 +236,9 @@ class RuleBuilder:
                             manual_decision)
 
     def _drift(self, signal: Signal, fit: SignalFit, w: str, own: dict[str, str]) -> tuple[str, str, str]:
-        """The drift statistic's expression; (``compare_with: stable``) the selector of the effective
-        two-sample count its noise term scales with ("" otherwise: the version's own count); the selector
-        of the versions' bin shares."""
+        """The drift statistic's expression; (``compare_with: stable`` and ``last_week``) the selector of the
+        effective two-sample count its noise term scales with ("" otherwise: the version's own count); the
+        selector of the versions' bin shares."""
         own_sel = list(own.items())
         share = self._shares(signal, fit, w, own, "model_version_le", lambda sel: sel)
         p = share
@@ -249,6 +249,14 @@ class RuleBuilder:
             share_then, count = self._model_share(signal, fit, w, own)
             # Last week's window must itself have enough events (a scrape gap is no baseline).
             qsel = (f"({share_then} offset 1w and ignoring (le) {count} offset 1w >= {signal.min_events})")
+            # Two samples, this window's n and last week's m: the noise term scales with n·m/(n+m).
+            events_name = f"model_version:{signal.metric}_count:increase{w}"
+            events, v = selector(events_name, list(own.items())), self.v
+            then = f"({count} offset 1w)"
+            effective = f"model_version:{signal.metric}_count:effective_last_week{w}"
+            self._add(_rec(effective, f"({events} * ignoring ({v}) group_left () {then}) / "
+                                      f"({events} + ignoring ({v}) group_left () {then})", own))
+            effective = selector(effective, list(own.items()))
         else:
             base = "model_signal_le:driftgate_baseline:share"
             for le, share_q in zip(fit.les, fit.probabilities, strict=True):

@@ -941,6 +941,16 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
+              "record" = "model_version:reco_score_count:effective_last_week15m"
+              "expr"   = "(model_version:reco_score_count:increase15m{model=\"reco-ranker\"} * ignoring (rollouts_pod_template_hash) group_left () (model:reco_score_count:increase15m{model=\"reco-ranker\"} offset 1w)) / (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} + ignoring (rollouts_pod_template_hash) group_left () (model:reco_score_count:increase15m{model=\"reco-ranker\"} offset 1w))"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version_le:driftgate_score_shift_baseline:share15m"
               "expr"   = "model_version_le:reco_score_bin:share15m{model=\"reco-ranker\"} * 0 + on (le) group_left () (model_le:reco_score_bin:share15m{model=\"reco-ranker\"} offset 1w and ignoring (le) model:reco_score_count:increase15m{model=\"reco-ranker\"} offset 1w >= 500)"
               "labels" = {
@@ -963,7 +973,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_score_shift:tvd_excess15m"
-              "expr"   = "model_version:driftgate_score_shift:tvd15m{model=\"reco-ranker\",signal=\"score_shift\"} - on (model, rollouts_pod_template_hash) (3.17763 / (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_score_shift:tvd15m{model=\"reco-ranker\",signal=\"score_shift\"} - on (model, rollouts_pod_template_hash) (3.17763 / (model_version:reco_score_count:effective_last_week15m{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "score_shift"
@@ -974,7 +984,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_score_shift:tvd_manual_excess15m"
-              "expr"   = "model_version:driftgate_score_shift:tvd15m{model=\"reco-ranker\",signal=\"score_shift\"} - on (model, rollouts_pod_template_hash) (2.93908 / (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_score_shift:tvd15m{model=\"reco-ranker\",signal=\"score_shift\"} - on (model, rollouts_pod_template_hash) (2.93908 / (model_version:reco_score_count:effective_last_week15m{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "score_shift"
@@ -1125,6 +1135,16 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "annotations" = null
             },
             {
+              "record" = "model_version:reco_score_count:effective_last_week1h"
+              "expr"   = "(model_version:reco_score_count:increase1h{model=\"reco-ranker\"} * ignoring (rollouts_pod_template_hash) group_left () (model:reco_score_count:increase1h{model=\"reco-ranker\"} offset 1w)) / (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} + ignoring (rollouts_pod_template_hash) group_left () (model:reco_score_count:increase1h{model=\"reco-ranker\"} offset 1w))"
+              "labels" = {
+                "model" = "reco-ranker"
+              }
+              "alert"       = null
+              "for"         = null
+              "annotations" = null
+            },
+            {
               "record" = "model_version_le:driftgate_score_shift_baseline:share1h"
               "expr"   = "model_version_le:reco_score_bin:share1h{model=\"reco-ranker\"} * 0 + on (le) group_left () (model_le:reco_score_bin:share1h{model=\"reco-ranker\"} offset 1w and ignoring (le) model:reco_score_count:increase1h{model=\"reco-ranker\"} offset 1w >= 500)"
               "labels" = {
@@ -1147,7 +1167,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_score_shift:tvd_excess1h"
-              "expr"   = "model_version:driftgate_score_shift:tvd1h{model=\"reco-ranker\",signal=\"score_shift\"} - on (model, rollouts_pod_template_hash) (3.03908 / (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_score_shift:tvd1h{model=\"reco-ranker\",signal=\"score_shift\"} - on (model, rollouts_pod_template_hash) (3.03908 / (model_version:reco_score_count:effective_last_week1h{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "score_shift"
@@ -1158,7 +1178,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = "model_version:driftgate_score_shift:tvd_manual_excess1h"
-              "expr"   = "model_version:driftgate_score_shift:tvd1h{model=\"reco-ranker\",signal=\"score_shift\"} - on (model, rollouts_pod_template_hash) (2.78218 / (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} ^ 0.5))"
+              "expr"   = "model_version:driftgate_score_shift:tvd1h{model=\"reco-ranker\",signal=\"score_shift\"} - on (model, rollouts_pod_template_hash) (2.78218 / (model_version:reco_score_count:effective_last_week1h{model=\"reco-ranker\"} ^ 0.5))"
               "labels" = {
                 "model"  = "reco-ranker"
                 "signal" = "score_shift"
@@ -1755,7 +1775,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00472502) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "auto"
@@ -1767,7 +1787,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateAutoRollback"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 15m window is above the automatic threshold 0.00472502 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "description" = "tvd over the 15m window is above the automatic threshold 0 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1775,7 +1795,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00472502) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "drift"
@@ -1787,7 +1807,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateDrift"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 15m window is above the automatic threshold 0.00472502 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "description" = "tvd over the 15m window is above the automatic threshold 0 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1795,7 +1815,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_manual_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00179763) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_manual_excess15m{model=\"reco-ranker\",signal=\"score_shift\"} > 0) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase15m{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count15m{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count15m{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1807,7 +1827,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 15m window is above the manual threshold 0.00179763 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "tvd over the 15m window is above the manual threshold 0 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (15m) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1815,7 +1835,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00155643) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5)) unless on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "auto"
@@ -1827,7 +1847,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateAutoRollback"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 1h window is above the automatic threshold 0.00155643 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
+                "description" = "tvd over the 1h window is above the automatic threshold 0 (at least 500 events). A release (this version first appeared less than 24h ago): while its rollout runs, Argo Rollouts aborts it and traffic returns to the previous version; once the rollout has completed, Ranking on-call ML lead and the team are paged to undo it: kubectl argo rollouts undo reco-ranker -n reco. Rollouts of reco-ranker freeze for 24h."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1835,7 +1855,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.00155643) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5)) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} offset 24h)"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "drift"
@@ -1847,7 +1867,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateDrift"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 1h window is above the automatic threshold 0.00155643 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
+                "description" = "tvd over the 1h window is above the automatic threshold 0 (at least 500 events). Drift without a release: this version has served for more than 24h, so an upstream or data change is the likely cause. Ranking on-call ML lead and the team are paged; rollouts are not frozen (a fix must be able to ship)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
@@ -1855,7 +1875,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
             },
             {
               "record" = null
-              "expr"   = "(model_version:driftgate_score_shift:tvd_manual_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0.0011156) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5))"
+              "expr"   = "(model_version:driftgate_score_shift:tvd_manual_excess1h{model=\"reco-ranker\",signal=\"score_shift\"} > 0) and on (model, rollouts_pod_template_hash) (model_version:reco_score_count:increase1h{model=\"reco-ranker\"} >= 500) and on (model, rollouts_pod_template_hash) (model_version:reco_score_steps:count1h{model=\"reco-ranker\"} >= on () group_left () clamp_max(0.5 * max(model_version:reco_score_steps:count1h{model=\"reco-ranker\"}), 5))"
               "labels" = {
                 "namespace" = "reco"
                 "rollback"  = "manual"
@@ -1867,7 +1887,7 @@ resource "kubernetes_manifest" "prometheusrule_driftgate_reco_ranker" {
               "alert" = "DriftgateManualReview"
               "for"   = "2m"
               "annotations" = {
-                "description" = "tvd over the 1h window is above the manual threshold 0.0011156 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
+                "description" = "tvd over the 1h window is above the manual threshold 0 (at least 500 events). Ranking on-call ML lead decides: promote or abort the paused rollout (kubectl argo rollouts undo reco-ranker -n reco after it completed)."
                 "runbook_url" = "https://runbooks.example.com/driftgate/reco-ranker.md#score-shift"
                 "summary"     = "{{ $labels.model }} score_shift (1h) is {{ $value | humanize }} for version {{ $labels.rollouts_pod_template_hash }}"
                 "undo"        = "kubectl argo rollouts undo reco-ranker -n reco"
