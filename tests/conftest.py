@@ -121,3 +121,18 @@ def example_exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, str(REPO / "scripts" / "make_example_exports.py"), "--out", str(out)],
                    check=True, capture_output=True, timeout=900)
     return out
+
+
+def edited_examples(root: Path, exports: Path, edit: Callable[[str], str], model: str = "reco-ranker") -> Path:
+    """A copy of the examples at ``root`` (specs, baselines, the exports) with ``model``'s spec text passed
+    through ``edit``, refitted and rendered: a repository to test a spec change in."""
+    from driftgate import pipeline
+
+    for part in ("specs", "baselines"):
+        shutil.copytree(REPO / part, root / part)
+    shutil.copytree(exports, root / "exports")
+    spec = root / f"specs/{model}.yaml"
+    spec.write_text(edit(spec.read_text()))
+    pipeline.fit(root, root / "specs", model)
+    pipeline.render(root, root / "specs")
+    return root

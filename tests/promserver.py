@@ -308,3 +308,49 @@ def alertmanager_server(binary: str, config: Path, work: Path) -> Iterator[str]:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+def toy_service(model: str, restarts: int) -> Any:
+    """The small synthetic service the real-server tests backfill: 2 pods, ~20 requests/s at peak, a
+    5-bucket score and latency histogram, 0.4% errors, ``restarts`` pod restarts."""
+    from driftgate import synth
+
+    return synth.ServiceModel(
+        job=model, namespace="toy", metric_prefix="toy", pods=2, pod_template_hash="5f7c9b8d6", peak_rps=20.0,
+        score=synth.ScoreModel(bounds=(0.2, 0.4, 0.6, 0.8, 1.0),
+                               components=(synth.BetaComponent(0.6, 2.0, 5.0, swing=-0.1),
+                                           synth.BetaComponent(0.4, 5.0, 2.0, swing=0.1))),
+        latency=synth.LatencyModel(bounds=(0.01, 0.025, 0.05, 0.1, 0.5), mu=-3.2, sigma=0.6),
+        error_prob=0.004, restarts=restarts)
+
+
+@contextlib.contextmanager
+def backfilled_server(binary: str, promtool: str, docs: dict[str, dict[str, Any]],
+                      base: Path) -> Iterator[tuple[PrometheusServer, Path]]:
+    """``docs`` backfilled into a fresh TSDB under ``base``, a server on it whose rule files are
+    ``<rules dir>/*.yaml`` (evaluated every second); yields the server and the rules folder."""
+    backfill(promtool, docs, base / "data", base / "work")
+    rules_dir = base / "rules"
+    rules_dir.mkdir()
+    config = base / "prometheus.yml"
+    config.write_text(json.dumps({"global": {"evaluation_interval": "1s"},
+                                  "rule_files": [str(rules_dir / "*.yaml")]}))
+    with PrometheusServer(binary, base / "data", config, base / "prometheus.log") as server:
+        yield server, rules_dir
+
+
+def materialise_on(server: PrometheusServer, promtool: str, work: Path, rules: list[RecordingRule],
+                   start: float, end: float, step: float, timeout: float = 300) -> frozenset[str]:
+    """:func:`materialise` against ``server``: each recorded name backfilled into its TSDB (the server
+    restarted around it), as a rule group evaluating every ``step`` would have written it."""
+    from driftgate.exports.promhttp import Client
+
+    parts = iter(range(1_000_000))
+
+    def record(docs: dict[str, dict[str, Any]]) -> None:
+        server.stop()
+        backfill(promtool, docs, server.data_dir, work / f"rec{next(parts)}")
+        server.start()
+
+    client = Client(server.url, timeout=timeout)
+    return frozenset(materialise(client.query_range, record, rules, start, end, step))

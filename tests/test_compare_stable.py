@@ -5,7 +5,6 @@ promises (seeded, the split's proportions, no decision without both sides)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,29 +13,22 @@ import pytest
 import yaml
 
 from driftgate import baseline as bl
-from driftgate import pipeline
 from driftgate.exports.series import Series
 from driftgate.fit import statistics as st
 from driftgate.fit.signals import resolve, stable_split
 from driftgate.model import Statistic
 from driftgate.spec.load import load_specs
-from tests.conftest import REPO, Prom
+from tests.conftest import Prom, edited_examples
 
 
 @pytest.fixture(scope="module")
 def stable_repo(tmp_path_factory: pytest.TempPathFactory, example_exports: Path) -> Path:
     """The examples, with reco-ranker's score_drift compared with the stable version; fitted and rendered."""
-    root = tmp_path_factory.mktemp("stable") / "infra"
-    for part in ("specs", "baselines"):
-        shutil.copytree(REPO / part, root / part)
-    shutil.copytree(example_exports, root / "exports")
-    spec = root / "specs/reco-ranker.yaml"
-    text = spec.read_text()
-    at = text.index("    statistic: psi\n", text.index("  - name: score_drift\n"))
-    spec.write_text(text[:at] + "    statistic: psi\n    compare_with: stable\n" + text[at + 19:])
-    pipeline.fit(root, root / "specs", "reco-ranker")
-    pipeline.render(root, root / "specs")
-    return root
+    def edit(text: str) -> str:
+        at = text.index("    statistic: psi\n", text.index("  - name: score_drift\n"))
+        return text[:at] + "    statistic: psi\n    compare_with: stable\n" + text[at + 19:]
+
+    return edited_examples(tmp_path_factory.mktemp("stable") / "infra", example_exports, edit)
 
 
 def test_the_baseline_records_the_comparison(stable_repo: Path) -> None:

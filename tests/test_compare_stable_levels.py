@@ -16,14 +16,13 @@ import pytest
 import yaml
 
 from driftgate import baseline as bl
-from driftgate import pipeline
 from driftgate.errors import BaselineError, SpecError
 from driftgate.exports.series import Series
 from driftgate.fit import statistics as st
 from driftgate.fit.signals import SignalData, Stable, history, split_ratio, version_pairs
 from driftgate.fit.windows import eval_grid
 from driftgate.spec.load import load_specs
-from tests.conftest import REPO, Prom
+from tests.conftest import Prom, edited_examples
 
 LABELS = 'job="reco-ranker",namespace="reco"'
 
@@ -31,20 +30,14 @@ LABELS = 'job="reco-ranker",namespace="reco"'
 @pytest.fixture(scope="module")
 def levels_repo(tmp_path_factory: pytest.TempPathFactory, example_exports: Path) -> Path:
     """The examples, with reco-ranker's latency, error ratio and CTR compared with the stable version."""
-    root = tmp_path_factory.mktemp("stable-levels") / "infra"
-    for part in ("specs", "baselines"):
-        shutil.copytree(REPO / part, root / part)
-    shutil.copytree(example_exports, root / "exports")
-    spec = root / "specs/reco-ranker.yaml"
-    text = spec.read_text()
-    for anchor in ("    quantile: 0.99\n", "    denominator: reco_requests_total\n",
-                   "    denominator: reco_impressions_total\n"):
-        assert text.count(anchor) == 1
-        text = text.replace(anchor, anchor + "    compare_with: stable\n")
-    spec.write_text(text)
-    pipeline.fit(root, root / "specs", "reco-ranker")
-    pipeline.render(root, root / "specs")
-    return root
+    def edit(text: str) -> str:
+        for anchor in ("    quantile: 0.99\n", "    denominator: reco_requests_total\n",
+                       "    denominator: reco_impressions_total\n"):
+            assert text.count(anchor) == 1
+            text = text.replace(anchor, anchor + "    compare_with: stable\n")
+        return text
+
+    return edited_examples(tmp_path_factory.mktemp("stable-levels") / "infra", example_exports, edit)
 
 
 def _fit(root: Path, name: str) -> bl.SignalFit:
@@ -106,6 +99,19 @@ def _alerts(alert: str, signal: str, version: str, windows: tuple[str, ...], rol
                         f'signal="{signal}",team="{team}",window="{w}"}}'), "value": 1} for w in windows]
 
 
+def _differences(signal: str, stat: str, diff: dict[str, float], t_eval: str,
+                 tolerance: float) -> list[dict[str, object]]:
+    """promtool checks: each canary's recorded difference from the stable version equals ``diff`` (numpy), and
+    the stable version has none (nothing to compare it with)."""
+    sel = f'model_version:driftgate_{signal}:{stat}_minus_stable15m{{rollouts_pod_template_hash="%s"}}'
+    out: list[dict[str, object]] = [
+        {"expr": f"abs({sel % v} - {diff[v]!r}) < bool {tolerance:g}", "eval_time": t_eval,
+         "exp_samples": [{"labels": f'{{model="reco-ranker",rollouts_pod_template_hash="{v}",signal="{signal}"}}',
+                          "value": 1}]} for v in ("good", "bad")]
+    out.append({"expr": sel % "stable", "eval_time": t_eval, "exp_samples": []})
+    return out
+
+
 def test_a_canary_with_more_errors_than_stable_rolls_back(levels_repo: Path, prom: Prom, tmp_path: Path) -> None:
     """Beside an established version at 0.25% errors, a canary at 2.5% rolls back on both windows, one at the
     stable version's own rate does not; the statistic is numpy's difference of ratios to 1e-12 and the stable
@@ -126,12 +132,7 @@ def test_a_canary_with_more_errors_than_stable_rolls_back(levels_repo: Path, pro
     assert diff["bad"] - w.noise_coefficient / eff**0.5 > w.auto.value  # the test means it
     assert diff["good"] - w.noise_of("manual") / eff**0.5 < w.manual.value
     t_eval = f"{(END - 1) * 5}m"
-    sel = 'model_version:driftgate_error_ratio:ratio_minus_stable15m{rollouts_pod_template_hash="%s"}'
-    tests: list[dict[str, object]] = [
-        {"expr": f"abs({sel % v} - {diff[v]!r}) < bool 1e-12", "eval_time": t_eval,
-         "exp_samples": [{"labels": f'{{model="reco-ranker",rollouts_pod_template_hash="{v}",signal="error_ratio"}}',
-                          "value": 1}]} for v in ("good", "bad")]
-    tests.append({"expr": sel % "stable", "eval_time": t_eval, "exp_samples": []})
+    tests = _differences("error_ratio", "ratio", diff, t_eval, 1e-12)
     tests.append({"expr": 'model_stable:driftgate_error_ratio:ratio15m', "eval_time": t_eval,
                   "exp_samples": [{"labels": 'model_stable:driftgate_error_ratio:ratio15m{model="reco-ranker",'
                                              'signal="error_ratio"}', "value": rates["stable"]}]})
@@ -175,12 +176,7 @@ def test_a_slower_canary_rolls_back_on_its_quantile(levels_repo: Path, prom: Pro
     assert diff["bad"] - fit.fast.noise_coefficient / eff**0.5 > fit.fast.auto.value
     assert diff["good"] - fit.fast.noise_of("manual") / eff**0.5 < fit.fast.manual.value
     t_eval = f"{(END - 1) * 5}m"
-    sel = 'model_version:driftgate_latency_p99:quantile_minus_stable15m{rollouts_pod_template_hash="%s"}'
-    tests: list[dict[str, object]] = [
-        {"expr": f"abs({sel % v} - {diff[v]!r}) < bool 1e-9", "eval_time": t_eval,
-         "exp_samples": [{"labels": f'{{model="reco-ranker",rollouts_pod_template_hash="{v}",signal="latency_p99"}}',
-                          "value": 1}]} for v in ("good", "bad")]
-    tests.append({"expr": sel % "stable", "eval_time": t_eval, "exp_samples": []})
+    tests = _differences("latency_p99", "quantile", diff, t_eval, 1e-9)
     tests.append({"expr": 'ALERTS{alertname="DriftgateAutoRollback",alertstate="firing",signal="latency_p99",'
                           'window="fast"}', "eval_time": t_eval,
                   "exp_samples": _alerts("DriftgateAutoRollback", "latency_p99", "bad", ("fast",), "auto", "critical")})

@@ -43,7 +43,7 @@ from driftgate.fit.signals import history, resolve
 from driftgate.model import SignalKind
 from driftgate.spec.load import load_specs
 from tests.conftest import PROMETHEUS_FLAVOURS, tool
-from tests.promserver import PrometheusServer, backfill, inline, materialise, recording_rules
+from tests.promserver import PrometheusServer, backfilled_server, inline, materialise_on, recording_rules, toy_service
 
 pytestmark = pytest.mark.tools
 
@@ -59,13 +59,7 @@ TOLERANCE = 1e-6
 # every phase of the windows (and through the windows around each restart).
 EVAL_STEP = 11 * STEP
 
-SERVICE = synth.ServiceModel(
-    job=MODEL, namespace="toy", metric_prefix="toy", pods=2, pod_template_hash="5f7c9b8d6", peak_rps=20.0,
-    score=synth.ScoreModel(bounds=(0.2, 0.4, 0.6, 0.8, 1.0),
-                           components=(synth.BetaComponent(0.6, 2.0, 5.0, swing=-0.1),
-                                       synth.BetaComponent(0.4, 5.0, 2.0, swing=0.1))),
-    latency=synth.LatencyModel(bounds=(0.01, 0.025, 0.05, 0.1, 0.5), mu=-3.2, sigma=0.6),
-    error_prob=0.004, restarts=3)
+SERVICE = toy_service(MODEL, restarts=3)
 
 SPEC = f"""\
 model: {MODEL}
@@ -127,19 +121,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     clock = time.monotonic()
     base = tmp_path_factory.mktemp("prometheus")
     docs = synth.generate(SERVICE, START, DAYS, STEP, SEED)
-    backfill(promtool, docs, base / "data", base / "work")
-    timings["backfill"] = time.monotonic() - clock
-    rules_dir = base / "rules"
-    rules_dir.mkdir()
-    config = base / "prometheus.yml"
-    config.write_text(yaml.safe_dump({"global": {"evaluation_interval": "1s"},
-                                      "rule_files": [str(rules_dir / "*.yaml")]}))
     root = tmp_path_factory.mktemp("repo")
     (root / "specs").mkdir()
     (root / "specs" / f"{MODEL}.yaml").write_text(SPEC)
-    clock = time.monotonic()
-    with PrometheusServer(binary, base / "data", config, base / "prometheus.log") as server:
-        timings["start"] = time.monotonic() - clock
+    with backfilled_server(binary, promtool, docs, base) as (server, rules_dir):
+        timings["backfill and start"] = time.monotonic() - clock
         yield Setup(server, promtool, docs, root, rules_dir, timings)
 
 
@@ -209,15 +195,9 @@ def test_promql_statistics_equal_the_offline_fitter(rendered: Setup) -> None:
     rules = recording_rules(_rules(rendered))
     store = load_store(root, spec)
     start, end = store.time_range()
+    materialised = materialise_on(rendered.server, rendered.promtool, rendered.rules_dir.parent, rules, start, end,
+                                  STEP)
     client = Client(rendered.server.url, timeout=300)
-    parts = iter(range(1_000_000))
-
-    def record(docs: dict[str, dict[str, Any]]) -> None:  # what the running rule group would have written
-        rendered.server.stop()
-        backfill(rendered.promtool, docs, rendered.server.data_dir, rendered.rules_dir.parent / f"rec{next(parts)}")
-        rendered.server.start()
-
-    materialised = frozenset(materialise(client.query_range, record, rules, start, end, STEP))
     assert any("step_increase" in name for name in materialised), materialised
     worst: dict[str, float] = {}
     compared = 0

@@ -34,7 +34,7 @@ from driftgate.model import SignalKind
 from driftgate.render.rules import statistic_token
 from driftgate.spec.load import load_specs
 from tests.conftest import PROMETHEUS_FLAVOURS, tool
-from tests.promserver import PrometheusServer, backfill, inline, materialise, recording_rules
+from tests.promserver import PrometheusServer, backfilled_server, inline, materialise_on, recording_rules, toy_service
 
 pytestmark = pytest.mark.tools
 
@@ -47,13 +47,7 @@ TOLERANCE = 1e-6
 EVAL_STEP = 7 * STEP  # every 7th minute of the release: ~50 instants per signal and window
 RELEASE = (START + 36 * 3600, START + 42 * 3600)
 
-SERVICE = synth.ServiceModel(
-    job=MODEL, namespace="toy", metric_prefix="toy", pods=2, pod_template_hash="5f7c9b8d6", peak_rps=20.0,
-    score=synth.ScoreModel(bounds=(0.2, 0.4, 0.6, 0.8, 1.0),
-                           components=(synth.BetaComponent(0.6, 2.0, 5.0, swing=-0.1),
-                                       synth.BetaComponent(0.4, 5.0, 2.0, swing=0.1))),
-    latency=synth.LatencyModel(bounds=(0.01, 0.025, 0.05, 0.1, 0.5), mu=-3.2, sigma=0.6),
-    error_prob=0.004, restarts=1)
+SERVICE = toy_service(MODEL, restarts=1)
 CANARY = synth.Canary(weight=0.15, pods=1)
 INCIDENTS = (synth.Incident(synth.IncidentKind.ERROR_REGRESSION, *RELEASE, magnitude=2.0, canary=CANARY),)
 
@@ -106,7 +100,7 @@ class Setup:
     server: PrometheusServer
     promtool: str
     root: Path
-    rules_dir: Path
+    work: Path
 
 
 @pytest.fixture(scope="module", params=PROMETHEUS_FLAVOURS)
@@ -114,20 +108,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     binary, promtool = tool("prometheus", request.param), tool("promtool", request.param)
     base = tmp_path_factory.mktemp("prometheus-stable")
     docs = synth.generate(SERVICE, START, DAYS, STEP, SEED, INCIDENTS)
-    backfill(promtool, docs, base / "data", base / "work")
-    rules_dir = base / "rules"
-    rules_dir.mkdir()
-    config = base / "prometheus.yml"
-    config.write_text(yaml.safe_dump({"global": {"evaluation_interval": "1s"},
-                                      "rule_files": [str(rules_dir / "*.yaml")]}))
     root = tmp_path_factory.mktemp("repo-stable")
     (root / "specs").mkdir()
     (root / "specs" / f"{MODEL}.yaml").write_text(SPEC)
     synth.write_exports(docs, root / "exports" / MODEL)
     pipeline.fit(root, root / "specs", MODEL)
     pipeline.render(root, root / "specs")
-    with PrometheusServer(binary, base / "data", config, base / "prometheus.log") as server:
-        yield Setup(server, promtool, root, rules_dir)
+    with backfilled_server(binary, promtool, docs, base) as (server, _rules_dir):
+        yield Setup(server, promtool, root, base)
 
 
 def test_the_release_against_stable_equals_the_offline_fitter(setup: Setup) -> None:
@@ -140,14 +128,7 @@ def test_the_release_against_stable_equals_the_offline_fitter(setup: Setup) -> N
     store = load_store(root, spec)
     start, end = store.time_range()
     client = Client(setup.server.url, timeout=300)
-    parts = iter(range(1_000_000))
-
-    def record(docs: dict[str, dict[str, object]]) -> None:  # what the running rule group would have written
-        setup.server.stop()
-        backfill(setup.promtool, docs, setup.server.data_dir, setup.rules_dir.parent / f"rec{next(parts)}")
-        setup.server.start()
-
-    materialised = frozenset(materialise(client.query_range, record, rules, start, end, STEP))
+    materialised = materialise_on(setup.server, setup.promtool, setup.work, rules, start, end, STEP)
     assert any(":increase15m" in name for name in materialised), materialised  # read with offset 24h
     how = Stable(spec.analysis.canary_weight, float(spec.release.horizon.seconds), spec.prometheus.version_label)
     canary = next(s.label(how.version_label) for s in store.select("toy_requests_total", ())

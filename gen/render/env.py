@@ -170,25 +170,19 @@ def readable(row: Any, w: Any, level: float, tier: str = "auto") -> str:
         # at analysis.canary_weight against the rest (driftgate.fit.signals.stable_split).
         return (f"{name} {side} {human(raw_threshold(row, w, level, fleet, tier), u)} for a canary against the stable "
                 f"version at the median effective count (n·m/(n+m) = {fleet:,.0f} events in the window)")
+    # (compare_with: last_week reads n·m/(n+m), this window's events against last week's: the fleet's median is
+    # that count already, about half its events, and a canary's own n is compared with last week's whole model.)
+    week = row.signal.compare_with == "last_week"
+    then = 2.0 * fleet
     parts = []
-    if row.signal.compare_with == "last_week":
-        # The noise term reads n·m/(n+m), this window's events against last week's: the fleet's median is that
-        # count already (about half its events), a canary's own n is compared with last week's whole model.
-        then = 2.0 * fleet
-        if canary > 0:
-            n = canary * then / (canary + then)
-            parts.append(f"{human(raw_threshold(row, w, level, n, tier), u)} for a canary at its median traffic "
-                         f"({canary:,.0f} events in the window against last week's {then:,.0f})")
-        if fleet > 0:
-            parts.append(f"{human(raw_threshold(row, w, level, fleet, tier), u)} for the fleet at its median "
-                         f"(n·m/(n+m) = {fleet:,.0f})")
-        return f"{name} {side} " + "; ".join(parts) if parts else f"{name} {side} {human(level, u)} + noise term"
     if canary > 0:
-        parts.append(f"{human(raw_threshold(row, w, level, canary, tier), u)} for a canary at its median traffic "
-                     f"({canary:,.0f} events in the window)")
+        n = canary * then / (canary + then) if week else canary
+        against = f" against last week's {then:,.0f}" if week else ""
+        parts.append(f"{human(raw_threshold(row, w, level, n, tier), u)} for a canary at its median traffic "
+                     f"({canary:,.0f} events in the window{against})")
     if fleet > 0:
-        parts.append(f"{human(raw_threshold(row, w, level, fleet, tier), u)} for the fleet at its median "
-                     f"({fleet:,.0f} events)")
+        counted = f"n·m/(n+m) = {fleet:,.0f}" if week else f"{fleet:,.0f} events"
+        parts.append(f"{human(raw_threshold(row, w, level, fleet, tier), u)} for the fleet at its median ({counted})")
     return f"{name} {side} " + "; ".join(parts) if parts else f"{name} {side} {human(level, u)} + noise term"
 
 
