@@ -229,8 +229,13 @@ def enforcement_table(ctx: ModelContext) -> list[str]:
         for w in row.windows:
             side = "above" if row.signal.direction.value == "above" else "below"
             auto = f"{side} {_shown(w.eff.auto, row)}" if row.tier == "auto" else "never (manual tier)"
+            rate, delays = f"{_rate(w, ctx.baseline.history_days):.3g}", delay_list(w.fit.detection) or "—"
+            if row.tier != "auto":  # nothing rolls back automatically: the fitted numbers are not enforced yet
+                later = row.signal.tier.value == "auto"  # (provisional: automatic after a refit on enough history)
+                rate = f"0 (after a refit: {rate})" if later else "0"
+                delays = f"none automatic; after a refit: {delays}" if later else "none automatic (manual tier)"
             cells = [row.signal.name, f"{w.which} {w.window}", row.tier, auto, f"{side} {_shown(w.eff.manual, row)}",
-                     f"{_rate(w, ctx.baseline.history_days):.3g}", delay_list(w.fit.detection) or "—"]
+                     rate, delays]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return lines
 
