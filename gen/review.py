@@ -228,7 +228,8 @@ def enforcement_table(ctx: ModelContext) -> list[str]:
     for row in ctx.rows:
         for w in row.windows:
             side = "above" if row.signal.direction.value == "above" else "below"
-            auto = f"{side} {_shown(w.eff.auto, row)}" if row.tier == "auto" else "never (manual tier)"
+            auto = f"{side} {_shown(w.eff.auto, row)}" if row.tier == "auto" else \
+                "never (provisional)" if row.signal.tier.value == "auto" else "never (manual tier)"
             rate, delays = f"{_rate(w, ctx.baseline.history_days):.3g}", delay_list(w.fit.detection) or "—"
             if row.tier != "auto":  # nothing rolls back automatically: the fitted numbers are not enforced yet
                 later = row.signal.tier.value == "auto"  # (provisional: automatic after a refit on enough history)

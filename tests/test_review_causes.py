@@ -104,7 +104,7 @@ def test_an_added_model_shows_its_enforcement_table(infra: Path) -> None:  # noq
     lines = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert {line.split(" | ")[0].lstrip("| ") for line in lines} == {"error_ratio", "latency_p99", "score_drift"}
     latency = next(line for line in lines if line.startswith("| latency_p99 | fast"))
-    assert " ms | " in latency and "never (manual tier)" in latency  # provisional: every signal manual
+    assert " ms | " in latency and "never (provisional)" in latency  # provisional: every signal manual
     error = next(line for line in lines if line.startswith("| error_ratio | fast"))
     assert "% | " in error and " min" in error  # the alert delays of the reference shifts
     # Provisional: nothing rolls back automatically yet, so no false rollbacks; the delays are those after a refit.
