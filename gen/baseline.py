@@ -1252,24 +1252,20 @@ def _canary_events(x: float, at: _At) -> str | None:
     weight = at.facts.canary_weight if at.facts is not None else None
     if w is None or weight is None or at.bad("events_p50"):
         return None
-    if at.sig is not None and at.sig.compare_with == "stable" and 0 < weight < 1:
-        # events_p50 is the two-sample n·m/(n+m) of a canary at the weight: its own count is that / (1 - w).
-        if _close(x, w.events_p50 / (1 - weight), 1e-4):
-            return None
-        return (f"{_n(x)}; expected {_n(w.events_p50 / (1 - weight))}: events_p50 ({_n(w.events_p50)}, the "
-                f"two-sample count of a canary at analysis.canary_weight {weight:g} against the stable version) / "
-                f"(1 - {weight:g})")
-    if at.sig is not None and at.sig.compare_with == "last_week":
-        # events_p50 is the two-sample n·m/(n+m) of a window against last week's, about N/2 for the whole model.
-        if _close(x, 2.0 * weight * w.events_p50, 1e-4):
-            return None
-        return (f"{_n(x)}; expected {_n(2.0 * weight * w.events_p50)}: analysis.canary_weight ({weight:g}) x 2 x "
-                f"events_p50 ({_n(w.events_p50)}, the two-sample count of a window against the same window a "
-                f"week earlier: half the whole model's)")
-    if _close(x, weight * w.events_p50, 1e-4):
+    from driftgate.fit.delay import canary_counts
+
+    how = at.sig.compare_with if at.sig is not None else "baseline"
+    want = canary_counts(how, weight, w.events_p50)[0]
+    if _close(x, want, 1e-4):
         return None
-    return (f"{_n(x)}; expected {_n(weight * w.events_p50)}: analysis.canary_weight ({weight:g}) x events_p50 "
-            f"({_n(w.events_p50)})")
+    if how == "stable" and 0 < weight < 1:
+        return (f"{_n(x)}; expected {_n(want)}: events_p50 ({_n(w.events_p50)}, the two-sample count of a canary at "
+                f"analysis.canary_weight {weight:g} against the stable version) / (1 - {weight:g})")
+    if how == "last_week":
+        return (f"{_n(x)}; expected {_n(want)}: analysis.canary_weight ({weight:g}) x 2 x events_p50 "
+                f"({_n(w.events_p50)}, the two-sample count of a window against the same window a week earlier: "
+                f"half the whole model's)")
+    return (f"{_n(x)}; expected {_n(want)}: analysis.canary_weight ({weight:g}) x events_p50 ({_n(w.events_p50)})")
 
 
 def _canary_decides(x: float | None, at: _At) -> str | None:

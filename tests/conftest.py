@@ -136,3 +136,20 @@ def edited_examples(root: Path, exports: Path, edit: Callable[[str], str], model
     pipeline.fit(root, root / "specs", model)
     pipeline.render(root, root / "specs")
     return root
+
+
+def promtool_test_rules(promtool: str, tmp_path: Path, rules: str, series: list[dict[str, str]],
+                        tests: list[dict[str, object]]) -> None:
+    """``promtool test rules`` of ``tests`` over ``series`` against a rendered rule file ``rules``, evaluated every
+    5 minutes instead of every minute (a day of history stays cheap); fails with promtool's output."""
+    import subprocess
+
+    import yaml
+
+    (tmp_path / "r.yaml").write_text(rules.replace('interval: "1m"', 'interval: "5m"'))
+    doc = {"rule_files": ["r.yaml"], "evaluation_interval": "5m",
+           "tests": [{"interval": "5m", "input_series": series, "promql_expr_test": tests}]}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc, width=1_000_000))
+    result = subprocess.run([promtool, "test", "rules", str(tmp_path / "t.yaml")], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

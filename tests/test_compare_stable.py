@@ -5,7 +5,6 @@ promises (seeded, the split's proportions, no decision without both sides)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,10 @@ import yaml
 from driftgate import baseline as bl
 from driftgate.exports.series import Series
 from driftgate.fit import statistics as st
-from driftgate.fit.signals import resolve, stable_split
+from driftgate.fit.signals import compared, resolve, split_buckets
 from driftgate.model import Statistic
 from driftgate.spec.load import load_specs
-from tests.conftest import Prom, edited_examples
+from tests.conftest import Prom, edited_examples, promtool_test_rules
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +49,6 @@ def test_young_versions_against_the_stable_one_in_promtool(stable_repo: Path, pr
     the stable version has no statistic; the canary's PSI is numpy's two-sample PSI to 1e-9."""
     fit = bl.load(stable_repo / "baselines/reco-ranker.yaml", "b").signal("score_drift")
     rules = (stable_repo / "generated/prometheus/rules/reco-ranker.rules.yaml").read_text()
-    (tmp_path / "r.yaml").write_text(rules.replace('interval: "1m"', 'interval: "5m"'))
     q = np.array(fit.probabilities) / sum(fit.probabilities)
     stable = np.round(q * 1500)  # per 5 minutes
     good = np.round(q * 300)
@@ -91,36 +89,25 @@ def test_young_versions_against_the_stable_one_in_promtool(stable_repo: Path, pr
                           f'signal="score_drift",team="ranking",window="{w}"}}'), "value": 1} for w in ("fast", "slow")]
     tests.append({"expr": 'ALERTS{alertname="DriftgateAutoRollback",alertstate="firing",signal="score_drift"}',
                   "eval_time": t_eval, "exp_samples": alerts})
-    doc = {"rule_files": ["r.yaml"], "evaluation_interval": "5m",
-           "tests": [{"interval": "5m", "input_series": series, "promql_expr_test": tests}]}
-    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc, width=1_000_000))
-    result = subprocess.run([prom.promtool, "test", "rules", str(tmp_path / "t.yaml")], capture_output=True,
-                            text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool_test_rules(prom.promtool, tmp_path, rules, series, tests)
 
 
 def test_without_an_established_version_nothing_is_decided(stable_repo: Path, prom: Prom, tmp_path: Path) -> None:
     """A first version alone (no stable one) has no statistic, whatever its distribution."""
     fit = bl.load(stable_repo / "baselines/reco-ranker.yaml", "b").signal("score_drift")
     rules = (stable_repo / "generated/prometheus/rules/reco-ranker.rules.yaml").read_text()
-    (tmp_path / "r.yaml").write_text(rules.replace('interval: "1m"', 'interval: "5m"'))
     inc = np.zeros(len(fit.les))
     inc[0] = 2000
     cum = np.cumsum(inc)
     series = [{"series": (f'reco_score_bucket{{job="reco-ranker",namespace="reco",le="{le}",'
                           f'rollouts_pod_template_hash="only",pod="only"}}'), "values": f"0+{int(cum[i])}x40"}
               for i, le in enumerate(fit.les)]
-    doc = {"rule_files": ["r.yaml"], "evaluation_interval": "5m", "tests": [{
-        "interval": "5m", "input_series": series, "promql_expr_test": [
-            {"expr": "model_version:driftgate_score_drift:psi15m", "eval_time": "150m", "exp_samples": []},
-            # Nothing to compare is not "absent": the version's own shares are there.
-            {"expr": 'ALERTS{signal="score_drift"}', "eval_time": "150m", "exp_samples": []},
-            {"expr": 'count(model_version_le:reco_score_bin:share15m{rollouts_pod_template_hash="only"})',
-             "eval_time": "150m", "exp_samples": [{"labels": "{}", "value": len(fit.les)}]}]}]}
-    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc, width=1_000_000))
-    result = subprocess.run([prom.promtool, "test", "rules", str(tmp_path / "t.yaml")], capture_output=True,
-                            text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool_test_rules(prom.promtool, tmp_path, rules, series, [
+        {"expr": "model_version:driftgate_score_drift:psi15m", "eval_time": "150m", "exp_samples": []},
+        # Nothing to compare is not "absent": the version's own shares are there.
+        {"expr": 'ALERTS{signal="score_drift"}', "eval_time": "150m", "exp_samples": []},
+        {"expr": 'count(model_version_le:reco_score_bin:share15m{rollouts_pod_template_hash="only"})',
+         "eval_time": "150m", "exp_samples": [{"labels": "{}", "value": len(fit.les)}]}])
 
 
 def test_the_simulated_split(stable_repo: Path) -> None:
@@ -134,12 +121,17 @@ def test_the_simulated_split(stable_repo: Path) -> None:
     data = resolve(spec, sig, store, start, end)
     step = float(spec.prometheus.evaluation_interval.seconds)
     t = eval_grid(start, end, step, 900.0)[:2000]
-    value, n, m = stable_split(data.buckets, t, 900.0, step, sig, 0.15)
-    again = stable_split(data.buckets, t, 900.0, step, sig, 0.15)
+    def stable_split(weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c, rest = split_buckets(data.buckets, t, 900.0, step, sig, weight)
+        value, n, m, _ = compared(sig, None, np.cumsum(c, axis=1), np.cumsum(rest, axis=1))
+        return value, n, m
+
+    value, n, m = stable_split(0.15)
+    again = stable_split(0.15)
     assert all(np.array_equal(a, b) for a, b in zip((value, n, m), again, strict=True))  # seeded
     share = n[n + m > 0] / (n + m)[n + m > 0]
     assert abs(float(np.median(share)) - 0.15) < 0.01  # the canary's share of the traffic
-    other = stable_split(data.buckets, t, 900.0, step, sig, 0.5)
+    other = stable_split(0.5)
     assert abs(float(np.median(other[1] / (other[1] + other[2]))) - 0.5) < 0.01
     # Two samples of one distribution: PSI is about chi2(K-1) (1/n + 1/m); its mean is K-1 over n_eff.
     k = len(data.baseline_q) - 1

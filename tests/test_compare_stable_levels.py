@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from driftgate.fit import statistics as st
 from driftgate.fit.signals import SignalData, Stable, history, split_ratio, version_pairs
 from driftgate.fit.windows import eval_grid
 from driftgate.spec.load import load_specs
-from tests.conftest import Prom, edited_examples
+from tests.conftest import Prom, edited_examples, promtool_test_rules
 
 LABELS = 'job="reco-ranker",namespace="reco"'
 
@@ -73,13 +72,7 @@ def test_the_baseline_records_the_stable_level(levels_repo: Path) -> None:
 
 
 def _run(prom: Prom, tmp_path: Path, rules: str, series: list[dict[str, str]], tests: list[dict[str, object]]) -> None:
-    (tmp_path / "r.yaml").write_text(rules.replace('interval: "1m"', 'interval: "5m"'))
-    doc = {"rule_files": ["r.yaml"], "evaluation_interval": "5m",
-           "tests": [{"interval": "5m", "input_series": series, "promql_expr_test": tests}]}
-    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc, width=1_000_000))
-    result = subprocess.run([prom.promtool, "test", "rules", str(tmp_path / "t.yaml")], capture_output=True,
-                            text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool_test_rules(prom.promtool, tmp_path, rules, series, tests)
 
 
 END, YOUNG = 312, 290  # 26h of 5m steps; the canaries appeared 110 minutes ago (release.horizon 24h)

@@ -121,6 +121,22 @@ def detection(signal: Signal, q: np.ndarray, r0: float, n: float, noise: Noise, 
     return shifts.smallest(n), delays
 
 
+def canary_counts(compare_with: str, weight: float, n50: float) -> tuple[float, float | None]:
+    """``(n, m)``: a canary's own events in a full window and, for a two-sample comparison, the other side's,
+    from the history's median count ``n50`` (what the noise term reads; ``m`` None: one sample).
+
+    * ``baseline``: the canary holds its share of the traffic, ``w·n50``;
+    * ``last_week``: ``n50`` is ``n·m/(n+m)`` of the whole model against its own window a week earlier, about
+      ``N/2`` (``n ≈ m = N``): the canary's window holds ``w·N``, compared with last week's ``N``;
+    * ``stable``: ``n50`` is already the two-sample count of a canary at the weight against the rest (``n =
+      w·N``, ``m = (1 - w)·N``): the canary holds ``n50 / (1 - w)``, the stable side ``n50 / w``."""
+    if compare_with == "last_week":
+        return weight * 2.0 * n50, 2.0 * n50
+    if compare_with == "stable" and 0.0 < weight < 1.0:
+        return n50 / (1.0 - weight), n50 / weight
+    return weight * n50, None
+
+
 def canary(signal: Signal, q: np.ndarray, r0: float, n_full: float, noise: Noise, auto: float,
            for_minutes: float, window_minutes: float,
            stable: float | None = None) -> tuple[float | None, float | None, tuple[Detection, ...]]:

@@ -20,14 +20,14 @@ from driftgate.errors import ExportError, FitError
 from driftgate.exports.load import load_store
 from driftgate.exports.predictions import MAX_SIDECAR_BYTES, SIDECAR_SUFFIX, sidecar_path
 from driftgate.exports.series import MAX_EXPORT_BYTES, FloatArray, Series, SeriesStore
-from driftgate.fit.delay import canary, detection, seasonality
+from driftgate.fit.delay import canary, canary_counts, detection, seasonality
 from driftgate.fit.evidence import Evidence, ExcludedEvidence, SignalEvidence, hourly, versions_in
 from driftgate.fit.exclude import bins_outside, seconds_inside
 from driftgate.fit.histogram import bins_over
 from driftgate.fit.inputs import fit_inputs
 from driftgate.fit.noise import Noise, noise_for, quantile_sd
 from driftgate.fit.signals import SignalData, Stable, StatHistory, history, resolve
-from driftgate.fit.thresholds import XI_BOUNDS, Threshold, contradicted, episode_threshold, episodes, fit_thresholds
+from driftgate.fit.thresholds import Threshold, episode_threshold, episodes, fit_thresholds, held_by_history
 from driftgate.fsio import FileRefused, read_bytes, refusal
 from driftgate.model import Direction, ModelSpec, SignalKind, Statistic, Tier
 
@@ -201,18 +201,7 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     # (Each rate's fit is independent of the others': the bootstrap draws the same days for every rate.)
     (auto,) = fit_thresholds(excess, hist.t, window, step, [auto_rate], below, what)
     auto = floored(auto)
-    if contradicted(episodes(excess, auto.value, below), auto_rate * span):
-        # The window fit's tail fires on its own history far more often than the budget allows: fitted on
-        # the history's episodes instead (every evaluation's peaks, not one sample per window), with the
-        # automatic tier's at-least-exponential shape, and only where that is stricter.
-        again = episode_threshold(excess, hist.t, window, auto_rate, span, below, XI_BOUNDS)
-        if again is None or contradicted(episodes(excess, again.value, below), auto_rate * span):
-            # Too few episodes to fit a tail on, or that fit fires too: the most extreme evaluation, labelled so.
-            top = float(np.nanmin(excess) if below else np.nanmax(excess))
-            band = (min(auto.band[0], top), auto.band[1]) if below else (auto.band[0], max(auto.band[1], top))
-            again = Threshold(top, "max_observed", auto.exceedance_probability, band, None, None, None, 0)
-        if (again.value < auto.value) if below else (again.value > auto.value):
-            auto = floored(again)
+    auto = floored(held_by_history(auto, excess, hist.t, window, auto_rate, span, below))
     manual = manual_on(excess_m)
     if mnoise != noise:
         # The manual band's line (a_m + b_m n^-k) must never be beyond the automatic one (a + b n^-k) at a count
@@ -227,15 +216,7 @@ def _window_fit(hist: StatHistory, data: SignalData, text: str, window: float, s
     stride = max(1, round(window / step))
     n50 = _q(hist.events, 0.5)
     smallest, detected = detection(sig, data.baseline_q, r0, n50, noise, auto.value, for_minutes, window / 60)
-    n_canary, n_stable = canary_weight * n50, None
-    if sig.compare_with == "last_week":
-        # The counts are n·m/(n+m) of this window against the same window a week earlier, about N/2 for the
-        # whole model (n ≈ m = N): a canary's own window holds w·N and is compared with last week's N.
-        n_canary, n_stable = canary_weight * 2.0 * n50, 2.0 * n50
-    elif sig.compare_with == "stable" and 0.0 < canary_weight < 1.0:
-        # The history's counts are already the two-sample n·m/(n+m) of a canary at the weight against the rest
-        # (n = w·N, m = (1 - w)·N): the canary's own full window holds n50 / (1 - w), the stable side n50 / w.
-        n_canary, n_stable = n50 / (1.0 - canary_weight), n50 / canary_weight
+    n_canary, n_stable = canary_counts(sig.compare_with, canary_weight, n50)
     first, canary_smallest, canary_detected = canary(sig, data.baseline_q, r0, n_canary, noise, auto.value,
                                                      for_minutes, window / 60, n_stable)
     by_day, by_week = seasonality(hist.t, values)

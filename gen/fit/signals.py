@@ -312,15 +312,6 @@ def split_buckets(b: Buckets, t: FloatArray, window: float, step: float, sig: Si
     return c, s
 
 
-def stable_split(b: Buckets, t: FloatArray, window: float, step: float, sig: Signal,
-                 weight: float) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """A drift signal on the split history (:func:`split_buckets`): each window's canary bins against the
-    stable version's (both smoothed as the rules do), so the fitted threshold is the two-sample statistic
-    under "the canary is the same model". Returns it with both sides' event counts."""
-    c, s = split_buckets(b, t, window, step, sig, weight)
-    return st.drift(sig.statistic, c, st.smoothed(s)), c.sum(axis=1), s.sum(axis=1)
-
-
 # numpy's hypergeometric sampler takes populations below 10**9; no rule evaluation step counts that many.
 _HYPERGEOMETRIC_MAX = 10**9 - 1
 

@@ -22,8 +22,8 @@ method ``pot_episodes``): its budget is ~30x larger and meant to be used, and an
 tail over a bounded history put it above everything seen (0 held-out pages where 20 were budgeted).
 
 Where the window fit's automatic threshold crosses its own history more often than the budget makes
-plausible (:func:`contradicted`), the caller (:func:`driftgate.fit.run._window_fit`) refits it on the
-episodes with ``XI_BOUNDS``, or at the most extreme evaluation.
+plausible (:func:`contradicted`), :func:`held_by_history` refits it on the episodes with ``XI_BOUNDS``, or at
+the most extreme evaluation.
 
 A 1-day block bootstrap (days resampled with replacement, ``BOOTSTRAP_REPS`` draws, fixed seed)
 gives the threshold's 90% band. ``direction: below`` (a KPI that must not drop) fits the negated
@@ -274,6 +274,24 @@ def contradicted(seen: int, expected: float) -> bool:
     fires on the history itself far more often than promised (bench/compare_stable.py, last_week at low
     traffic: 5 episodes in the fit's own history where 0.05 were budgeted)."""
     return seen > plausible_episodes(expected)
+
+
+def held_by_history(th: Threshold, values: FloatArray, t: FloatArray, window: float, rate: float, span: float,
+                    below: bool) -> Threshold:
+    """An automatic threshold ``th`` (fitted by :func:`fit_thresholds` on ``values``) that the history itself
+    contradicts (:func:`contradicted`) refitted on the history's episodes (every evaluation's peaks, not one
+    sample per window) with the automatic tier's at-least-exponential ``XI_BOUNDS``; with too few episodes, or
+    where that fit is contradicted too, the most extreme evaluation (``max_observed``). Only where that is
+    stricter; ``th`` itself otherwise."""
+    expected = rate * span
+    if not contradicted(episodes(values, th.value, below), expected):
+        return th
+    again = episode_threshold(values, t, window, rate, span, below, XI_BOUNDS)
+    if again is None or contradicted(episodes(values, again.value, below), expected):
+        top = float(np.nanmin(values) if below else np.nanmax(values))
+        band = (min(th.band[0], top), th.band[1]) if below else (th.band[0], max(th.band[1], top))
+        again = Threshold(top, "max_observed", th.exceedance_probability, band, None, None, None, 0)
+    return again if ((again.value < th.value) if below else (again.value > th.value)) else th
 
 
 def episodes(values: FloatArray, threshold: float, below: bool) -> int:

@@ -167,13 +167,13 @@ def readable(row: Any, w: Any, level: float, tier: str = "auto") -> str:
                 f"median effective count (n·m/(n+m) = {fleet:,.0f} events in the window)")
     if row.signal.compare_with == "stable":
         # The noise term reads the two-sample count n·m/(n+m); the fit's median is already that of a canary
-        # at analysis.canary_weight against the rest (driftgate.fit.signals.stable_split).
+        # at analysis.canary_weight against the rest (driftgate.fit.signals.split_buckets).
         return (f"{name} {side} {human(raw_threshold(row, w, level, fleet, tier), u)} for a canary against the stable "
                 f"version at the median effective count (n·m/(n+m) = {fleet:,.0f} events in the window)")
     # (compare_with: last_week reads n·m/(n+m), this window's events against last week's: the fleet's median is
     # that count already, about half its events, and a canary's own n is compared with last week's whole model.)
     week = row.signal.compare_with == "last_week"
-    then = 2.0 * fleet
+    then = 2.0 * fleet  # last week's whole model, as driftgate.fit.delay.canary_counts reads the median
     parts = []
     if canary > 0:
         n = canary * then / (canary + then) if week else canary

@@ -250,13 +250,8 @@ class RuleBuilder:
             # Last week's window must itself have enough events (a scrape gap is no baseline).
             qsel = (f"({share_then} offset 1w and ignoring (le) {count} offset 1w >= {signal.min_events})")
             # Two samples, this window's n and last week's m: the noise term scales with n·m/(n+m).
-            events_name = f"model_version:{signal.metric}_count:increase{w}"
-            events, v = selector(events_name, list(own.items())), self.v
-            then = f"({count} offset 1w)"
-            effective = f"model_version:{signal.metric}_count:effective_last_week{w}"
-            self._add(_rec(effective, f"({events} * ignoring ({v}) group_left () {then}) / "
-                                      f"({events} + ignoring ({v}) group_left () {then})", own))
-            effective = selector(effective, list(own.items()))
+            effective = self._effective(f"model_version:{signal.metric}_count:increase{w}", own,
+                                        f"({count} offset 1w)", ":effective_last_week")
         else:
             base = "model_signal_le:driftgate_baseline:share"
             for le, share_q in zip(fit.les, fit.probabilities, strict=True):
@@ -282,15 +277,19 @@ class RuleBuilder:
         """Record ``name`` (a per-version ``model_version...`` series) summed over the established versions as
         ``model_stable...``; return its selector."""
         pooled = "model_stable" + name[len("model_version"):]
-        sel = selector(name, list(own.items()))
-        self._add(_rec(pooled, f"sum without ({self.v}) ({sel} and on (model, {self.v}) {established})", own))
+        self._add(_rec(pooled, self._pool(selector(name, list(own.items())), established), own))
         return selector(pooled, list(own.items()))
 
-    def _effective(self, events_name: str, own: dict[str, str], m: str) -> str:
+    def _pool(self, sel: str, established: str) -> str:
+        """``sel`` (per version) summed over the established versions."""
+        return f"sum without ({self.v}) ({sel} and on (model, {self.v}) {established})"
+
+    def _effective(self, events_name: str, own: dict[str, str], m: str, kind: str = ":effective") -> str:
         """Record the two-sample count ``n·m / (n + m)`` of each version (``n``, its ``events_name``) against the
-        established versions' ``m``; return its selector."""
+        other sample's ``m`` (the established versions', or last week's whole model) as ``events_name`` with
+        ``:increase`` replaced by ``kind``; return its selector."""
         events, v = selector(events_name, list(own.items())), self.v
-        effective = events_name.replace(":increase", ":effective", 1)
+        effective = events_name.replace(":increase", kind, 1)
         self._add(_rec(effective, f"({events} * ignoring ({v}) group_left () {m}) / "
                                   f"({events} + ignoring ({v}) group_left () {m})", own))
         return selector(effective, list(own.items()))
@@ -320,13 +319,12 @@ class RuleBuilder:
         (only while the established versions counted at least ``min_events`` in the window), the young
         versions' shares, and the effective two-sample count ``n·m / (n + m)`` (``n`` the version's events,
         ``m`` the established versions'): PSI and JS between two samples of one distribution are about
-        ``χ²(K−1)·(1/n + 1/m)``, so the noise term scales with it. ``driftgate.fit.signals.stable_split``
+        ``χ²(K−1)·(1/n + 1/m)``, so the noise term scales with it. ``driftgate.fit.signals.split_buckets``
         is the numpy twin on the history."""
         v = self.v
         events_name = f"model_version:{signal.metric}_count:increase{w}"
         established = self._established(selector(events_name, list(own.items())))
-        stable = self._shares(signal, fit, w, own, "model_stable_le",
-                              lambda sel: f"sum without ({v}) ({sel} and on (model, {v}) {established})")
+        stable = self._shares(signal, fit, w, own, "model_stable_le", lambda sel: self._pool(sel, established))
         m = self._pooled_record(events_name, own, established)
         qsel = f"({stable} and ignoring (le) ({m} >= {signal.min_events}))"
         young = f"({share} unless on (model, {v}) {established})"
